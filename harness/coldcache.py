@@ -1,0 +1,176 @@
+"""Empty the page cache of the files a load reads, and prove that it is empty.
+
+A cold start is one where the model stack comes off the disk, not out of memory. Linux
+lets an unprivileged process drop a file's clean pages with
+``posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)``, and tells which pages are resident through
+``mincore(2)`` on a mapping of the file (what util-linux's ``fincore`` prints). A cold
+measurement that did not check its cache is not a cold measurement, so every cold sample
+stores the resident fraction of the files most expensive to read again.
+
+Limits, stated in the report rather than hidden: pages that another process has mapped
+stay resident (so the harness itself must not import torch or scipy before its cold
+samples); the interpreter binary that runs the harness is mapped by it and stays warm.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import importlib.util
+import mmap
+import os
+import sys
+import sysconfig
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+CAN_EVICT = hasattr(os, "posix_fadvise") and hasattr(os, "POSIX_FADV_DONTNEED")
+METHOD = "posix_fadvise(POSIX_FADV_DONTNEED) + mincore"
+
+_PAGE = mmap.PAGESIZE
+_libc = None
+
+
+def _load_libc():
+    global _libc
+    if _libc is None:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+        libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_ubyte)]
+        _libc = libc
+    return _libc
+
+
+def residency(path: str | os.PathLike) -> float:
+    """Fraction (0..1) of a file's pages that are in the page cache now.
+
+    Raises OSError where the platform has no mincore or the file cannot be mapped.
+    An empty file counts as not resident.
+    """
+    size = os.path.getsize(path)
+    if size == 0:
+        return 0.0
+    libc = _load_libc()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        if addr is None or addr == ctypes.c_void_p(-1).value:
+            err = ctypes.get_errno()
+            raise OSError(err, f"mmap failed: {os.strerror(err)}", str(path))
+        try:
+            pages = (size + _PAGE - 1) // _PAGE
+            vec = (ctypes.c_ubyte * pages)()
+            if libc.mincore(addr, size, vec) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"mincore failed: {os.strerror(err)}", str(path))
+            # Only the lowest bit of each byte means "resident"; the rest are reserved.
+            return sum(b & 1 for b in vec) / pages
+        finally:
+            libc.munmap(addr, size)
+    finally:
+        os.close(fd)
+
+
+def evict_file(path: str | os.PathLike) -> bool:
+    """Ask the kernel to drop a file's cached pages. False where the file cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _walk_files(root: Path) -> Iterator[str]:
+    stack = [str(root)]
+    while stack:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        elif entry.is_file(follow_symlinks=True):
+                            yield entry.path
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+
+
+def load_roots(python: str = sys.executable) -> list[Path]:
+    """Folders whose files a Python start-up plus model-stack import reads: the environment's
+    site-packages and the interpreter's standard library."""
+    paths = sysconfig.get_paths()
+    roots = {paths[k] for k in ("purelib", "platlib", "stdlib", "platstdlib") if k in paths}
+    return sorted(Path(r) for r in roots if Path(r).is_dir())
+
+
+def interpreter_files(python: str = sys.executable) -> list[Path]:
+    files = {Path(os.path.realpath(python))}
+    libdir = sysconfig.get_config_var("LIBDIR")
+    ldlibrary = sysconfig.get_config_var("LDLIBRARY")
+    if libdir and ldlibrary and (Path(libdir) / ldlibrary).is_file():
+        files.add(Path(libdir) / ldlibrary)
+    return sorted(files)
+
+
+def files_to_evict(model_files: Iterable[Path]) -> list[str]:
+    """Every file a cold load may read. Roots that contain each other are walked once."""
+    roots = load_roots()
+    kept: list[Path] = []
+    for root in sorted(roots, key=lambda p: len(p.parts)):
+        if not any(root.is_relative_to(k) for k in kept):
+            kept.append(root)
+    seen: set[str] = set()
+    out: list[str] = []
+    for path in [*(str(p) for p in interpreter_files()), *(str(p) for p in model_files)]:
+        if path not in seen:
+            seen.add(path)
+            out.append(path)
+    for root in kept:
+        for path in _walk_files(root):
+            if path not in seen:
+                seen.add(path)
+                out.append(path)
+    return out
+
+
+def evict(paths: Iterable[str]) -> int:
+    """Drop the cached pages of every path; returns how many files were advised."""
+    return sum(evict_file(p) for p in paths)
+
+
+def largest_torch_library() -> Path | None:
+    """torch's biggest shared library (libtorch_cpu.so on a CPU build), found without
+    importing torch, which would map it into this process and pin it in memory."""
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    libdir = Path(list(spec.submodule_search_locations)[0]) / "lib"
+    libs = [p for p in libdir.glob("*.so*") if p.is_file()] if libdir.is_dir() else []
+    return max(libs, key=lambda p: p.stat().st_size) if libs else None
+
+
+def check_files(weights_file: Path | None) -> list[Path]:
+    """The files whose residency stands for the whole cold cache: the weights, and the
+    largest library of the stack. Both are big and both must be read on every cold load."""
+    return [p for p in (weights_file, largest_torch_library()) if p is not None]
+
+
+def measure_residency(files: Iterable[Path]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for path in files:
+        try:
+            out[str(path)] = residency(path)
+        except OSError:
+            out[str(path)] = None
+    return out

@@ -1,0 +1,144 @@
+"""What a result was measured on: the environment, the machine, the harness itself.
+
+Nothing here imports the model stack: versions come from installed distributions'
+metadata, so collecting them costs milliseconds and maps no shared library into the
+runner (which would keep it warm for the next cold sample).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as im
+import importlib.util
+import os
+import platform
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import psutil
+
+import harness
+
+PACKAGES = ["torch", "transformers", "sentence-transformers", "tokenizers", "huggingface-hub",
+            "safetensors", "numpy", "scipy", "scikit-learn"]
+
+# Packages whose bytecode decides the first start: if their __pycache__ is missing the
+# interpreter compiles tens of thousands of lines before the model is touched.
+BYTECODE_PACKAGES = ["torch", "transformers", "sentence_transformers"]
+
+
+def package_versions(names: list[str] = PACKAGES) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in names:
+        try:
+            out[name] = im.version(name)
+        except im.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def freeze_hash() -> str:
+    """A stable hash of every installed distribution and version (what `pip freeze` lists),
+    so two reports can tell at a glance whether their environments were the same."""
+    lines = sorted({f"{(d.metadata['Name'] or '').lower()}=={d.version}" for d in im.distributions()})
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def bytecode_state(packages: list[str] = BYTECODE_PACKAGES) -> dict:
+    """How many of the stack's modules have compiled bytecode for this interpreter."""
+    tag = sys.implementation.cache_tag
+    total = compiled = 0
+    for name in packages:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        for root, dirs, files in os.walk(list(spec.submodule_search_locations)[0]):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for filename in files:
+                if filename.endswith(".py"):
+                    total += 1
+                    pyc = Path(root) / "__pycache__" / f"{filename[:-3]}.{tag}.pyc"
+                    compiled += pyc.exists()
+    fraction = compiled / total if total else None
+    return {
+        "checked": packages,
+        "modules": total,
+        "fraction": fraction,
+        # Some pure-data modules never get bytecode; 90% means the install compiled.
+        "compiled": bool(fraction is not None and fraction >= 0.9),
+    }
+
+
+def environment() -> dict:
+    return {
+        "python": platform.python_version(),
+        "implementation": sys.implementation.name,
+        "executable": sys.executable,
+        "prefix": sys.prefix,
+        "packages": package_versions(),
+        "freeze_sha256": freeze_hash(),
+        "bytecode": bytecode_state(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict:
+    info = {
+        "cpu": _cpu_model(),
+        "arch": platform.machine(),
+        "cores": psutil.cpu_count(logical=True),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": platform.system(),
+        "os_release": _os_release(),
+        "kernel": platform.release(),
+        "hostname": platform.node(),
+    }
+    info["fingerprint"] = fingerprint(info)
+    return info
+
+
+def fingerprint(info: dict) -> str:
+    """Same hardware and OS => same fingerprint. The hostname is left out on purpose: CI
+    runners of one type get a new name each run but measure alike."""
+    parts = [str(info.get(k)) for k in ("cpu", "arch", "cores", "memory_gb", "os", "os_release", "kernel")]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _os_release() -> str:
+    try:
+        data = platform.freedesktop_os_release()
+        return data.get("PRETTY_NAME") or data.get("NAME", "")
+    except (OSError, AttributeError):
+        return platform.version()
+
+
+def harness_info() -> dict:
+    return {"version": harness.__version__, "commit": _git_commit()}
+
+
+def _git_commit() -> str | None:
+    source = Path(harness.__file__).resolve().parent.parent
+    if not (source / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"],
+                             capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def site_packages() -> str:
+    return sysconfig.get_paths()["purelib"]

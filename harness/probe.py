@@ -1,0 +1,140 @@
+"""The measured child process: one sample of one model's load, stage by stage.
+
+Run as ``python -P -m harness.probe RESULT_FILE SPEC_JSON`` by the runner, once per sample,
+in a fresh interpreter. It imports nothing heavy before its clock starts and nothing from
+the rest of the harness at all, so what it reports is the model stack's cost, not ours.
+The figures go to RESULT_FILE (stdout and stderr belong to the libraries, whose progress
+bars and warnings the runner keeps for diagnosis).
+
+Stages, each timed with perf_counter_ns:
+    import torch -> import sentence_transformers -> [cuda init] -> SentenceTransformer(...)
+    -> [model.to(cuda)] -> first encode -> N steady-state encodes (median)
+"""
+
+from __future__ import annotations
+
+import time
+
+_T0_NS = time.perf_counter_ns()
+_START_WALL_NS = time.time_ns()
+
+import json  # noqa: E402  (after the clock on purpose)
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+
+import psutil  # noqa: E402
+
+EXIT_NO_CUDA = 3
+
+
+def _seconds(start_ns: int, end_ns: int) -> float:
+    return (end_ns - start_ns) / 1e9
+
+
+def _mb(n_bytes: float) -> float:
+    return n_bytes / (1024 * 1024)
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return peak / 1024 if sys.platform != "darwin" else _mb(peak)
+
+
+def measure(spec: dict) -> dict:
+    process = psutil.Process()
+    rss_start = process.memory_info().rss
+    metrics: dict[str, float | None] = {}
+
+    t_import = time.perf_counter_ns()
+    import torch
+    t_torch = time.perf_counter_ns()
+    import sentence_transformers
+    t_st = time.perf_counter_ns()
+    # From the probe's first line, so the probe's own few imports are charged here rather
+    # than lost; they are milliseconds against seconds.
+    metrics["import_torch_s"] = _seconds(_T0_NS, t_torch)
+    metrics["import_st_s"] = _seconds(t_torch, t_st)
+    metrics["import_s"] = _seconds(_T0_NS, t_st)
+    del t_import
+
+    device = spec.get("device", "cpu")
+    cuda = device.startswith("cuda")
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize()
+
+    if cuda:
+        if not torch.cuda.is_available():
+            print(f"harness.probe: device {device!r} asked for, but torch {torch.__version__} sees no CUDA device",
+                  file=sys.stderr)
+            raise SystemExit(EXIT_NO_CUDA)
+        t = time.perf_counter_ns()
+        torch.cuda.init()
+        torch.empty(1, device=device)  # creates the context, which init() alone defers
+        sync()
+        metrics["cuda_init_s"] = _seconds(t, time.perf_counter_ns())
+
+    t = time.perf_counter_ns()
+    model = sentence_transformers.SentenceTransformer(spec["load_id"], device="cpu")
+    metrics["init_s"] = _seconds(t, time.perf_counter_ns())
+
+    if cuda:
+        t = time.perf_counter_ns()
+        model.to(device)
+        sync()
+        metrics["to_device_s"] = _seconds(t, time.perf_counter_ns())
+
+    sentence = spec["sentence"]
+    t = time.perf_counter_ns()
+    model.encode(sentence)
+    sync()
+    metrics["first_encode_s"] = _seconds(t, time.perf_counter_ns())
+    t_loaded = time.perf_counter_ns()
+
+    steady = []
+    for _ in range(int(spec.get("encode_repeats", 10))):
+        t = time.perf_counter_ns()
+        model.encode(sentence)
+        sync()
+        steady.append(_seconds(t, time.perf_counter_ns()))
+    metrics["encode_s"] = statistics.median(steady) if steady else None
+
+    # The older script's "total load time": everything before the first embedding is back.
+    metrics["total_s"] = _seconds(_T0_NS, t_loaded)
+
+    memory = process.memory_full_info()
+    metrics["rss_start_mb"] = _mb(rss_start)
+    metrics["rss_end_mb"] = _mb(memory.rss)
+    metrics["memory_mb"] = _mb(memory.rss - rss_start)
+    metrics["peak_rss_mb"] = _peak_rss_mb()
+    metrics["uss_mb"] = _mb(memory.uss) if hasattr(memory, "uss") else None
+    if cuda:
+        metrics["cuda_max_allocated_mb"] = _mb(torch.cuda.max_memory_allocated())
+
+    return {
+        "metrics": metrics,
+        "start_wall_ns": _START_WALL_NS,
+        "versions": {
+            "torch": torch.__version__,
+            "sentence-transformers": sentence_transformers.__version__,
+        },
+        "embedding_dim": int(model.get_sentence_embedding_dimension() or 0),
+    }
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m harness.probe RESULT_FILE SPEC_JSON", file=sys.stderr)
+        return 2
+    result_file, spec_json = argv
+    result = measure(json.loads(spec_json))
+    with open(result_file, "w") as fh:
+        json.dump(result, fh)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
