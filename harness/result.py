@@ -32,6 +32,17 @@ Cell report, version 1 (keys marked * are always present)::
     recommendations  [{"level": "ok"|"warn"|"info", "text"}]
     model_info       {"path", "weights_bytes"}
 
+Matrix report, version 1 (``merge`` writes it as reports/matrix-<run id>.json)::
+
+    schema_version*  1
+    kind*            "matrix"
+    run_id*          the run folder's name
+    created*         ISO-8601 UTC
+    harness*         {"version", "commit"}
+    matrix           the expanded matrix settings the run used (free-form)
+    environments     {torch version: {"build_s", "packages": {name: version}, "status", "error"}}
+    cells*           {cell id: cell report (above), whole}
+
 Sample record::
 
     index, warmup, ok, exit_code, error, stderr_tail,
@@ -43,6 +54,8 @@ Sample record::
 """
 
 from __future__ import annotations
+
+from harness.errors import UserError
 
 import json
 import os
@@ -185,7 +198,25 @@ CELL_SCHEMA: dict[str, Any] = {
 }
 
 
-class ReportError(Exception):
+MATRIX_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "embedding-load-harness matrix report",
+    "type": "object",
+    "required": ["schema_version", "kind", "run_id", "created", "harness", "cells"],
+    "properties": {
+        "schema_version": {"type": "integer"},
+        "kind": {"const": "matrix"},
+        "run_id": {"type": "string"},
+        "created": {"type": "string"},
+        "harness": {"type": "object"},
+        "matrix": {"type": ["object", "null"]},
+        "environments": {"type": ["object", "null"]},
+        "cells": {"type": "object", "additionalProperties": CELL_SCHEMA},
+    },
+}
+
+
+class ReportError(UserError):
     """A report file that cannot be used; the message is one line naming the file."""
 
 
@@ -249,6 +280,28 @@ def read_report(path: str | os.PathLike) -> dict:
     check_version(data, path)
     validate(data, CELL_SCHEMA, path)
     return data
+
+
+def read_matrix(path: str | os.PathLike) -> dict:
+    """Load and check a merged matrix report."""
+    data = load_json(path)
+    check_version(data, path)
+    validate(data, MATRIX_SCHEMA, path)
+    return data
+
+
+def read_cells(path: str | os.PathLike) -> dict[str, dict]:
+    """Cell reports by cell id from either kind of report file (what compare and report take)."""
+    data = load_json(path)
+    check_version(data, path)
+    kind = data.get("kind")
+    if kind == "cell":
+        validate(data, CELL_SCHEMA, path)
+        return {data["cell"]["id"]: data}
+    if kind == "matrix":
+        validate(data, MATRIX_SCHEMA, path)
+        return dict(data["cells"])
+    raise ReportError(f"{path}: kind {kind!r} is neither 'cell' nor 'matrix'; not a harness report")
 
 
 def successful_samples(report: dict) -> list[dict]:

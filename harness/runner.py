@@ -13,6 +13,8 @@ would find it warm (statistics are computed after the last sample, in ``finish``
 
 from __future__ import annotations
 
+from harness.errors import UserError
+
 import json
 import os
 import signal
@@ -38,7 +40,7 @@ DEFAULT_SENTENCE = "The quick brown fox jumps over the lazy dog."
 STDERR_TAIL_CHARS = 2000
 
 
-class CellError(Exception):
+class CellError(UserError):
     """The cell cannot start (no CUDA, unwritable output); the message is one line."""
 
 
@@ -96,10 +98,11 @@ def check_cuda(config: CellConfig) -> None:
 class CellRun:
     """One cell's samples and report, written to ``output`` as they come."""
 
-    def __init__(self, config: CellConfig, output: Path):
+    def __init__(self, config: CellConfig, output: Path | None = None):
         self.config = config
-        self.output = Path(output)
-        torch_label = config.torch_label or (metadata.package_versions(["torch"])["torch"] or "none")
+        # The public version ("2.13.0", not "2.13.0+cpu"), as matrix.yaml names it.
+        installed = (metadata.package_versions(["torch"])["torch"] or "none").split("+")[0]
+        torch_label = config.torch_label or installed
         self.report: dict = {
             "schema_version": SCHEMA_VERSION,
             "kind": "cell",
@@ -135,6 +138,8 @@ class CellRun:
             "samples": [],
             "targets": dict(config.targets),
         }
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.output = Path(output) if output else Path("reports") / f"profile-{self.report['cell']['id']}-{stamp}.json"
         self._evict_list: list[str] = []
         self._check_files: list[Path] = []
         if config.mode == "cold":
@@ -265,7 +270,10 @@ class CellRun:
         return report
 
     def write(self) -> None:
-        write_json_atomic(self.output, self.report)
+        try:
+            write_json_atomic(self.output, self.report)
+        except OSError as exc:
+            raise CellError(f"{self.output}: cannot write the report ({exc.strerror or exc})") from None
 
     @property
     def failed_samples(self) -> int:
