@@ -46,11 +46,22 @@ def fmt(metric: str, value: float | None) -> str:
     return f"{value:.2f}s"
 
 
-def _spread(metric: str, s: dict) -> str:
+def _stat_row(label: str, metric: str, s: dict) -> list[str]:
     stdev = f" ± {fmt(metric, s['stdev'])}" if s.get("stdev") is not None else ""
-    ci = f"  median {fmt(metric, s['median'])} [95% CI {fmt(metric, s['ci95'][0])}–{fmt(metric, s['ci95'][1])}]" \
-        if s.get("ci95") else f"  median {fmt(metric, s['median'])}"
-    return f"{fmt(metric, s['mean'])}{stdev}  (range: {fmt(metric, s['min'])}–{fmt(metric, s['max'])}){ci}"
+    ci = f"[{fmt(metric, s['ci95'][0])}–{fmt(metric, s['ci95'][1])}]" if s.get("ci95") else ""
+    return [label, f"{fmt(metric, s['mean'])}{stdev}", f"{fmt(metric, s['min'])}–{fmt(metric, s['max'])}",
+            fmt(metric, s["median"]), ci]
+
+
+def _stat_table(rows: list[tuple[str, str]], stats: dict) -> Table:
+    table = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False, header_style="dim")
+    for name, justify in [("", "left"), ("mean ± stdev", "right"), ("range", "right"),
+                          ("median", "right"), ("95% CI", "right")]:
+        table.add_column(name, justify=justify, no_wrap=True)
+    for label, metric in rows:
+        if metric in stats:
+            table.add_row(*_stat_row("   " + label, metric, stats[metric]))
+    return table
 
 
 def print_report(report: dict, console: Console | None = None) -> None:
@@ -73,19 +84,13 @@ def print_report(report: dict, console: Console | None = None) -> None:
     _print_failures(report, console)
 
     if stats:
-        console.print("\n⏱️  [bold]Timing Breakdown[/] (mean ± stdev)")
+        console.print("\n⏱️  [bold]Timing Breakdown[/]")
         console.print(Rule(style="dim"))
-        for metric, label, prefix in TIMING_ROWS:
-            if metric in stats:
-                console.print(f"   {prefix}{label + ':':<{28 - len(prefix)}} {_spread(metric, stats[metric])}")
-        for metric, label in OTHER_ROWS:
-            if metric in stats:
-                console.print(f"   {label + ':':<28} {_spread(metric, stats[metric])}")
+        console.print(_stat_table([(prefix + label, metric) for metric, label, prefix in TIMING_ROWS]
+                                  + [(label, metric) for metric, label in OTHER_ROWS], stats))
         console.print("\n💾 [bold]Memory Usage[/]")
         console.print(Rule(style="dim"))
-        for metric, label in MEMORY_ROWS:
-            if metric in stats:
-                console.print(f"   {label + ':':<28} {_spread(metric, stats[metric])}")
+        console.print(_stat_table([(label, metric) for metric, label in MEMORY_ROWS], stats))
         _print_imports(report, console)
         _print_targets(report, console)
 

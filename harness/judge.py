@@ -68,7 +68,8 @@ def recommendations(report: dict, other_mode: dict | None = None) -> list[dict]:
             text += f"; the costliest packages are {top}." if top else "."
             heavy = [p["package"] for p in attribution if p["package"] in {"scipy", "sympy", "sklearn", "pandas", "matplotlib"}]
             if heavy:
-                text += (f" {', '.join(heavy)} are not needed to encode: they come in through "
+                verb = "is" if len(heavy) == 1 else "are"
+                text += (f" {', '.join(heavy)} {verb} not needed to encode: they come in through "
                          f"transformers/sentence-transformers' optional integrations; import the model "
                          f"stack lazily (inside the function that first needs it) so that commands which "
                          f"never embed do not pay for it.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from harness.errors import UserError
@@ -111,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         with out.sample_progress(total, f"{name} {args.mode}", stderr) as on_sample:
             report = cell.run(on_sample)
-        console = Console()
+        # Piped into a log (make, CI), rich would wrap at 80 columns and cut the tables.
+        console = Console() if sys.stdout.isatty() else Console(width=120)
         out.print_report(report, console)
         if baseline is not None:
             out.print_baseline_changes(percent_changes(report, baseline), str(args.baseline), console)

@@ -1,0 +1,40 @@
+"""Shared fixtures: real harness runs in real child processes.
+
+The expensive fixtures are session-scoped: one warm and one cold profile of the embedded
+model serve every test that only needs to read a real report.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def harness(*args: str, env: dict | None = None, timeout: float = 600, cwd: Path | None = None,
+            check: bool = False) -> subprocess.CompletedProcess:
+    """Run `python -m harness ARGS` as a user would, capturing its output."""
+    proc = subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd or REPO, env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"harness {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def warm_report_path(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("warm") / "warm.json"
+    harness("profile", "--mode", "warm", "--runs", "2", "--warmups", "1", "--output", str(out), check=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def cold_report_path(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cold") / "cold.json"
+    harness("profile", "--mode", "cold", "--runs", "2", "--warmups", "0", "--output", str(out), check=True)
+    return out
