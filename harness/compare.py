@@ -1,19 +1,69 @@
-"""Comparison of a report against a baseline.
+"""Comparison of a report against a baseline: how sure can we be that it changed?
 
-This module owns every comparison between reports. For now it holds the older script's
-per-metric percent change of medians; the statistical verdict (ratio with its interval,
-significance, slower/faster/no change) belongs here too.
+Load times are few (each sample takes seconds) and noisy (shared machines), so a bare
+percentage is not enough. For each cell present in both reports and each metric, the
+comparison computes, from the counted samples:
+
+* the **ratio of medians** current/baseline (the median, because load times have a long
+  tail: one page fault or busy neighbour must not move the figure);
+* a **bootstrap 95% confidence interval of that ratio**: both samples are resampled
+  independently (scipy.stats.bootstrap, two samples, ``paired=False``, percentile method,
+  fixed seed so the same samples always give the same interval);
+* a **Mann-Whitney U p-value** (scipy.stats.mannwhitneyu, two-sided): a rank test, so it
+  assumes no distribution and one outlier moves it by one rank at most.
+
+Verdict (``threshold`` t, default 5%; ``alpha``, default 0.05):
+
+* ``slower``: ratio > 1 + t, **and** p < alpha, **and** the interval's low end > 1;
+* ``faster``: ratio < 1 - t, **and** p < alpha, **and** the interval's high end < 1;
+* ``no change``: the whole interval lies inside [1 - t, 1 + t];
+* ``inconclusive``: anything else; the samples cannot tell.
+
+Why both tests: on five samples each, either one alone is fragile. The rank test ignores
+how far apart the samples are (a 0.1% shift with no overlap is "significant"); the
+threshold on the ratio takes care of that. The bootstrap interval of a median of five
+is coarse and, alone, would call a change from one lucky resample pattern; requiring the
+rank test to agree guards against it. A change is only called when the size (ratio),
+the ordering (ranks) and the interval all point the same way, which keeps false alarms on
+an A/A comparison at or below alpha (see README, "Reading a comparison", for measured rates).
+
+``min_detectable`` answers "how many runs do I need?": the smallest slowdown that this very
+comparison would have called ``slower`` with these sample sizes and the spread observed
+here. It is found by moving the current sample onto the baseline's median (keeping its
+spread), then scaling it up by each shift at which a rank changes (the shifts x_i/y_j - 1,
+where the Mann-Whitney U statistic steps) and running the same decision on each; the
+first shift called ``slower`` (and at least the threshold) is the answer. When even a
+complete separation of the two samples cannot reach p < alpha (the exact two-sided
+Mann-Whitney minimum is 2 / C(n1 + n2, n1): 0.33 for 2+2 runs, 0.10 for 3+3, 0.029 for
+4+4, 0.008 for 5+5), no change can be detected at all and it is None.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import os
+import sys
+from dataclasses import asdict, dataclass, field
 
-from harness.result import HEADLINE_METRICS
+from harness.errors import UserError
+from harness.result import HEADLINE_METRICS, METRICS, ReportError, load_json, metric_values
 
-# Within this band a change is shown as "about the same" (≈): below what five samples on
-# a shared machine can tell apart.
+# Within this band a change is shown as "about the same" (≈) by the console's quick
+# median-only view: below what five samples on a shared machine can tell apart.
 NEUTRAL_BAND = 0.05
+
+DEFAULT_THRESHOLD = 0.05
+DEFAULT_ALPHA = 0.05
+DEFAULT_FAIL_ON = ("total_s", "process_wall_s")
+CONFIDENCE = 0.95
+N_RESAMPLES = 9999
+SEED = 20261124
+
+VERDICTS = ("slower", "faster", "no change", "inconclusive")
+
+
+class CrossMachineError(UserError):
+    """Two reports from different machines; their differences would be the machines'."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +85,8 @@ class MetricChange:
 
 
 def percent_changes(current: dict, baseline: dict, metrics: list[str] = HEADLINE_METRICS) -> list[MetricChange]:
-    """Median of each metric in the current report against the baseline's."""
+    """Median of each metric in the current report against the baseline's (no statistics:
+    the quick view the profile console prints; ``compare`` gives the verdict)."""
     out = []
     for metric in metrics:
         cur = (current.get("stats") or {}).get(metric)
@@ -43,3 +94,376 @@ def percent_changes(current: dict, baseline: dict, metrics: list[str] = HEADLINE
         if cur and base:
             out.append(MetricChange(metric, cur["median"], base["median"]))
     return out
+
+
+@dataclass
+class MetricVerdict:
+    cell_id: str
+    metric: str
+    baseline_median: float
+    current_median: float
+    ratio: float
+    ci_low: float
+    ci_high: float
+    p_value: float | None
+    verdict: str  # one of VERDICTS
+    min_detectable: float | None  # smallest detectable slowdown as a fraction (0.08 = 8%)
+    n_baseline: int
+    n_current: int
+    reason: str  # one sentence: why the verdict
+
+    @property
+    def change(self) -> float:
+        return self.ratio - 1.0
+
+
+@dataclass
+class Comparison:
+    verdicts: list[MetricVerdict]
+    missing_in_current: list[str]
+    missing_in_baseline: list[str]
+    failed: dict[str, str]  # cell id -> reason
+    cross_machine: bool
+    threshold: float
+    alpha: float
+    gated_metrics: tuple[str, ...]
+    baseline_label: str = "baseline"
+    current_label: str = "current"
+    fingerprints: dict[str, list[str]] = field(default_factory=dict)  # side -> machine fingerprints
+
+    def regressions(self) -> list[MetricVerdict]:
+        """Verdicts that fail a CI job: slower on a gated metric."""
+        return [v for v in self.verdicts if v.verdict == "slower" and v.metric in self.gated_metrics]
+
+    def exit_code(self) -> int:
+        return 1 if self.regressions() else 0
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": "comparison",
+            "baseline": self.baseline_label,
+            "current": self.current_label,
+            "threshold": self.threshold,
+            "alpha": self.alpha,
+            "gated_metrics": list(self.gated_metrics),
+            "cross_machine": self.cross_machine,
+            "fingerprints": self.fingerprints,
+            "verdicts": [asdict(v) for v in self.verdicts],
+            "missing_in_current": self.missing_in_current,
+            "missing_in_baseline": self.missing_in_baseline,
+            "failed": self.failed,
+            "regressions": [f"{v.cell_id} {v.metric}" for v in self.regressions()],
+            "exit_code": self.exit_code(),
+        }
+
+
+# --- statistics -------------------------------------------------------------------------
+
+def _pct(x: float) -> str:
+    return f"{x * 100:+.1f}%"
+
+
+def min_p_value(n1: int, n2: int) -> float:
+    """Smallest two-sided p a Mann-Whitney U test can reach with these sizes (exact, no ties):
+    the two samples completely separated, 2 of the C(n1+n2, n1) rank orderings."""
+    return min(1.0, 2.0 / math.comb(n1 + n2, n1))
+
+
+def min_runs_for(alpha: float) -> int:
+    """Fewest runs per side (equal sizes) with which any change can be significant."""
+    n = 1
+    while min_p_value(n, n) >= alpha:
+        n += 1
+    return n
+
+
+def mann_whitney_p(base, cur) -> float:
+    import numpy as np
+    from scipy import stats
+
+    base, cur = np.asarray(base, float), np.asarray(cur, float)
+    if np.all(base == base[0]) and np.all(cur == base[0]):
+        return 1.0  # every value tied: nothing to rank
+    p = float(stats.mannwhitneyu(cur, base, alternative="two-sided").pvalue)
+    return 1.0 if math.isnan(p) else p
+
+
+def ratio_interval(base, cur) -> tuple[float, float]:
+    """Bootstrap 95% interval of median(cur) / median(base), resampling each independently."""
+    import numpy as np
+    from scipy import stats
+
+    base, cur = np.asarray(base, float), np.asarray(cur, float)
+    ratio = float(np.median(cur) / np.median(base))
+    if np.ptp(base) == 0 and np.ptp(cur) == 0:
+        return ratio, ratio  # no spread: nothing to resample
+
+    def statistic(b, c, axis=-1):
+        return np.median(c, axis=axis) / np.median(b, axis=axis)
+
+    result = stats.bootstrap(
+        (base, cur), statistic, paired=False, vectorized=True, axis=-1, confidence_level=CONFIDENCE,
+        n_resamples=N_RESAMPLES, method="percentile", random_state=np.random.default_rng(SEED),
+    )
+    low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+    return min(low, ratio), max(high, ratio)
+
+
+def decide(base, cur, *, threshold: float = DEFAULT_THRESHOLD, alpha: float = DEFAULT_ALPHA) -> dict:
+    """The verdict on two samples of one metric: ratio, ci_low, ci_high, p_value, verdict, reason."""
+    import numpy as np
+
+    base, cur = np.asarray(base, float), np.asarray(cur, float)
+    base_median, cur_median = float(np.median(base)), float(np.median(cur))
+    out = {"ratio": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_value": None}
+    if base.size < 2 or cur.size < 2:
+        return {**out, "verdict": "inconclusive",
+                "reason": f"{base.size} baseline and {cur.size} current samples: need at least 2 on each side "
+                          f"(and {min_runs_for(alpha)} to detect anything at alpha {alpha:g})"}
+    if base_median <= 0:
+        return {**out, "verdict": "inconclusive",
+                "reason": f"the baseline median is {base_median:g}: a ratio to it means nothing"}
+    ratio = cur_median / base_median
+    low, high = ratio_interval(base, cur)
+    p = mann_whitney_p(base, cur)
+    out = {"ratio": ratio, "ci_low": low, "ci_high": high, "p_value": p}
+    ci = f"95% CI {_pct(low - 1)} to {_pct(high - 1)}"
+    band = f"±{threshold * 100:g}%"
+    if p < alpha and ratio > 1 + threshold and low > 1:
+        return {**out, "verdict": "slower",
+                "reason": f"median {_pct(ratio - 1)} ({ci}), p={p:.3g} < {alpha:g}: slower beyond the {band} threshold"}
+    if p < alpha and ratio < 1 - threshold and high < 1:
+        return {**out, "verdict": "faster",
+                "reason": f"median {_pct(ratio - 1)} ({ci}), p={p:.3g} < {alpha:g}: faster beyond the {band} threshold"}
+    if 1 - threshold <= low and high <= 1 + threshold:
+        return {**out, "verdict": "no change",
+                "reason": f"the {ci} lies inside {band}: any change is smaller than the threshold"}
+    floor = min_p_value(base.size, cur.size)
+    if floor >= alpha:
+        why = (f"with {base.size} and {cur.size} samples no change can reach p < {alpha:g} (the smallest possible "
+               f"p is {floor:.2g}); run at least {min_runs_for(alpha)} samples on each side")
+    elif abs(ratio - 1) > threshold and p >= alpha:
+        why = f"median {_pct(ratio - 1)} but p={p:.3g} ≥ {alpha:g}: the samples overlap too much to tell; add runs"
+    elif abs(ratio - 1) > threshold:
+        why = f"median {_pct(ratio - 1)} and p={p:.3g}, but the {ci} includes no change; add runs"
+    else:
+        why = f"median {_pct(ratio - 1)} is inside {band}, but the {ci} reaches beyond it; add runs to narrow it"
+    return {**out, "verdict": "inconclusive", "reason": why}
+
+
+def min_detectable(base, cur, *, threshold: float = DEFAULT_THRESHOLD, alpha: float = DEFAULT_ALPHA) -> float | None:
+    """Smallest slowdown (fraction) that :func:`decide` would call ``slower`` with these sample
+    sizes and the spread observed here; None when no change can be significant. Method in
+    the module docstring."""
+    import numpy as np
+
+    base, cur = np.asarray(base, float), np.asarray(cur, float)
+    if base.size < 2 or cur.size < 2 or min_p_value(base.size, cur.size) >= alpha:
+        return None
+    base_median, cur_median = float(np.median(base)), float(np.median(cur))
+    if base_median <= 0 or cur_median <= 0:
+        return None
+    noise = cur * (base_median / cur_median)  # the current spread, centred on the baseline
+    # Shifts at which a rank changes, plus the threshold itself (the ratio must exceed it).
+    crossings = {float(x / y - 1) for x in base for y in noise if y > 0}
+    candidates = sorted(s for s in crossings | {threshold} if s >= threshold)
+    for shift in candidates:
+        s = shift + 1e-6 + 1e-9 * abs(shift)  # just past the crossing
+        shifted = noise * (1 + s)
+        if mann_whitney_p(base, shifted) >= alpha:
+            continue
+        if decide(base, shifted, threshold=threshold, alpha=alpha)["verdict"] == "slower":
+            return s
+    # Beyond every crossing the samples are separated; the interval may still need more.
+    for factor in (1.5, 2, 3, 5, 10):
+        s = (candidates[-1] + 1) * factor - 1 if candidates else threshold * factor
+        if decide(base, noise * (1 + s), threshold=threshold, alpha=alpha)["verdict"] == "slower":
+            return s
+    return None
+
+
+# --- reports ----------------------------------------------------------------------------
+
+def _fingerprints(cells: dict[str, dict]) -> list[str]:
+    return sorted({(c.get("machine") or {}).get("fingerprint") for c in cells.values()} - {None})
+
+
+def _failure(report: dict) -> str | None:
+    if report.get("status") != "failed":
+        return None
+    failure = report.get("failure") or {}
+    return failure.get("reason") or "failed"
+
+
+def compare_cells(baseline: dict[str, dict], current: dict[str, dict], *, threshold: float = DEFAULT_THRESHOLD,
+                  alpha: float = DEFAULT_ALPHA, fail_on=DEFAULT_FAIL_ON, metrics=HEADLINE_METRICS,
+                  allow_cross_machine: bool = False, baseline_label: str = "baseline",
+                  current_label: str = "current") -> Comparison:
+    """Compare cell reports (by cell id) of two runs, cell by cell and metric by metric."""
+    if not 0 < threshold < 1:
+        raise UserError(f"threshold {threshold:g}: use a fraction between 0 and 1 (0.05 = 5%)")
+    if not 0 < alpha < 1:
+        raise UserError(f"alpha {alpha:g}: use a probability between 0 and 1 (e.g. 0.05)")
+    unknown = [m for m in [*fail_on, *metrics] if m not in METRICS]
+    if unknown:
+        raise UserError(f"unknown metric {unknown[0]!r}; known: {', '.join(METRICS)}")
+    fps = {"baseline": _fingerprints(baseline), "current": _fingerprints(current)}
+    cross = bool(fps["baseline"] and fps["current"] and fps["baseline"] != fps["current"])
+    if cross and not allow_cross_machine:
+        raise CrossMachineError(
+            f"{baseline_label} and {current_label} come from different machines (fingerprints "
+            f"{', '.join(fps['baseline'])} vs {', '.join(fps['current'])}); compare runs of one machine, "
+            f"or pass --allow-cross-machine")
+    comparison = Comparison(
+        verdicts=[], missing_in_current=sorted(set(baseline) - set(current)),
+        missing_in_baseline=sorted(set(current) - set(baseline)), failed={}, cross_machine=cross,
+        threshold=threshold, alpha=alpha, gated_metrics=tuple(fail_on), baseline_label=baseline_label,
+        current_label=current_label, fingerprints=fps)
+    for cell_id in sorted(set(baseline) & set(current)):
+        base_report, cur_report = baseline[cell_id], current[cell_id]
+        failures = [f"{side}: {why}" for side, why in
+                    (("baseline", _failure(base_report)), ("current", _failure(cur_report))) if why]
+        if failures:
+            comparison.failed[cell_id] = "; ".join(failures)
+            continue
+        for metric in metrics:
+            base, cur = metric_values(base_report, metric), metric_values(cur_report, metric)
+            if not base and not cur:
+                continue  # not measured on either side (e.g. CUDA figures on CPU)
+            comparison.verdicts.append(_verdict(cell_id, metric, base, cur, threshold, alpha))
+    return comparison
+
+
+def _verdict(cell_id: str, metric: str, base: list[float], cur: list[float], threshold: float,
+             alpha: float) -> MetricVerdict:
+    import numpy as np
+
+    decision = decide(base, cur, threshold=threshold, alpha=alpha) if base and cur else {
+        "ratio": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_value": None, "verdict": "inconclusive",
+        "reason": f"no counted samples of {metric} in the {'current' if base else 'baseline'} report"}
+    return MetricVerdict(
+        cell_id=cell_id, metric=metric,
+        baseline_median=float(np.median(base)) if base else math.nan,
+        current_median=float(np.median(cur)) if cur else math.nan,
+        ratio=decision["ratio"], ci_low=decision["ci_low"], ci_high=decision["ci_high"],
+        p_value=decision["p_value"], verdict=decision["verdict"],
+        min_detectable=min_detectable(base, cur, threshold=threshold, alpha=alpha) if base and cur else None,
+        n_baseline=len(base), n_current=len(cur), reason=decision["reason"])
+
+
+def compare_files(baseline_path, current_path, **options) -> Comparison:
+    """compare_cells on two report files (cell or matrix reports). A corrupt file, two
+    schema versions, or two machines (unless allow_cross_machine) are one-line errors."""
+    from harness.result import read_cells
+
+    versions = {p: load_json(p).get("schema_version") for p in (baseline_path, current_path)}
+    if versions[baseline_path] != versions[current_path]:
+        raise ReportError(
+            f"{baseline_path} has schema_version {versions[baseline_path]!r} but {current_path} has "
+            f"{versions[current_path]!r}; compare reports written by one format version")
+    baseline, current = read_cells(baseline_path), read_cells(current_path)
+    options.setdefault("baseline_label", str(baseline_path))
+    options.setdefault("current_label", str(current_path))
+    return compare_cells(baseline, current, **options)
+
+
+# --- output -----------------------------------------------------------------------------
+
+_COLOURS = {"slower": "\033[31m", "faster": "\033[32m", "no change": "\033[2m", "inconclusive": "\033[33m"}
+_MD_MARK = {"slower": "🔴", "faster": "🟢", "no change": "⚪", "inconclusive": "🟡"}
+
+
+def _value(metric: str, value: float) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    if METRICS[metric].unit == "MB":
+        return f"{value:.1f} MB"
+    return f"{value:.3f} s" if value < 10 else f"{value:.2f} s"
+
+
+def _rows(comparison: Comparison, fmt: str, colour: bool) -> list[list[str]]:
+    rows = []
+    for v in comparison.verdicts:
+        gated = v.metric in comparison.gated_metrics
+        verdict = v.verdict + (" (gate)" if gated and v.verdict == "slower" else "")
+        if fmt == "md":
+            verdict = f"{_MD_MARK[v.verdict]} {verdict}"
+        elif colour:
+            verdict = f"{_COLOURS[v.verdict]}{verdict}\033[0m"
+        has_ratio = not math.isnan(v.ratio)
+        rows.append([
+            v.cell_id, v.metric + (" *" if gated else ""),
+            _value(v.metric, v.baseline_median), _value(v.metric, v.current_median),
+            _pct(v.change) if has_ratio else "–",
+            f"{_pct(v.ci_low - 1)} … {_pct(v.ci_high - 1)}" if has_ratio else "–",
+            f"{v.p_value:.3f}" if v.p_value is not None else "–",
+            f"{v.n_baseline}/{v.n_current}",
+            f"{v.min_detectable * 100:.0f}%" if v.min_detectable is not None else "–",
+            verdict,
+        ])
+    return rows
+
+
+def render(comparison: Comparison, fmt: str = "text", *, colour: bool | None = None) -> str:
+    """The comparison as a text table (colours on a terminal), GitHub markdown, or JSON."""
+    import json
+
+    from tabulate import tabulate
+
+    if fmt == "json":
+        return json.dumps(_nan_to_none(comparison.to_dict()), indent=2, allow_nan=False)
+    if fmt not in ("text", "md"):
+        raise UserError(f"format {fmt!r}: use text, md or json")
+    if colour is None:
+        colour = fmt == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    c = comparison
+    lines = []
+    title = f"Comparison: {c.current_label} against baseline {c.baseline_label}"
+    if c.cross_machine:
+        title = ("CROSS-MACHINE " + title + " — the reports come from different machines "
+                 f"({', '.join(c.fingerprints.get('baseline', []))} vs {', '.join(c.fingerprints.get('current', []))}); "
+                 "differences may be the machines'")
+    lines.append(f"## {title}" if fmt == "md" else title)
+    lines.append("")
+    lines.append(f"threshold ±{c.threshold * 100:g}%, alpha {c.alpha:g}; * gated metrics "
+                 f"({', '.join(c.gated_metrics) or 'none'}): slower there fails the check")
+    lines.append("")
+    headers = ["cell", "metric", "baseline", "current", "change", "95% CI", "p", "n b/c", "detects ≥", "verdict"]
+    if c.verdicts:
+        lines.append(tabulate(_rows(c, fmt, bool(colour)), headers=headers,
+                              tablefmt="github" if fmt == "md" else "simple", disable_numparse=True))
+    else:
+        lines.append("No cell is present in both reports with samples to compare.")
+    notes = [v for v in c.verdicts if v.verdict != "no change"]
+    if notes:
+        lines.append("")
+        lines.append("Why:" if fmt == "text" else "**Why:**")
+        lines.extend(f"- {v.cell_id} {v.metric}: {v.verdict}: {v.reason}" for v in notes)
+    for title_text, cells in (("Missing in current", c.missing_in_current),
+                              ("Missing in baseline", c.missing_in_baseline)):
+        if cells:
+            lines.append("")
+            lines.append(f"{title_text}: " + ", ".join(cells))
+    if c.failed:
+        lines.append("")
+        lines.append("Failed cells (not compared):")
+        lines.extend(f"- {cell}: {why}" for cell, why in sorted(c.failed.items()))
+    lines.append("")
+    regressions = c.regressions()
+    if regressions:
+        lines.append(f"REGRESSION: {len(regressions)} gated metric(s) slower: " +
+                     ", ".join(f"{v.cell_id} {v.metric} {_pct(v.change)}" for v in regressions))
+    else:
+        lines.append(f"No regression on the gated metrics ({', '.join(c.gated_metrics) or 'none'}).")
+    return "\n".join(lines) + "\n"
+
+
+def _nan_to_none(data):
+    if isinstance(data, float) and math.isnan(data):
+        return None
+    if isinstance(data, dict):
+        return {k: _nan_to_none(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_nan_to_none(v) for v in data]
+    return data
+
