@@ -1,0 +1,63 @@
+"""Stored baselines: one report per machine fingerprint under ``reports/baselines/``.
+
+A load time only means something on the machine that measured it, so a baseline is kept
+per machine: ``<root>/<fingerprint>.json`` is a validated copy of the report (a single
+cell report or a merged matrix report) saved last on that machine. ``compare auto`` (and
+``merge --baseline auto``) look up the current report's fingerprint here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from harness.errors import UserError
+from harness.result import load_json, read_cells, write_json_atomic
+
+DEFAULT_ROOT = "reports/baselines"
+
+
+class BaselineError(UserError):
+    """No usable baseline: none stored for this machine, or a report without a machine."""
+
+
+def fingerprint_of(report_path: str | os.PathLike) -> str:
+    """The machine fingerprint of a report (every cell of a matrix report must share it)."""
+    cells = read_cells(report_path)
+    prints = {(c.get("machine") or {}).get("fingerprint") for c in cells.values()} - {None}
+    if not prints:
+        raise BaselineError(f"{report_path}: no machine fingerprint in the report (no cell recorded its machine)")
+    if len(prints) > 1:
+        raise BaselineError(f"{report_path}: cells from {len(prints)} machines ({', '.join(sorted(prints))}); "
+                            "a baseline belongs to one machine")
+    return prints.pop()
+
+
+def save(report_path: str | os.PathLike, root: str | os.PathLike = DEFAULT_ROOT) -> Path:
+    """Store a report as the baseline of the machine that measured it; returns the stored path."""
+    fingerprint = fingerprint_of(report_path)  # validates the report too
+    data = load_json(report_path)
+    return write_json_atomic(Path(root) / f"{fingerprint}.json", data)
+
+
+def find_for(fingerprint: str, root: str | os.PathLike = DEFAULT_ROOT) -> Path | None:
+    """The stored baseline of a machine, or None."""
+    path = Path(root) / f"{fingerprint}.json"
+    return path if path.is_file() else None
+
+
+def resolve(spec: str | os.PathLike, current_path: str | os.PathLike, root: str | os.PathLike = DEFAULT_ROOT) -> Path:
+    """A baseline argument as a path: ``auto`` is the stored baseline of the current report's
+    machine; anything else is a report path."""
+    if str(spec) != "auto":
+        return Path(spec)
+    fingerprint = fingerprint_of(current_path)
+    found = find_for(fingerprint, root)
+    if found is None:
+        raise BaselineError(f"no baseline stored for this machine (fingerprint {fingerprint}) under {root}; "
+                            f"store one with `python -m harness baseline save REPORT`")
+    return found
+
+
+def stored(root: str | os.PathLike = DEFAULT_ROOT) -> list[Path]:
+    return sorted(Path(root).glob("*.json"))

@@ -1,0 +1,75 @@
+"""``python -m harness compare BASELINE CURRENT``: the statistical verdict, cell by cell.
+
+Exit status: 0, or 1 when a cell is slower on a gated metric (``--fail-on``), so a CI job
+fails on a real regression and only on one; 2 for unusable input (one line).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from harness.errors import UserError
+
+DEFAULT_BASELINES = "reports/baselines"
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{value:g} must be between 0 and 1 (0.05 = 5%)")
+    return value
+
+
+def _metrics(text: str) -> tuple[str, ...]:
+    from harness.result import METRICS
+
+    names = tuple(m.strip() for m in text.split(",") if m.strip())
+    for name in names:
+        if name not in METRICS:
+            raise argparse.ArgumentTypeError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
+    return names
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("reports", nargs="+", metavar="REPORT",
+                        help="BASELINE CURRENT (cell or matrix reports); BASELINE may be 'auto', the stored "
+                             "baseline of CURRENT's machine; a single REPORT means 'auto REPORT'")
+    parser.add_argument("--baseline", help="the baseline (a report path or 'auto'), instead of the first REPORT")
+    parser.add_argument("--threshold", type=_fraction, default=0.05,
+                        help="smallest change that matters, as a fraction (default: %(default)s)")
+    parser.add_argument("--alpha", type=_fraction, default=0.05,
+                        help="significance level of the Mann-Whitney U test (default: %(default)s)")
+    parser.add_argument("--fail-on", type=_metrics, default=("total_s", "process_wall_s"), metavar="METRICS",
+                        help="comma-separated metrics whose slowdown exits 1 (default: total_s,process_wall_s; "
+                             "'' for none)")
+    parser.add_argument("--format", choices=["text", "md", "json"], default="text", help="output (default: text)")
+    parser.add_argument("--allow-cross-machine", action="store_true",
+                        help="compare reports of different machines (the heading says so)")
+    parser.add_argument("--baselines-dir", default=DEFAULT_BASELINES,
+                        help="where stored baselines live (default: %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness import baseline as baselines
+    from harness.compare import compare_files, render
+
+    reports = list(args.reports)
+    if args.baseline is not None:
+        if len(reports) != 1:
+            raise UserError("with --baseline give one report, the current one")
+        reports.insert(0, args.baseline)
+    elif len(reports) == 1:
+        reports.insert(0, "auto")
+    if len(reports) != 2:
+        raise UserError(f"give BASELINE and CURRENT, not {len(reports)} reports")
+    spec, current = reports
+    if not current:
+        raise UserError("no current report given (no reports/matrix-*.json yet? pass CURRENT=...)")
+    baseline = baselines.resolve(spec, current, args.baselines_dir)
+    comparison = compare_files(baseline, current, threshold=args.threshold, alpha=args.alpha,
+                               fail_on=args.fail_on, allow_cross_machine=args.allow_cross_machine)
+    print(render(comparison, args.format), end="")
+    return comparison.exit_code()
