@@ -174,3 +174,25 @@ def measure_residency(files: Iterable[Path]) -> dict[str, float | None]:
         except OSError:
             out[str(path)] = None
     return out
+
+
+def mapped_by(path: str | os.PathLike) -> list[str]:
+    """Processes that have the file mapped ("pid name"), which is why it cannot be evicted.
+
+    Used to explain a flagged cold sample: a page another process maps stays resident
+    whatever we advise. Reads /proc/<pid>/maps, so it sees only what we may read.
+    """
+    import psutil
+
+    target = os.path.realpath(path)
+    holders = []
+    for proc in psutil.process_iter(["pid", "name"]):
+        if proc.pid == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{proc.pid}/maps") as fh:
+                if any(line.rstrip().endswith(target) for line in fh):
+                    holders.append(f"{proc.pid} {proc.info['name']}")
+        except OSError:
+            continue
+    return holders

@@ -140,6 +140,7 @@ class CellRun:
         }
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         self.output = Path(output) if output else Path("reports") / f"profile-{self.report['cell']['id']}-{stamp}.json"
+        self._prepared = False
         self._evict_list: list[str] = []
         self._check_files: list[Path] = []
         if config.mode == "cold":
@@ -217,10 +218,17 @@ class CellRun:
         sample["metrics"]["startup_s"] = max(0.0, (result["start_wall_ns"] - spawn_wall_ns) / 1e9)
         return sample
 
+    def prepare(self) -> None:
+        """Everything that can fail on bad input, before the first sample: a missing CUDA
+        device, an unwritable report. Idempotent; run() calls it."""
+        if not self._prepared:
+            check_cuda(self.config)
+            self.write()
+            self._prepared = True
+
     def run(self, on_sample: Callable[[dict, int, int], None] | None = None) -> dict:
         """All samples, then the statistics. Writes the report after each sample."""
-        check_cuda(self.config)
-        self.write()
+        self.prepare()
         plan = [(i, True) for i in range(self.config.warmups)] + \
                [(self.config.warmups + i, False) for i in range(self.config.runs)]
         try:
@@ -254,9 +262,14 @@ class CellRun:
             flagged = [s for s in counted if s.get("cache_flagged")]
             report["cold_cache"]["verified"] = bool(counted) and not flagged
             if flagged:
+                warm_files = sorted({path for s in flagged for path, frac in s.get("residency_files", {}).items()
+                                     if frac is None or frac > COLD_RESIDENCY_THRESHOLD})
+                holders = {Path(p).name: coldcache.mapped_by(p) for p in warm_files}
+                why = "; ".join(f"{name} is mapped by {', '.join(h[:3])}" for name, h in holders.items() if h)
                 report["cold_cache"]["note"] = (
                     f"{len(flagged)} of {len(counted)} samples started with more than "
-                    f"{COLD_RESIDENCY_THRESHOLD:.0%} of a checked file in the page cache")
+                    f"{COLD_RESIDENCY_THRESHOLD:.0%} of {', '.join(Path(p).name for p in warm_files)} in the page cache"
+                    + (f" ({why}: pages another process maps cannot be evicted)" if why else ""))
         report["recommendations"] = judge.recommendations(report)
         ok = [s for s in counted if s["ok"]]
         if not ok:

@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
                         targets=targets, torch_label=args.torch_label, cell_id=args.cell_id,
                         import_attribution=not args.no_import_attribution)
     cell = CellRun(config, args.output)
+    cell.prepare()
     output = cell.output
 
     stderr = Console(stderr=True)

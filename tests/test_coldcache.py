@@ -1,0 +1,66 @@
+"""Page-cache eviction and its check, verified against util-linux's fincore."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from harness import coldcache
+
+pytestmark = pytest.mark.skipif(not coldcache.CAN_EVICT, reason="no posix_fadvise on this platform")
+
+
+def _fincore_pages(path) -> tuple[int, int]:
+    """(resident pages, total pages) as fincore, an independent tool, sees them."""
+    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--raw", "--output", "PAGES,SIZE", str(path)],
+                         capture_output=True, text=True, check=True).stdout.split()
+    pages, size = int(out[0]), int(out[1])
+    return pages, -(-size // os.sysconf("SC_PAGE_SIZE"))
+
+
+@pytest.fixture
+def data_file(tmp_path):
+    path = tmp_path / "weights.bin"
+    path.write_bytes(os.urandom(8 * 1024 * 1024))
+    os.sync()  # dirty pages cannot be dropped; write them out first
+    return path
+
+
+@pytest.mark.skipif(shutil.which("fincore") is None, reason="util-linux fincore not installed")
+def test_eviction_empties_the_cache_and_mincore_agrees_with_fincore(data_file):
+    data_file.read_bytes()
+    assert coldcache.residency(data_file) == 1.0
+    resident, total = _fincore_pages(data_file)
+    assert resident == total
+
+    assert coldcache.evict([str(data_file)]) == 1
+    assert coldcache.residency(data_file) <= 0.05
+    resident, total = _fincore_pages(data_file)
+    assert resident / total <= 0.05
+
+
+def test_reading_half_a_file_makes_it_half_resident(data_file):
+    coldcache.evict_file(data_file)
+    with open(data_file, "rb") as fh:
+        fh.read(4 * 1024 * 1024)
+    # Read-ahead may pull in a little more than was asked for, never less.
+    assert 0.5 <= coldcache.residency(data_file) < 0.9
+
+
+def test_the_eviction_list_covers_what_a_load_reads():
+    files = set(coldcache.files_to_evict([]))
+    torch_lib = coldcache.largest_torch_library()
+    assert torch_lib is not None and str(torch_lib) in files
+    assert any(f.endswith("/os.py") for f in files)  # the standard library
+    assert any("sentence_transformers" in f for f in files)
+
+
+def test_empty_and_unreadable_files(tmp_path):
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    assert coldcache.residency(empty) == 0.0
+    assert coldcache.evict_file(tmp_path / "missing") is False
+    assert coldcache.measure_residency([tmp_path / "missing"]) == {str(tmp_path / "missing"): None}
