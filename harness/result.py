@@ -317,3 +317,36 @@ def metric_values(report: dict, metric: str) -> list[float]:
         if value is not None:
             values.append(float(value))
     return values
+
+
+def failed_cell_report(cell: dict, settings: dict, reason: str, detail: str | None = None) -> dict:
+    """A valid cell report for a cell that never produced a sample: its environment would
+    not build, or its profile could not start. ``cell`` holds the cell block's keys (id,
+    model, source, mode, device, torch); ``settings`` at least runs, warmups and timeout_s.
+    """
+    from datetime import datetime, timezone
+
+    from harness import metadata  # late: the format module itself needs no psutil
+
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    report = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "cell",
+        "status": "failed",
+        "failure": {"reason": reason, "detail": detail},
+        "harness": metadata.harness_info(),
+        "started": now,
+        "finished": now,
+        "cell": {key: cell.get(key) for key in ("id", "model", "source", "mode", "device", "torch")},
+        "settings": dict(settings),
+        "environment": None,
+        "machine": metadata.machine(),
+        "cold_cache": None,
+        "samples": [],
+        "stats": {},
+        "targets": {},
+        "target_results": {},
+        "recommendations": [],
+    }
+    validate(report, CELL_SCHEMA, f"failed report of cell {cell.get('id')!r}")
+    return report
