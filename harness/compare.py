@@ -30,9 +30,10 @@ an A/A comparison at or below alpha (see README, "Reading a comparison", for mea
 ``min_detectable`` answers "how many runs do I need?": the smallest slowdown that this very
 comparison would have called ``slower`` with these sample sizes and the spread observed
 here. It is found by moving the current sample onto the baseline's median (keeping its
-spread), then scaling it up by each shift at which a rank changes (the shifts x_i/y_j - 1,
-where the Mann-Whitney U statistic steps) and running the same decision on each; the
-first shift called ``slower`` (and at least the threshold) is the answer. When even a
+spread), then scaling it up by each shift at which an input of the decision changes (the
+shifts x_i/y_j - 1 where the Mann-Whitney U statistic steps, the threshold, and the shift
+that lifts the interval's low end past 1) and running the same decision just past each;
+the first shift called ``slower`` is the answer, exactly, not a grid approximation. When even a
 complete separation of the two samples cannot reach p < alpha (the exact two-sided
 Mann-Whitney minimum is 2 / C(n1 + n2, n1): 0.33 for 2+2 runs, 0.10 for 3+3, 0.029 for
 4+4, 0.008 for 5+5), no change can be detected at all and it is None.
@@ -264,8 +265,14 @@ def min_detectable(base, cur, *, threshold: float = DEFAULT_THRESHOLD, alpha: fl
     if base_median <= 0 or cur_median <= 0:
         return None
     noise = cur * (base_median / cur_median)  # the current spread, centred on the baseline
-    # Shifts at which a rank changes, plus the threshold itself (the ratio must exceed it).
+    # The verdict can only change where one of its inputs does: where a rank changes (the
+    # shifts x/y - 1), where the ratio passes the threshold, and where the interval's low
+    # end passes 1 (scaling the current sample by 1+s scales every resampled ratio, hence
+    # the interval, by exactly 1+s).
     crossings = {float(x / y - 1) for x in base for y in noise if y > 0}
+    ci_low, _ = ratio_interval(base, noise)
+    if ci_low > 0:
+        crossings.add(1 / ci_low - 1)
     candidates = sorted(s for s in crossings | {threshold} if s >= threshold)
     for shift in candidates:
         s = shift + 1e-6 + 1e-9 * abs(shift)  # just past the crossing

@@ -1,0 +1,44 @@
+"""A known slowdown, injected into a real environment without touching it.
+
+Put this folder on PYTHONPATH and set HARNESS_INJECT_DELAY_S: every Python process started
+with that environment (the harness passes its environment to each probe child) then
+sleeps that many seconds the first time it imports ``sentence_transformers``, inside the
+probe's timed import, so ``import_st_s``, ``total_s`` and ``process_wall_s`` grow by a known
+amount and nothing else changes. Without the variable (or with 0) it does nothing.
+
+    PYTHONPATH=bench/slowdown HARNESS_INJECT_DELAY_S=0.4 .venv/bin/python -m harness profile
+
+Python imports ``sitecustomize`` from sys.path at start-up (the ``site`` module), after
+PYTHONPATH is on sys.path and before ``-m`` runs; ``-P`` does not change that.
+"""
+
+import os
+import sys
+import time
+
+_TARGET = "sentence_transformers"
+
+
+class _SlowImport:
+    """A meta-path finder that finds nothing: it only waits, once, then steps aside."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+
+    def find_spec(self, name, path=None, target=None):
+        if name == _TARGET:
+            sys.meta_path.remove(self)
+            time.sleep(self.delay_s)
+        return None
+
+
+def _install() -> None:
+    try:
+        delay = float(os.environ.get("HARNESS_INJECT_DELAY_S", "0") or 0)
+    except ValueError:
+        return
+    if delay > 0:
+        sys.meta_path.insert(0, _SlowImport(delay))
+
+
+_install()
