@@ -38,5 +38,19 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
+# Baselines and comparison. REPORT and CURRENT default to the newest merged matrix report;
+# BASELINE=auto is the stored baseline of CURRENT's machine (reports/baselines/).
+.PHONY: baseline compare
+NEWEST_MATRIX = $(shell ls -t reports/matrix-*.json 2>/dev/null | head -n 1)
+REPORT   ?= $(NEWEST_MATRIX)
+CURRENT  ?= $(NEWEST_MATRIX)
+BASELINE ?= auto
+
+baseline: setup
+	$(BIN)/python -m harness baseline save '$(REPORT)'
+
+compare: setup
+	$(BIN)/python -m harness compare '$(BASELINE)' '$(CURRENT)' $(ARGS)
+
 clean:
 	rm -rf $(VENV) .nox
