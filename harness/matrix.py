@@ -657,7 +657,7 @@ def _build(data: dict, path: Path, problems: _Problems) -> Matrix:
 
     # Expand; with some entries rejected above this still runs on the rest, so that rule
     # problems show in the same report as the entry problems.
-    context = _Context(models, torches, runs, warmups, timeout_s)
+    context = _Context(models, torches, runs, warmups, timeout_s, declared_names=set(names))
     cells: dict[tuple, Cell] = {}
     for model in models:
         for spec in torches:
@@ -729,8 +729,11 @@ class _Built:
 class _Context:
     """What rules and cells are built from: the valid models and torch versions."""
 
-    def __init__(self, models, torches, runs, warmups, timeout_s):
+    def __init__(self, models, torches, runs, warmups, timeout_s, declared_names=()):
         self.models = {model.name: model for model in models}
+        # Names of models whose entry has a problem of its own: a rule naming one is not
+        # reported again.
+        self.rejected_names = set(declared_names) - set(self.models)
         self.torches = list(torches)
         self.runs, self.warmups, self.timeout_s = runs, warmups, timeout_s
 
@@ -766,7 +769,9 @@ def _rule(rule: Any, where: list, context: _Context, problems: _Problems) -> dic
             ok = False  # the schema said so
             continue
         if dim == "model":
-            if value not in context.models:
+            if value in context.rejected_names:
+                ok = False
+            elif value not in context.models:
                 known = ", ".join(context.models) or "none valid"
                 problems.add(where + [dim], f"{_show(value)} is not a model name from models: ({known})")
                 ok = False
