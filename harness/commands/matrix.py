@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--matrix", type=Path, default=Path("matrix.yaml"),
+    parser.add_argument("--matrix", type=Path, default=Path("matrix.yaml"), metavar="FILE",
                         help="the matrix file (default: %(default)s)")
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the cells as JSON")
