@@ -235,12 +235,12 @@ class Matrix:
 # the one-line wording of a failure at that place, with {value} for the offending value.
 _VERSION_STRING = {
     "type": "string",
-    "x-message": '{value} is a {kind}, not a version string; quote it ("2.13.0") so YAML keeps every digit',
+    "x-message": '{subject}, not a version string; quote it ("2.13.0") so YAML keeps every digit',
 }
 _URL_LIST = {
     "if": {"type": "array"},
     "then": {"type": "array", "items": {"type": "string", "minLength": 1}},
-    "else": {"type": "string", "minLength": 1, "x-message": "{value} is a {kind}; write a URL or a list of URLs"},
+    "else": {"type": "string", "minLength": 1, "x-message": "{subject}; write a URL or a list of URLs"},
 }
 _POSITIVE = {"type": "number", "exclusiveMinimum": 0, "x-message": "{value} must be a number above 0"}
 
@@ -251,10 +251,10 @@ TARGETS_SCHEMA = {
 }
 
 _CELL_KEYS = {
-    "model": {"type": "string", "x-message": "{value} is a {kind}; write a model name from models:"},
+    "model": {"type": "string", "x-message": "{subject}; write a model name from models:"},
     "torch": _VERSION_STRING,
-    "mode": {"type": "string", "x-message": "{value} is a {kind}; write cold or warm"},
-    "device": {"type": "string", "x-message": "{value} is a {kind}; write cpu, cuda or cuda:N"},
+    "mode": {"type": "string", "x-message": "{subject}; write cold or warm"},
+    "device": {"type": "string", "x-message": "{subject}; write cpu, cuda or cuda:N"},
 }
 _RUNS = {"type": "integer", "minimum": 1, "x-message": "{value} must be a whole number, 1 or more"}
 _WARMUPS = {"type": "integer", "minimum": 0, "x-message": "{value} must be a whole number, 0 or more"}
@@ -268,7 +268,7 @@ MATRIX_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "python": {"type": "string",
-                   "x-message": '{value} is a {kind}; quote it ("3.12") so YAML keeps every digit'},
+                   "x-message": '{subject}; quote it ("3.12") so YAML keeps every digit'},
         "runs": _RUNS,
         "warmups": _WARMUPS,
         "timeout": _TIMEOUT,
@@ -305,7 +305,7 @@ MATRIX_SCHEMA: dict[str, Any] = {
                 },
                 "else": {
                     "type": "string",
-                    "x-message": '{value} is a {kind}; write a quoted version ("2.13.0") or a mapping with version:',
+                    "x-message": '{subject}; write a quoted version ("2.13.0") or a mapping with version:',
                 },
             },
         },
@@ -359,6 +359,13 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
+def _subject(value: Any) -> str:
+    """``"2.x" is a string``; a mapping or list is not quoted back whole."""
+    if isinstance(value, (dict, list)):
+        return f"is a {_kind(value)}"
+    return f"{_show(value)} is a {_kind(value)}"
+
+
 def format_path(parts: Iterable[Any]) -> str:
     """``("torch", 1, "version")`` -> ``torch[1].version``."""
     text = ""
@@ -389,7 +396,11 @@ class _Problems:
     def lines(self) -> list[str]:
         seen = set()
         out = []
-        for path, message in sorted(self.items, key=lambda item: self._line_of(item[0])):
+        def order(item):  # by line, then as the document nests (list items by index)
+            path = item[0]
+            return self._line_of(path), [(part, "") if isinstance(part, int) else (-1, str(part)) for part in path]
+
+        for path, message in sorted(self.items, key=order):
             line = self._line_of(path)
             text = f"{format_path(path)}: {message}" + (f" (line {line})" if line else "")
             if text not in seen:
@@ -506,12 +517,12 @@ def _check_schema(data: dict, problems: _Problems) -> None:
             for key in missing:
                 problems.add(where, f'missing required key "{key}"')
         elif custom and error.validator in {"type", "minimum", "exclusiveMinimum"}:
-            problems.add(where, custom.format(value=_show(value), kind=_kind(value)))
+            problems.add(where, custom.format(value=_show(value), subject=_subject(value)))
         elif error.validator == "type":
             wanted = error.validator_value
             wanted = [wanted] if isinstance(wanted, str) else wanted
             words = " or ".join(_TYPE_WORDS.get(w, w) for w in wanted)
-            problems.add(where, f"{_show(value)} is a {_kind(value)}; expected a {words}")
+            problems.add(where, f"{_subject(value)}; expected a {words}")
         elif error.validator == "minItems":
             problems.add(where, "is empty; list at least one")
         elif error.validator == "minProperties":
@@ -571,11 +582,12 @@ def _absolute_source(source: str, base: Path) -> str:
 
 
 def _as_tuple(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
+    # Wrong types were reported by the schema; keep what is usable so checking goes on.
     if isinstance(value, str):
         return (value,)
-    return tuple(str(item) for item in value)
+    if isinstance(value, list):
+        return tuple(item for item in value if isinstance(item, str) and item)
+    return ()
 
 
 def _build(data: dict, path: Path, problems: _Problems) -> Matrix:
@@ -585,9 +597,9 @@ def _build(data: dict, path: Path, problems: _Problems) -> Matrix:
 
     # Matrix-wide settings; a bad one already has its problem, so fall back to the default.
     runs = data.get("runs", DEFAULT_RUNS)
-    runs = runs if _is_int(runs) and runs >= 1 else DEFAULT_RUNS
+    runs = int(runs) if _is_int(runs) and runs >= 1 else DEFAULT_RUNS
     warmups = data.get("warmups", DEFAULT_WARMUPS)
-    warmups = warmups if _is_int(warmups) and warmups >= 0 else DEFAULT_WARMUPS
+    warmups = int(warmups) if _is_int(warmups) and warmups >= 0 else DEFAULT_WARMUPS
     timeout = data.get("timeout", DEFAULT_TIMEOUT_S)
     timeout_s = float(timeout) if _is_number(timeout) and timeout > 0 else DEFAULT_TIMEOUT_S
     python = data.get("python")
@@ -642,7 +654,9 @@ def _build(data: dict, path: Path, problems: _Problems) -> Matrix:
             problems.add(where, f"{_show(version)} is not a version")
             continue
         if parsed in versions:
-            problems.add(where, f"torch {_show(version)} is listed twice (also torch[{versions[parsed]}])")
+            first = versions[parsed]
+            problems.add(where, f"torch {_show(version)} is listed twice (also torch[{first}]); "
+                                f"give each version once")
             continue
         versions[parsed] = index
         if isinstance(entry, dict):
@@ -825,9 +839,9 @@ def _settings_ok(settings: dict) -> bool:
 def _cell_changes(settings: dict) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     if "runs" in settings:
-        changes["runs"] = settings["runs"]
+        changes["runs"] = int(settings["runs"])
     if "warmups" in settings:
-        changes["warmups"] = settings["warmups"]
+        changes["warmups"] = int(settings["warmups"])
     if "timeout" in settings:
         changes["timeout_s"] = float(settings["timeout"])
     return changes
@@ -870,6 +884,9 @@ def _list(value: Any) -> list:
 
 
 def _is_int(value: Any) -> bool:
+    # JSON Schema counts 2.0 as an integer, so this does too (and callers int() it).
+    if isinstance(value, float):
+        return value.is_integer()
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -301,3 +301,18 @@ def test_the_cli_github_gives_one_job_per_nox_session():
     for job in jobs:
         assert job["name"] == f"{job['mode']} torch {job['torch']}"
         assert job["cells"] == [cell_id(MODEL, job["torch"], job["mode"], "cpu")]
+
+
+def test_equal_versions_count_as_one_and_whole_floats_as_whole_numbers(tmp_path):
+    problems = problems_of(write(tmp_path, f"""
+        models: [{{source: {SOURCE}}}]
+        torch: ["2.13.0", "2.13"]
+    """))
+    assert len(problems) == 1 and problems[0].startswith('torch[1]: torch "2.13" is listed twice')
+    matrix = load_matrix(write(tmp_path, f"""
+        models: [{{source: {SOURCE}}}]
+        torch: ["2.13.0"]
+        runs: 2.0
+    """))
+    assert matrix.runs == 2 and isinstance(matrix.cells[0].runs, int)
+    assert [c.id for c in matrix.cells_for("2.13")] == [c.id for c in matrix.cells]  # 2.13 finds 2.13.0
