@@ -26,6 +26,7 @@ COMMANDS = {
     "history": "show the trend of each cell over merged runs, with step changes",
     "report": "write a self-contained HTML report with plots",
     "summary": "write the few lines a CI job summary needs",
+    "ci": "CI matrix glue: gather runner folders, compare and store baselines per machine",
 }
 
 
