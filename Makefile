@@ -32,6 +32,24 @@ profile: setup
 	$(BIN)/python -m harness profile --model '$(MODEL)' --mode $(MODE) --device $(DEVICE) \
 		--runs $(RUNS) --warmups $(WARMUPS) $(ARGS)
 
+# The matrix: nox builds one fresh environment per torch version of $(MATRIX) and runs its
+# cells; then the run is ALWAYS merged (a failed session keeps what finished), the tables
+# printed, and the exit status is nox's. RUNS / WARMUPS override the matrix only when
+# given (`make profile-matrix RUNS=3`); their defaults above are for `make profile`.
+# RUN_ID=... names the run (default: the time); RESUME=<run id> runs only that run's cells
+# that did not complete; NOX_ARGS=... go to nox, MERGE_ARGS=... to merge (--format md).
+MATRIX_OVERRIDES = $(if $(filter command environment,$(origin RUNS)),--runs $(RUNS)) \
+                   $(if $(filter command environment,$(origin WARMUPS)),--warmups $(WARMUPS)) \
+                   $(if $(RESUME),--resume $(RESUME))
+
+profile-matrix: setup
+	@run_id=$(or $(RESUME),$(RUN_ID),$$(date +%Y%m%d-%H%M%S)); \
+	PATH="$(CURDIR)/$(BIN):$$PATH" HARNESS_RUN_ID=$$run_id MATRIX='$(MATRIX)' \
+		$(BIN)/nox -f noxfile.py $(NOX_ARGS) -s profile_matrix -- $(strip $(MATRIX_OVERRIDES)); nox_status=$$?; \
+	echo; $(BIN)/python -m harness merge reports/runs/$$run_id $(MERGE_ARGS); merge_status=$$?; \
+	if [ $$nox_status -ne 0 ]; then echo "make profile-matrix: some nox sessions failed (see above); finished cells are merged"; exit $$nox_status; fi; \
+	exit $$merge_status
+
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
