@@ -66,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"harness {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        # `python -m harness matrix --json | head`: the reader left; that is not an error.
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"harness {args.command}: interrupted; finished results are kept", file=sys.stderr)
         return 130

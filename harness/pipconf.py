@@ -24,6 +24,8 @@ PIP_TO_UV = {
     "constraint": "UV_CONSTRAINT",
 }
 
+_UV_SEPARATOR = {"UV_FIND_LINKS": ","}
+
 # Later sections win: pip itself lets environment variables override files, and the
 # `install` section override `global`.
 _SECTION_RANK = {"global": 0, "install": 1, ":env:": 2}
@@ -64,8 +66,9 @@ def uv_environment(python: str = sys.executable, base: dict[str, str] | None = N
     for option, value in read_pip_config(python).items():
         var = PIP_TO_UV[option]
         if var not in base:
-            # pip separates several URLs with whitespace; uv takes the same form.
-            env[var] = " ".join(value.split())
+            # pip separates several values with whitespace. uv takes extra index URLs
+            # space-separated but find-links comma-separated (`uv help pip install`).
+            env[var] = _UV_SEPARATOR.get(var, " ").join(value.split())
     # pip byte-compiles on install and uv does not: without this the first start of every
     # environment pays for compiling thousands of modules, which no user's install would.
     env.setdefault("UV_COMPILE_BYTECODE", base.get("UV_COMPILE_BYTECODE", "1"))
