@@ -94,9 +94,9 @@ def _compare(args: argparse.Namespace) -> int:
     out: list[str] = []
     worst = 0
     for fp, part in parts.items():
-        label = ci.machine_label(part)
         cells = part["cells"]
-        heading = f"Machine {label} ({fp}): {len(cells)} cell(s)"
+        heading = (f"Cells that never ran: {len(cells)}" if fp == ci.NO_MACHINE
+                   else f"Machine {ci.machine_label(part)} ({fp}): {len(cells)} cell(s)")
         out.append(f"### {heading}" if md else heading)
         out.append("")
         if fp == ci.NO_MACHINE:
@@ -112,7 +112,7 @@ def _compare(args: argparse.Namespace) -> int:
             out.append("")
             continue
         comparison = compare_cells(read_cells(stored), cells, threshold=args.threshold, alpha=args.alpha,
-                                   fail_on=args.fail_on, baseline_label=f"baseline {stored.name}",
+                                   fail_on=args.fail_on, baseline_label=str(stored),
                                    current_label=f"this run ({fp})")
         # The comparison's own heading is one level deeper than the machine's.
         out.append(render(comparison, args.format).replace("## ", "#### ", 1) if md else render(comparison, "text"))
