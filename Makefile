@@ -47,6 +47,8 @@ profile-matrix: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" HARNESS_RUN_ID=$$run_id MATRIX='$(MATRIX)' \
 		$(BIN)/nox -f noxfile.py $(NOX_ARGS) -s profile_matrix -- $(strip $(MATRIX_OVERRIDES)); nox_status=$$?; \
 	echo; $(BIN)/python -m harness merge reports/runs/$$run_id $(MERGE_ARGS); merge_status=$$?; \
+	html=$$($(BIN)/python -m harness report reports/runs/$$run_id --baseline auto --html reports/matrix-$$run_id.html) \
+		&& echo "HTML report: $$html"; \
 	if [ $$nox_status -ne 0 ]; then echo "make profile-matrix: some nox sessions failed (see above); finished cells are merged"; exit $$nox_status; fi; \
 	exit $$merge_status
 
