@@ -63,7 +63,12 @@ def markdown(report: dict, comparison=None, baseline_path=None, baseline_note: s
         lines.append(f"Machine: {htmlreport.machine_text(machine)}.")
     lines.append("")
     if report["cells"]:
-        lines.append(tables.render(report, "md", metrics=["total_s"]).strip())
+        # Visible: the total load time; folded: every headline table, environments and
+        # failures, as `merge --format md` prints them (one source: harness.tables).
+        total = tables.render(report, "md", metrics=["total_s"]).strip()
+        lines.append(total.split("\n", 1)[1].strip() if total.startswith("## ") else total)
+        lines += ["", "<details><summary>All headline tables</summary>", "",
+                  tables.render(report, "md").strip(), "", "</details>"]
     return "\n".join(lines) + "\n"
 
 
