@@ -115,7 +115,7 @@ ci-merge: ci-setup
 		$(if $(CI_RUNS),--runs $(CI_RUNS))
 	$(BIN)/python -m harness merge reports/runs/$(CI_RUN_ID) --output '$(CI_REPORT)' --history '$(HISTORY)' \
 		--format md; test $$? -le 1
-	$(BIN)/python -m harness report '$(CI_REPORT)' --html '$(CI_HTML)'
+	$(BIN)/python -m harness report '$(CI_REPORT)' --html '$(CI_HTML)' --history '$(HISTORY)'
 	$(BIN)/python -m harness summary '$(CI_REPORT)'
 	$(BIN)/python -m harness ci compare '$(CI_REPORT)' --baselines-dir '$(BASELINES)' --format md --step-summary
 
