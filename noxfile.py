@@ -24,7 +24,6 @@ so every session of one nox invocation writes into one run folder.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile

@@ -6,7 +6,7 @@ is configured with (harness.pipconf hands them to uv), bytecode compiled in both
 always compiles; uv does with UV_COMPILE_BYTECODE=1). uv's cache is warmed first by one
 untimed build, as it is after the first nox session on a machine; pip uses its own cache.
 
-    .venv/bin/python bench/env_build.py [--torch 2.13.0] [--keep]
+    .venv/bin/python bench/env_build.py [--torch 2.13.0]
 """
 
 from __future__ import annotations
