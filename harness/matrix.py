@@ -759,7 +759,7 @@ class _Context:
         return None
 
     def cell(self, model, spec, mode, device) -> _Built:
-        from harness.runner import cell_id
+        from harness.result import cell_id
 
         model = self.models[model] if isinstance(model, str) else model
         spec = self.torch(spec) if isinstance(spec, str) else spec

@@ -216,6 +216,11 @@ MATRIX_SCHEMA: dict[str, Any] = {
 }
 
 
+def cell_id(model: str, torch: str | None, mode: str, device: str) -> str:
+    """Stable id of a cell, used as its file name and to match cells across reports."""
+    return f"{model}-torch{torch or 'none'}-{mode}-{device}"
+
+
 class ReportError(UserError):
     """A report file that cannot be used; the message is one line naming the file."""
 

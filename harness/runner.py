@@ -31,6 +31,7 @@ from harness import coldcache, importtime, judge, metadata
 from harness.models import ResolvedModel
 from harness.result import (
     COLD_RESIDENCY_THRESHOLD,
+    cell_id,
     DEFAULT_TARGETS,
     SCHEMA_VERSION,
     write_json_atomic,
@@ -60,11 +61,6 @@ class CellConfig:
     cell_id: str | None = None
     import_attribution: bool = True
     python: str = sys.executable
-
-
-def cell_id(model: str, torch: str | None, mode: str, device: str) -> str:
-    """Stable id of a cell, used as its file name and to match cells across reports."""
-    return f"{model}-torch{torch or 'none'}-{mode}-{device}"
 
 
 def now_iso() -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from harness.matrix import MatrixError, load_matrix
 from harness.result import DEFAULT_TARGETS
-from harness.runner import cell_id
+from harness.result import cell_id
 
 from conftest import REPO, harness
 
