@@ -161,6 +161,97 @@ def test_every_step_is_one_make_target_that_exists(workflow):
         assert proc.returncode == 0, output(proc)
 
 
+# --- per machine: gather, compare, baseline ---------------------------------------------
+
+REAL_WARM = REPO / "tests" / "data" / "warm-8runs.json"  # a real 8-run warm report
+
+
+def harness(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-m", "harness", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
+
+
+def _write(path: Path, data: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.fixture
+def two_runners(tmp_path) -> dict:
+    """Two runner folders as two hosted runners of different CPUs leave them: the real warm
+    report on this machine, and another torch version's cell measured on another machine."""
+    real = json.loads(REAL_WARM.read_text())
+    other = json.loads(REAL_WARM.read_text())
+    other["machine"] = {**real["machine"], "cpu": "Another CPU", "fingerprint": "0ther0machine000"}
+    other["cell"] = {**real["cell"], "id": "all-MiniLM-L6-v2-torch2.14.1-warm-cpu", "torch": "2.14.1"}
+    a = _write(tmp_path / "runner-a" / f"{real['cell']['id']}.json", real).parent
+    b = _write(tmp_path / "runner-b" / "gh-1-1" / f"{other['cell']['id']}.json", other).parent.parent
+    return {"a": a, "b": b, "real": real, "other": other, "tmp": tmp_path}
+
+
+def test_gather_merge_and_compare_each_machine_with_its_own_baseline(two_runners):
+    tmp, real, other = two_runners["tmp"], two_runners["real"], two_runners["other"]
+    run_dir = tmp / "run"
+    gathered = harness("ci", "gather", str(two_runners["a"]), str(two_runners["b"]), "--into", str(run_dir),
+                       "--matrix", SMALL_MATRIX)
+    assert gathered.returncode == 0, output(gathered)
+    # small.yaml also plans the cold cell, which no runner reported: recorded as failed, on
+    # no machine (it ran nowhere), so that the merged report still names it.
+    cold = "all-MiniLM-L6-v2-torch2.13.0-cold-cpu"
+    assert f"{cold}: planned, but no report came back" in gathered.stdout
+    record = json.loads((run_dir / f"{cold}.json").read_text())
+    assert record["status"] == "failed" and record["machine"] is None
+    merged = tmp / "matrix.json"
+    proc = harness("merge", str(run_dir), "--output", str(merged), "--no-history")
+    assert proc.returncode == 1, output(proc)  # a failed cell: merge says so; the gate is compare's
+    assert set(json.loads(merged.read_text())["cells"]) == {cold, real["cell"]["id"], other["cell"]["id"]}
+
+    # A baseline for this machine only, twice as fast as the report on every sample, and
+    # holding the other machine's cell id too: comparing across machines would find it.
+    baseline = json.loads(REAL_WARM.read_text())
+    for sample in baseline["samples"]:
+        sample["metrics"] = {k: (v / 2 if isinstance(v, (int, float)) else v) for k, v in sample["metrics"].items()}
+    twin = {**json.loads(json.dumps(baseline)), "cell": dict(other["cell"])}
+    stored = {"schema_version": 1, "kind": "matrix", "run_id": "before", "created": "2026-01-01T00:00:00+00:00",
+              "harness": {"version": "0"}, "cells": {real["cell"]["id"]: baseline, other["cell"]["id"]: twin}}
+    baselines = tmp / "baselines"
+    _write(baselines / f"{real['machine']['fingerprint']}.json", stored)
+    summary = tmp / "summary.md"
+    gate = harness("ci", "compare", str(merged), "--baselines-dir", str(baselines), "--format", "md",
+                   "--step-summary", env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert gate.returncode == 1, output(gate)
+    assert re.search(rf"{re.escape(real['cell']['id'])}\s*\|\s*total_s \*.*slower \(gate\)", gate.stdout)
+    # The other machine has no baseline: said, not failed, and its cell compared with nothing.
+    assert "No baseline yet for this machine (fingerprint 0ther0machine000)" in gate.stdout
+    assert f"| {other['cell']['id']}" not in gate.stdout
+    assert "Cells that never ran: 1" in gate.stdout
+    assert summary.read_text().strip() == gate.stdout.strip()
+
+    # Storing: one baseline per machine; the cell that ran nowhere belongs to none.
+    stored_proc = harness("ci", "baseline", str(merged), "--baselines-dir", str(baselines))
+    assert stored_proc.returncode == 0, output(stored_proc)
+    assert sorted(p.stem for p in baselines.glob("*.json")) == sorted(
+        [real["machine"]["fingerprint"], "0ther0machine000"])
+    mine = json.loads((baselines / f"{real['machine']['fingerprint']}.json").read_text())
+    assert mine["cells"][real["cell"]["id"]]["samples"] == real["samples"]
+    # A cell this run did not measure on this machine keeps this machine's earlier figures.
+    assert mine["cells"][other["cell"]["id"]]["samples"] == twin["samples"]
+    # Now each machine compares with itself: no change. (Across machines, the twin's
+    # halved figures would read as a regression of the other machine's cell.)
+    again = harness("ci", "compare", str(merged), "--baselines-dir", str(baselines))
+    assert again.returncode == 0, output(again)
+
+
+def test_gather_refuses_a_cell_reported_twice(two_runners):
+    twin = _write(two_runners["tmp"] / "runner-c" / "x.json", two_runners["real"]).parent
+    proc = harness("ci", "gather", str(two_runners["a"]), str(twin), "--into", str(two_runners["tmp"] / "run"))
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "is in two runner folders" in proc.stderr
+    missing = harness("ci", "gather", str(two_runners["tmp"] / "nowhere"), "--into", str(two_runners["tmp"] / "run"))
+    assert missing.returncode == 2 and "no such folder" in missing.stderr
+
+
 # --- the chain, locally ----------------------------------------------------------------
 
 
