@@ -14,12 +14,11 @@ puts those folders back together and keeps the per-machine rules:
   fingerprint (see harness.baseline), never another's.
 
 Nothing here measures or judges: verdicts come from harness.compare, storage from
-harness.baseline. Stdlib and the result format only, so a CI glue job starts fast.
+harness.baseline; this module only moves and groups finished reports.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -181,15 +180,3 @@ def machine_label(part: dict) -> str:
             cores = f", {machine['cores']} cores" if machine.get("cores") else ""
             return f"{machine['cpu']}{cores}"
     return "no machine (cells that never ran)"
-
-
-def write_parts(report_path: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write each machine's part of a merged report as ``<out_dir>/<stem>.<fingerprint>.json``."""
-    out_dir = Path(out_dir)
-    stem = Path(report_path).stem
-    return {fp: write_json_atomic(out_dir / f"{stem}.{fp}.json", part)
-            for fp, part in by_machine(report_path).items()}
-
-
-def dumps(data) -> str:
-    return json.dumps(data, separators=(",", ":"))
