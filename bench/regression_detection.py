@@ -34,7 +34,9 @@ from harness.compare import compare_files  # noqa: E402
 from harness.result import read_report  # noqa: E402
 
 
-def profile(output: Path, delay_s: float, runs: int, warmups: int) -> Path:
+def profile(output: Path, delay_s: float, runs: int, warmups: int, reuse: bool = False) -> Path:
+    if reuse and output.exists():
+        return output
     env = {**os.environ, "HARNESS_INJECT_DELAY_S": f"{delay_s:.4f}",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(SLOWDOWN_DIR), os.environ.get("PYTHONPATH")]))}
     subprocess.run([sys.executable, "-m", "harness", "profile", "--runs", str(runs), "--warmups", str(warmups),
@@ -43,10 +45,11 @@ def profile(output: Path, delay_s: float, runs: int, warmups: int) -> Path:
     return output
 
 
-def total_verdict(baseline: Path, current: Path) -> tuple[str, float]:
+def total_verdict(baseline: Path, current: Path) -> tuple[str, float, bool]:
+    """The total_s verdict, the measured ratio, and whether the busy-machine guard spoke."""
     comparison = compare_files(baseline, current)
     verdict = next(v for v in comparison.verdicts if v.metric == "total_s")
-    return verdict.verdict, verdict.ratio
+    return verdict.verdict, verdict.ratio, bool(comparison.busy)
 
 
 def main() -> int:
@@ -58,6 +61,8 @@ def main() -> int:
     parser.add_argument("--warmups", type=int, default=1, help="warm-ups per profile (default: 1)")
     parser.add_argument("--keep", type=Path, help="keep the reports in this folder")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument("--reuse", action="store_true",
+                        help="compare the reports already in --keep instead of profiling again")
     args = parser.parse_args()
     levels = [float(x) for x in args.levels.split(",")]
     folder = args.keep or Path(tempfile.mkdtemp(prefix="regression-detection-"))
@@ -71,7 +76,7 @@ def main() -> int:
     b_reports: dict[float, list[Path]] = {level: [] for level in levels}
     delay_of: dict[float, float] = {}
     for round_no in range(args.repeats + 1):
-        a = profile(folder / f"A{round_no}.json", 0.0, args.runs, args.warmups)
+        a = profile(folder / f"A{round_no}.json", 0.0, args.runs, args.warmups, args.reuse)
         a_reports.append(a)
         if round_no == 0:
             median = read_report(a)["stats"]["total_s"]["median"]
@@ -83,21 +88,23 @@ def main() -> int:
             break  # the last A closes the final round
         for level in levels:
             b_reports[level].append(profile(folder / f"B{round_no}-{level:g}.json", delay_of[level],
-                                            args.runs, args.warmups))
+                                            args.runs, args.warmups, args.reuse))
         log(f"round {round_no} done")
 
     rows = []
     aa = [total_verdict(x, y) for x, y in zip(a_reports, a_reports[1:])]
-    false_alarms = sum(v in ("slower", "faster") for v, _ in aa)
+    false_alarms = sum(v in ("slower", "faster") for v, _, _ in aa)
     rows.append({"comparison": "A/A", "injected": 0.0, "n": len(aa), "hits": false_alarms,
-                 "verdicts": [v for v, _ in aa], "ratios": [r for _, r in aa]})
+                 "verdicts": [v for v, _, _ in aa], "ratios": [r for _, r, _ in aa],
+                 "busy": sum(b for _, _, b in aa)})
     for level in levels:
         pairs = []
         for i, b in enumerate(b_reports[level]):
             pairs += [total_verdict(a_reports[i], b), total_verdict(a_reports[i + 1], b)]
         rows.append({"comparison": "A/B", "injected": level, "n": len(pairs),
-                     "hits": sum(v == "slower" for v, _ in pairs),
-                     "verdicts": [v for v, _ in pairs], "ratios": [r for _, r in pairs]})
+                     "hits": sum(v == "slower" for v, _, _ in pairs),
+                     "verdicts": [v for v, _, _ in pairs], "ratios": [r for _, r, _ in pairs],
+                     "busy": sum(b for _, _, b in pairs)})
 
     from tabulate import tabulate
 
@@ -108,11 +115,12 @@ def main() -> int:
         table.append([row["comparison"], f"{row['injected']:.0%}", row["n"],
                       f"{rate_name} {row['hits']}/{row['n']} ({row['hits'] / row['n']:.0%})",
                       " ".join(f"{k} {v}" for k, v in counts.items() if v),
-                      f"{min(row['ratios']) - 1:+.1%} … {max(row['ratios']) - 1:+.1%}"])
+                      f"{min(row['ratios']) - 1:+.1%} … {max(row['ratios']) - 1:+.1%}", row["busy"]])
     reliable = [row["injected"] for row in rows[1:] if row["hits"] == row["n"]]
     print(f"regression detection: {args.repeats} rounds, {args.runs} runs + {args.warmups} warm-up per profile, "
           f"threshold 5%, alpha 0.05, verdict on total_s; {time.monotonic() - started:.0f} s")
-    print(tabulate(table, headers=["compare", "slowdown", "pairs", "rate", "verdicts", "measured change"],
+    print(tabulate(table, headers=["compare", "slowdown", "pairs", "rate", "verdicts", "measured change",
+                                         "busy machine"],
                    tablefmt="github"))
     print(f"smallest slowdown detected in every pair: {min(reliable):.0%}" if reliable
           else "no slowdown level was detected in every pair")

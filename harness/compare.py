@@ -23,7 +23,19 @@ Why both tests: on five samples each, either one alone is fragile. The rank test
 how far apart the samples are (a 0.1% shift with no overlap is "significant"); the
 threshold on the ratio takes care of that. The bootstrap interval of a median of five
 is coarse and, alone, would call a change from one lucky resample pattern; requiring the
-rank test to agree guards against it. A change is only called when the size (ratio),
+rank test to agree guards against it.
+
+The busy-machine guard: on a shared machine a whole profile can run while a neighbour
+compiles, and then every metric of it is slower, truly, for reasons that are not the
+stack's. No test on those samples alone can tell that from a regression, so the
+comparison also looks at a control metric the stack cannot affect: interpreter start-up
+(``startup_s``, spawn to the probe's first line, before any import of the stack). When
+the median start-up of one side is more than 25% slower (no significance test here: the
+guard can only withhold a verdict, so it errs towards suspecting the machine; a quiet
+start-up wobbles by a few per cent, a busy 2-core machine doubles it), a ``slower`` verdict there (or ``faster``, if the baseline was the busy
+side) becomes ``inconclusive`` with that reason. It can only withhold a verdict, never
+make one; a change that itself slows interpreter start-up (a new ``.pth`` file in the
+environment) would be withheld too, and the reason says why. A change is only called when the size (ratio),
 the ordering (ranks) and the interval all point the same way, which keeps false alarms on
 an A/A comparison at or below alpha (see README, "Reading a comparison", for measured rates).
 
@@ -61,6 +73,13 @@ N_RESAMPLES = 9999
 SEED = 20261124
 
 VERDICTS = ("slower", "faster", "no change", "inconclusive")
+
+# The control metric: interpreter start-up (spawn to the probe's first line) runs before
+# anything the stack under test imports, so when it is much slower on one side, that side's
+# machine was busier. CONTROL_THRESHOLD is far above start-up's own jitter (a quiet start-up
+# wobbles by a few ms of ~20 ms); a busy 2-core machine doubles it.
+CONTROL_METRIC = "startup_s"
+CONTROL_THRESHOLD = 0.25
 
 
 class CrossMachineError(UserError):
@@ -131,6 +150,7 @@ class Comparison:
     baseline_label: str = "baseline"
     current_label: str = "current"
     fingerprints: dict[str, list[str]] = field(default_factory=dict)  # side -> machine fingerprints
+    busy: dict[str, str] = field(default_factory=dict)  # cell id -> why one side's machine was busier
 
     def regressions(self) -> list[MetricVerdict]:
         """Verdicts that fail a CI job: slower on a gated metric."""
@@ -153,6 +173,7 @@ class Comparison:
             "missing_in_current": self.missing_in_current,
             "missing_in_baseline": self.missing_in_baseline,
             "failed": self.failed,
+            "busy": self.busy,
             "regressions": [f"{v.cell_id} {v.metric}" for v in self.regressions()],
             "exit_code": self.exit_code(),
         }
@@ -333,12 +354,39 @@ def compare_cells(baseline: dict[str, dict], current: dict[str, dict], *, thresh
         if failures:
             comparison.failed[cell_id] = "; ".join(failures)
             continue
+        busier, why_busy = busier_side(base_report, cur_report)
+        if busier:
+            comparison.busy[cell_id] = why_busy
         for metric in metrics:
             base, cur = metric_values(base_report, metric), metric_values(cur_report, metric)
             if not base and not cur:
                 continue  # not measured on either side (e.g. CUDA figures on CPU)
-            comparison.verdicts.append(_verdict(cell_id, metric, base, cur, threshold, alpha))
+            verdict = _verdict(cell_id, metric, base, cur, threshold, alpha)
+            # A change in the direction the busy machine explains is not the stack's.
+            if (busier, verdict.verdict) in (("current", "slower"), ("baseline", "faster")):
+                verdict.verdict = "inconclusive"
+                verdict.reason = f"{verdict.reason}; but {why_busy}"
+            comparison.verdicts.append(verdict)
     return comparison
+
+
+def busier_side(base_report: dict, cur_report: dict) -> tuple[str | None, str]:
+    """Which side ran on a busier machine, by the control metric: ('current'|'baseline', why)
+    when its median start-up was more than CONTROL_THRESHOLD slower, else (None, '')."""
+    import numpy as np
+
+    base, cur = metric_values(base_report, CONTROL_METRIC), metric_values(cur_report, CONTROL_METRIC)
+    if len(base) < 2 or len(cur) < 2 or min(np.median(base), np.median(cur)) <= 0:
+        return None, ""
+    ratio = float(np.median(cur) / np.median(base))
+    if ratio > 1 + CONTROL_THRESHOLD:
+        side, change = "current", ratio - 1
+    elif 1 / ratio > 1 + CONTROL_THRESHOLD:
+        side, change = "baseline", 1 / ratio - 1
+    else:
+        return None, ""
+    return side, (f"interpreter start-up, which runs before the stack loads, took {change * 100:+.0f}% in the "
+                  f"{side} run: its machine was busier; re-run on a quiet machine")
 
 
 def _verdict(cell_id: str, metric: str, base: list[float], cur: list[float], threshold: float,
@@ -451,6 +499,10 @@ def render(comparison: Comparison, fmt: str = "text", *, colour: bool | None = N
         if cells:
             lines.append("")
             lines.append(f"{title_text}: " + ", ".join(cells))
+    if c.busy:
+        lines.append("")
+        lines.append("Busy machine (slowdowns on that side are not called):")
+        lines.extend(f"- {cell}: {why}" for cell, why in sorted(c.busy.items()))
     if c.failed:
         lines.append("")
         lines.append("Failed cells (not compared):")

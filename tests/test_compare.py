@@ -248,3 +248,14 @@ def test_history_skips_a_line_cut_short(real, tmp_path):
         fh.write('{"run_id": "cut", "cel')
     assert [e["run_id"] for e in history.load(root)] == ["r00", "r01"]
     assert not math.isnan(history.trends(history.load(root))[real["cell"]["id"]]["points"][0][2])
+
+
+def test_a_busier_machine_withholds_the_verdict_it_explains(real):
+    # Current: every time metric and the interpreter start-up (the control) twice as slow.
+    busy = derive(real, 2.0, metrics=(*TIMES, "startup_s"))
+    comparison = compare_cells(cells(real), cells(busy))
+    assert total(comparison).verdict == "inconclusive" and "busier" in total(comparison).reason
+    assert list(comparison.busy) == [real["cell"]["id"]] and comparison.exit_code() == 0
+    # A busy baseline withholds "faster" the same way, and never turns a verdict into one.
+    reverse = compare_cells(cells(busy), cells(real))
+    assert total(reverse).verdict == "inconclusive" and reverse.exit_code() == 0
