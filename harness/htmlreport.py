@@ -543,13 +543,16 @@ details > summary { cursor: pointer; font-weight: 600; font-size: 16px; margin: 
 #tables h2 { font-size: 17px; border: 0; margin: 10px 0 4px; }
 #tables h3 { font-size: 15px; }
 footer { margin-top: 40px; font-size: 12.5px; color: var(--muted); }
+@page { margin: 12mm; }
 @media print {
-  body { font-size: 11pt; }
+  body { font-size: 10pt; }
   main { max-width: none; padding: 0; }
-  h2 { break-after: avoid; }
-  figure, .card, table, .fact { break-inside: avoid; }
+  h2 { break-after: avoid; margin-top: 20px; }
+  figure, .card, .fact, tr { break-inside: avoid; }
   .scroll { overflow: visible; }
-  th, td { white-space: normal; }
+  table { font-size: 8pt; }
+  th, td { padding: 2px 5px; }
+  td:first-child { white-space: normal; overflow-wrap: anywhere; }
   .verdict, .banner, .fact { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 }
 """
