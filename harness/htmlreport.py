@@ -280,15 +280,6 @@ def _stages_section(cells: list[dict], labels: list[str]) -> str:
         values = [_median(c, metric) for c in cells]
         if any(v is not None for v in values):
             stages[name] = values
-        if metric == "import_st_s":
-            # Whatever the probe imported before torch (its own start, numpy via torch's
-            # dependencies is inside torch): import_s minus the two timed imports.
-            other = []
-            for c in cells:
-                whole, torch_, st = (_median(c, m) for m in ("import_s", "import_torch_s", "import_st_s"))
-                other.append(max(0.0, whole - (torch_ or 0) - (st or 0)) if whole is not None else None)
-            if any((v or 0) > 0.005 for v in other):
-                stages["other imports"] = other
     totals = [_median(c, "total_s") for c in cells]
     target = _target(cells, "total_s")
     svg = plots.stage_bars(labels, stages, target, totals)
@@ -475,7 +466,7 @@ def _environment_section(report: dict, ordered: list[tuple[str, dict]]) -> str:
     for fingerprint, machine in machines(report).items():
         rows = [[_e(k), _e(v)] for k, v in machine.items()]
         machine_tables.append(f"<h3>Machine {_e(fingerprint)}</h3>" +
-                              tabulate(rows, headers=["", ""], tablefmt="unsafehtml"))
+                              tabulate(rows, tablefmt="unsafehtml"))
     return ('<section id="environment"><details><summary>Environment and machine</summary>'
             f'<h3>Resolved packages per torch version</h3><div class="scroll">{env_table}</div>'
             f'{"".join(machine_tables)}</details></section>')

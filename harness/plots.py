@@ -42,8 +42,11 @@ STYLE = {
     "legend.frameon": False,
 }
 
-# One colour per stage, in load order; the page's CSS uses the same verdict colours.
-STAGE_COLOURS = ["#4C72B0", "#8FAADC", "#A5A5A5", "#DD8452", "#55A868"]
+# One colour per stage, the same on every page whichever stages a run has; the page's CSS
+# uses the same verdict colours.
+STAGE_COLOURS = {"import torch": "#4C72B0", "import sentence-transformers": "#8FAADC", "CUDA init": "#8172B3",
+                 "model init": "#DD8452", "model to device": "#C9A227", "first encode": "#55A868"}
+OTHER_STAGE_COLOURS = ["#A5A5A5", "#937860", "#DA8BC3"]
 VERDICT_COLOURS = {"slower": "#C0392B", "faster": "#2E8B57", "no change": "#7F8C8D", "inconclusive": "#D4A017"}
 TARGET_COLOUR = "#C0392B"
 POINT_COLOUR = "#1F3A5F"
@@ -117,7 +120,9 @@ def stage_bars(labels: list[str], stages: dict[str, list[float]], target: float 
     ax = axes[0][0]
     y = list(range(len(labels)))
     left = [0.0] * len(labels)
-    for (name, values), colour in zip(stages.items(), STAGE_COLOURS):
+    spare = iter(OTHER_STAGE_COLOURS * len(stages))
+    for name, values in stages.items():
+        colour = STAGE_COLOURS.get(name) or next(spare)
         widths = [v or 0.0 for v in values]
         ax.barh(y, widths, left=left, height=0.62, color=colour, label=name, edgecolor="white", linewidth=0.6)
         left = [a + b for a, b in zip(left, widths)]
@@ -276,8 +281,8 @@ def trends(series: dict[str, tuple[list[str], list[float], list[int]]], plot_id:
             ax.annotate(f"step {(values[i] - before) / before * 100:+.0f}%" if before else "step",
                         (i, values[i]), textcoords="offset points", xytext=(6, 8), color=TARGET_COLOUR, fontsize=11)
         ax.set_title(name, loc="left", fontsize=12)
-        # Run ids are long: label the first and last and any step.
-        shown = sorted({0, len(runs) - 1, *steps})
+        # Run ids are long: past a few runs, label the first, the last and each step.
+        shown = list(range(len(runs))) if len(runs) <= 6 else sorted({0, len(runs) - 1, *steps})
         ax.set_xticks(shown, [runs[i] for i in shown], fontsize=10.5)
         ax.set_xlim(-0.5, max(len(values) - 0.5, 1.5))
         ax.grid(axis="y", color="#dddddd")
