@@ -30,13 +30,13 @@ def profile(output: Path, delay_s: float) -> Path:
 
 
 @pytest.fixture(scope="module")
-def profiles(tmp_path_factory) -> dict[str, Path]:
+def profiles(tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("regression")
     a1 = profile(folder / "a1.json", 0.0)
     a2 = profile(folder / "a2.json", 0.0)
     median = read_report(a1)["stats"]["total_s"]["median"]
     b = profile(folder / "b.json", 0.10 * median)
-    return {"a1": a1, "a2": a2, "b": b}
+    return {"a1": a1, "a2": a2, "b": b, "delay_s": 0.10 * median}
 
 
 def compare(baseline: Path, current: Path) -> tuple[int, dict]:
@@ -54,7 +54,18 @@ def test_a_a_is_never_called_slower_or_faster(profiles):
 
 
 @pytest.mark.slow
-def test_a_b_with_a_ten_percent_slowdown_is_slower_and_exits_1(profiles):
-    code, verdicts = compare(profiles["a2"], profiles["b"])
-    assert verdicts["total_s"]["verdict"] == "slower", verdicts["total_s"]["reason"]
+def test_a_b_with_a_ten_percent_slowdown_is_slower_and_exits_1(profiles, tmp_path):
+    # 'inconclusive' is the comparison saying "I cannot tell, measure again" (a neighbour's
+    # build can swamp five samples of a shared 2-core machine); the test does what a user
+    # would: one fresh A, B pair. 'no change' or 'faster' fails at once.
+    baseline, current = profiles["a2"], profiles["b"]
+    for attempt in range(2):
+        code, verdicts = compare(baseline, current)
+        verdict = verdicts["total_s"]
+        if verdict["verdict"] != "inconclusive" or attempt == 1:
+            break
+        delay = profiles["delay_s"]
+        baseline = profile(tmp_path / "a-again.json", 0.0)
+        current = profile(tmp_path / "b-again.json", delay)
+    assert verdict["verdict"] == "slower", verdict["reason"]
     assert code == 1
