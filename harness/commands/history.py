@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         rows.append([cell_id, len(values), f"{values[0]:.3f}", f"{values[-1]:.3f}", _spark(values),
                      ", ".join(flagged) or "–"])
     unit = METRICS[args.metric].unit
-    print(f"{len(entries)} runs, median {args.metric} ({unit}) per run, oldest to newest; "
+    print(f"runs: {len(entries)}; median {args.metric} ({unit}) per run, oldest to newest; "
           "a step needs two runs on the new level")
     print(tabulate(rows, headers=["cell", "runs", "first", "latest", "trend", "step at run"],
                    tablefmt="github" if args.format == "md" else "simple", disable_numparse=True))
