@@ -253,8 +253,15 @@ def ratio_intervals(labels: list[str], ratios: list[float], lows: list[float], h
             ax.scatter([], [], color=colour, s=30, edgecolors="#222222", linewidths=0.6, label=verdict)
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
-    span = max([abs(v - 1) for v in [*lows, *highs] if math.isfinite(v)] + [threshold * 2])
-    ax.set_xlim(1 - span * 1.15, 1 + span * 1.15)
+    # One very wide interval (a few noisy samples of a short stage) must not squash every
+    # other row: the axis stops at ±100% and a whisker that goes on says where it ends.
+    span = min(1.0, max([abs(v - 1) for v in [*lows, *highs] if math.isfinite(v)] + [threshold * 2]))
+    edge = 1 + span * 1.15
+    for i, high in enumerate(highs):
+        if math.isfinite(high) and high > edge:
+            ax.annotate(f"→ {(high - 1) * 100:+.0f}%", (edge, i), xytext=(-4, 0), textcoords="offset points",
+                        ha="right", va="bottom", fontsize=10, color="#222222")
+    ax.set_xlim(1 - span * 1.15, edge)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{(v - 1) * 100:+.0f}%"))
     ax.set_xlabel("change of the median, current against baseline (whiskers: 95% interval)")
     _legend_on_top(ax, ncol=5)
