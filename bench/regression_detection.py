@@ -45,9 +45,12 @@ def profile(output: Path, delay_s: float, runs: int, warmups: int, reuse: bool =
     return output
 
 
+THRESHOLD = 0.05
+
+
 def total_verdict(baseline: Path, current: Path) -> tuple[str, float, bool]:
     """The total_s verdict, the measured ratio, and whether the busy-machine guard spoke."""
-    comparison = compare_files(baseline, current)
+    comparison = compare_files(baseline, current, threshold=THRESHOLD)
     verdict = next(v for v in comparison.verdicts if v.metric == "total_s")
     return verdict.verdict, verdict.ratio, bool(comparison.busy)
 
@@ -61,9 +64,12 @@ def main() -> int:
     parser.add_argument("--warmups", type=int, default=1, help="warm-ups per profile (default: 1)")
     parser.add_argument("--keep", type=Path, help="keep the reports in this folder")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument("--threshold", type=float, default=0.05, help="compare --threshold (default: %(default)s)")
     parser.add_argument("--reuse", action="store_true",
                         help="compare the reports already in --keep instead of profiling again")
     args = parser.parse_args()
+    global THRESHOLD
+    THRESHOLD = args.threshold
     levels = [float(x) for x in args.levels.split(",")]
     folder = args.keep or Path(tempfile.mkdtemp(prefix="regression-detection-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -118,7 +124,7 @@ def main() -> int:
                       f"{min(row['ratios']) - 1:+.1%} … {max(row['ratios']) - 1:+.1%}", row["busy"]])
     reliable = [row["injected"] for row in rows[1:] if row["hits"] == row["n"]]
     print(f"regression detection: {args.repeats} rounds, {args.runs} runs + {args.warmups} warm-up per profile, "
-          f"threshold 5%, alpha 0.05, verdict on total_s; {time.monotonic() - started:.0f} s")
+          f"threshold {args.threshold:.0%}, alpha 0.05, verdict on total_s; {time.monotonic() - started:.0f} s")
     print(tabulate(table, headers=["compare", "slowdown", "pairs", "rate", "verdicts", "measured change",
                                          "busy machine"],
                    tablefmt="github"))
