@@ -436,7 +436,8 @@ def _value(metric: str, value: float) -> str:
     return f"{value:.3f} s" if value < 10 else f"{value:.2f} s"
 
 
-def _rows(comparison: Comparison, fmt: str, colour: bool) -> list[list[str]]:
+def table_rows(comparison: Comparison, fmt: str, colour: bool) -> list[list[str]]:
+    """One row per verdict, shared by the console/markdown table and the HTML page."""
     rows = []
     for v in comparison.verdicts:
         gated = v.metric in comparison.gated_metrics
@@ -485,7 +486,7 @@ def render(comparison: Comparison, fmt: str = "text", *, colour: bool | None = N
     lines.append("")
     headers = ["cell", "metric", "baseline", "current", "change", "95% CI", "p", "n b/c", "detects ≥", "verdict"]
     if c.verdicts:
-        lines.append(tabulate(_rows(c, fmt, bool(colour)), headers=headers,
+        lines.append(tabulate(table_rows(c, fmt, bool(colour)), headers=headers,
                               tablefmt="github" if fmt == "md" else "simple", disable_numparse=True))
     else:
         lines.append("No cell is present in both reports with samples to compare.")

@@ -354,7 +354,7 @@ def _comparison_section(comparison, baseline_path, note: str | None, short: dict
     from tabulate import tabulate
 
     from harness import plots
-    from harness.compare import _rows
+    from harness.compare import table_rows
 
     c = comparison
     regressions = c.regressions()
@@ -371,7 +371,7 @@ def _comparison_section(comparison, baseline_path, note: str | None, short: dict
     # The rows the console's comparison table prints, verdicts coloured here.
     headers = ["cell", "metric", "baseline", "current", "change", "95% CI", "p", "n b/c", "detects ≥", "verdict"]
     rows = []
-    for verdict, row in zip(c.verdicts, _rows(c, "text", False)):
+    for verdict, row in zip(c.verdicts, table_rows(c, "text", False)):
         cells = [_e(v) for v in row]
         cells[-1] = f'<span class="verdict {verdict.verdict.replace(" ", "-")}">{cells[-1]}</span>'
         rows.append(cells)

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from harness.errors import UserError
 from harness.result import HEADLINE_METRICS, METRICS
 
-FORMATS = {"text": "simple", "md": "github", "html": "html"}
+# html: cells are escaped here (below), so tabulate must not escape them again.
+FORMATS = {"text": "simple", "md": "github", "html": "unsafehtml"}
 MISSED = "⚠"
 MODE_ORDER = {"cold": 0, "warm": 1}
 
