@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from harness.commands.argtypes import DEFAULT_BASELINES
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
@@ -12,7 +14,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     save.add_argument("report", metavar="REPORT", help="a cell or matrix report")
     show = actions.add_parser("list", help="list the stored baselines")
     for sub in (save, show):
-        sub.add_argument("--root", default="reports/baselines", help="baseline folder (default: %(default)s)")
+        sub.add_argument("--root", default=DEFAULT_BASELINES, help="baseline folder (default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:

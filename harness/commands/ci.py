@@ -16,21 +16,10 @@ import argparse
 import os
 from pathlib import Path
 
-DEFAULT_BASELINES = "reports/baselines"
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be 1 or more")
-    return value
+from harness.commands.argtypes import DEFAULT_BASELINES, fraction, metric_list, positive_int
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from harness.commands import compare
 
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
@@ -43,18 +32,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="the run folder to write (reports/runs/<run id>)")
     gather.add_argument("--matrix", type=Path,
                         help="the matrix the run planned: each of its cells without a report is recorded failed")
-    gather.add_argument("--runs", type=_positive_int, help="the runs override the cells ran with (for --matrix)")
+    gather.add_argument("--runs", type=positive_int, help="the runs override the cells ran with (for --matrix)")
 
     comp = actions.add_parser("compare", help="compare each machine's cells with that machine's stored baseline",
                               description="Split a merged report by machine fingerprint and compare each part "
                                           "with the baseline stored for that fingerprint.")
     comp.add_argument("report", metavar="REPORT", help="a merged matrix report")
     comp.add_argument("--baselines-dir", default=DEFAULT_BASELINES, help="stored baselines (default: %(default)s)")
-    comp.add_argument("--threshold", type=compare._fraction, default=0.05,
+    comp.add_argument("--threshold", type=fraction, default=0.05,
                       help="smallest change that matters, as a fraction (default: %(default)s)")
-    comp.add_argument("--alpha", type=compare._fraction, default=0.05,
+    comp.add_argument("--alpha", type=fraction, default=0.05,
                       help="significance level (default: %(default)s)")
-    comp.add_argument("--fail-on", type=compare._metrics, default=("total_s", "process_wall_s"), metavar="METRICS",
+    comp.add_argument("--fail-on", type=metric_list, default=("total_s", "process_wall_s"), metavar="METRICS",
                       help="comma-separated metrics whose slowdown exits 1 (default: total_s,process_wall_s)")
     comp.add_argument("--format", choices=["text", "md"], default="text", help="output (default: text)")
     comp.add_argument("--step-summary", action="store_true",

@@ -8,29 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from harness.commands.argtypes import DEFAULT_BASELINES, fraction, metric_list
 from harness.errors import UserError
-
-DEFAULT_BASELINES = "reports/baselines"
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"{value:g} must be between 0 and 1 (0.05 = 5%)")
-    return value
-
-
-def _metrics(text: str) -> tuple[str, ...]:
-    from harness.result import METRICS
-
-    names = tuple(m.strip() for m in text.split(",") if m.strip())
-    for name in names:
-        if name not in METRICS:
-            raise argparse.ArgumentTypeError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
-    return names
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -38,11 +17,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="BASELINE CURRENT (cell or matrix reports); BASELINE may be 'auto', the stored "
                              "baseline of CURRENT's machine; a single REPORT means 'auto REPORT'")
     parser.add_argument("--baseline", help="the baseline (a report path or 'auto'), instead of the first REPORT")
-    parser.add_argument("--threshold", type=_fraction, default=0.05,
+    parser.add_argument("--threshold", type=fraction, default=0.05,
                         help="smallest change that matters, as a fraction (default: %(default)s)")
-    parser.add_argument("--alpha", type=_fraction, default=0.05,
+    parser.add_argument("--alpha", type=fraction, default=0.05,
                         help="significance level of the Mann-Whitney U test (default: %(default)s)")
-    parser.add_argument("--fail-on", type=_metrics, default=("total_s", "process_wall_s"), metavar="METRICS",
+    parser.add_argument("--fail-on", type=metric_list, default=("total_s", "process_wall_s"), metavar="METRICS",
                         help="comma-separated metrics whose slowdown exits 1 (default: total_s,process_wall_s; "
                              "'' for none)")
     parser.add_argument("--format", choices=["text", "md", "json"], default="text", help="output (default: text)")

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness.commands.argtypes import non_negative_int, positive_float, positive_int
 from harness.errors import UserError
 from harness.result import DEFAULT_TARGETS
 
@@ -18,36 +19,6 @@ TARGET_FLAGS = {  # flag -> (metric, unit shown in help)
 }
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be 1 or more")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{value:g} must be above 0")
-    return value
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     from harness.models import DEFAULT_MODEL
 
@@ -57,18 +28,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=["warm", "cold"], default="warm",
                         help="warm: OS caches warm; cold: page cache emptied and checked before each sample")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
-    parser.add_argument("--runs", type=_positive_int, default=5, help="counted samples (default: %(default)s)")
-    parser.add_argument("--warmups", type=_non_negative_int, default=1,
+    parser.add_argument("--runs", type=positive_int, default=5, help="counted samples (default: %(default)s)")
+    parser.add_argument("--warmups", type=non_negative_int, default=1,
                         help="uncounted samples first (default: %(default)s)")
-    parser.add_argument("--timeout", type=_positive_float, default=300.0,
+    parser.add_argument("--timeout", type=positive_float, default=300.0,
                         help="seconds before a sample is killed (default: %(default)s)")
-    parser.add_argument("--encode-repeats", type=_non_negative_int, default=10,
+    parser.add_argument("--encode-repeats", type=non_negative_int, default=10,
                         help="encodes after the first, for the steady-state median (default: %(default)s)")
     parser.add_argument("--output", "-o", type=Path,
                         help="report file (default: reports/profile-<cell id>-<time>.json)")
     parser.add_argument("--baseline", type=Path, help="an earlier report to compare medians with")
     for flag, (metric, unit) in TARGET_FLAGS.items():
-        parser.add_argument(flag, type=_positive_float, dest=f"target_{metric}", metavar=unit.upper(),
+        parser.add_argument(flag, type=positive_float, dest=f"target_{metric}", metavar=unit.upper(),
                             help=f"target for {metric} in {unit} (default: {DEFAULT_TARGETS[metric]:g})")
     parser.add_argument("--no-import-attribution", action="store_true",
                         help="skip the extra -X importtime run")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.commands.argtypes import add_baseline_options
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, metavar="INPUT",
@@ -17,10 +19,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "or a cell report")
     parser.add_argument("--html", type=Path, metavar="FILE",
                         help="the page to write (default: INPUT's name with .html, under reports/)")
-    parser.add_argument("--baseline", metavar="FILE|auto",
-                        help="compare with this report; 'auto': this machine's stored baseline (none stored: noted)")
-    parser.add_argument("--baselines-dir", default="reports/baselines",
-                        help="where stored baselines live (default: %(default)s)")
+    add_baseline_options(parser)
     parser.add_argument("--history", type=Path, default=Path("reports/history"),
                         help="history folder for the trend (default: %(default)s)")
 

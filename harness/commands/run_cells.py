@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.commands.profile import _non_negative_int, _positive_float, _positive_int
+from harness.commands.argtypes import non_negative_int, positive_float, positive_int
 
 
 def _modes(text: str) -> list[str]:
@@ -30,9 +30,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--modes", type=_modes, default=None, metavar="MODES",
                         help="comma-separated modes to run (default: every mode of the matrix)")
     parser.add_argument("--run-dir", type=Path, required=True, help="where cell reports go: reports/runs/<run id>")
-    parser.add_argument("--runs", type=_positive_int, help="counted samples per cell (default: the matrix's)")
-    parser.add_argument("--warmups", type=_non_negative_int, help="warm-up samples per cell (default: the matrix's)")
-    parser.add_argument("--timeout", type=_positive_float, help="seconds per sample (default: the matrix's)")
+    parser.add_argument("--runs", type=positive_int, help="counted samples per cell (default: the matrix's)")
+    parser.add_argument("--warmups", type=non_negative_int, help="warm-up samples per cell (default: the matrix's)")
+    parser.add_argument("--timeout", type=positive_float, help="seconds per sample (default: the matrix's)")
     parser.add_argument("--resume", action="store_true",
                         help="run only the cells whose report in --run-dir is missing or not complete")
     parser.add_argument("--any-torch", action="store_true", help=argparse.SUPPRESS)

@@ -12,14 +12,13 @@ import argparse
 import os
 from pathlib import Path
 
+from harness.commands.argtypes import add_baseline_options
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, metavar="INPUT",
                         help="a merged report, a run folder or a cell report")
-    parser.add_argument("--baseline", metavar="FILE|auto",
-                        help="compare with this report; 'auto': this machine's stored baseline (none stored: noted)")
-    parser.add_argument("--baselines-dir", default="reports/baselines",
-                        help="where stored baselines live (default: %(default)s)")
+    add_baseline_options(parser)
 
 
 def markdown(report: dict, comparison=None, baseline_path=None, baseline_note: str | None = None) -> str:
