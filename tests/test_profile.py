@@ -210,7 +210,11 @@ def test_ctrl_c_keeps_the_finished_samples(tmp_path):
     out = tmp_path / "r.json"
     proc = subprocess.Popen([sys.executable, "-m", "harness", "profile", "--runs", "5", "--warmups", "0",
                              "--quiet", "--no-import-attribution", "--output", str(out)],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # A shell without job control (CI, `cmd &`) starts us with SIGINT
+                            # ignored, and Python keeps an ignored SIGINT ignored: give the
+                            # child a terminal's default, as a user pressing Ctrl-C has.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if out.exists() and json.loads(out.read_text())["samples"]:
