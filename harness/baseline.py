@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from harness.errors import UserError
-from harness.result import load_json, read_cells, write_json_atomic
+from harness.result import cells_of, read_any, write_json_atomic
 
 DEFAULT_ROOT = "reports/baselines"
 
@@ -21,9 +21,9 @@ class BaselineError(UserError):
     """No usable baseline: none stored for this machine, or a report without a machine."""
 
 
-def fingerprint_of(report_path: str | os.PathLike) -> str:
+def fingerprint_of(report_path: str | os.PathLike, report: dict | None = None) -> str:
     """The machine fingerprint of a report (every cell of a matrix report must share it)."""
-    cells = read_cells(report_path)
+    cells = cells_of(report if report is not None else read_any(report_path))
     prints = {(c.get("machine") or {}).get("fingerprint") for c in cells.values()} - {None}
     if not prints:
         raise BaselineError(f"{report_path}: no machine fingerprint in the report (no cell recorded its machine)")
@@ -35,8 +35,8 @@ def fingerprint_of(report_path: str | os.PathLike) -> str:
 
 def save(report_path: str | os.PathLike, root: str | os.PathLike = DEFAULT_ROOT) -> Path:
     """Store a report as the baseline of the machine that measured it; returns the stored path."""
-    fingerprint = fingerprint_of(report_path)  # validates the report too
-    data = load_json(report_path)
+    data = read_any(report_path)
+    fingerprint = fingerprint_of(report_path, data)
     return write_json_atomic(Path(root) / f"{fingerprint}.json", data)
 
 

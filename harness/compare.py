@@ -59,7 +59,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 
 from harness.errors import UserError
-from harness.result import HEADLINE_METRICS, METRICS, ReportError, load_json, metric_values
+from harness.result import HEADLINE_METRICS, METRICS, ReportError, metric_values
 
 # Within this band a change is shown as "about the same" (≈) by the console's quick
 # median-only view: below what five samples on a shared machine can tell apart.
@@ -409,14 +409,14 @@ def _verdict(cell_id: str, metric: str, base: list[float], cur: list[float], thr
 def compare_files(baseline_path, current_path, **options) -> Comparison:
     """compare_cells on two report files (cell or matrix reports). A corrupt file, two
     schema versions, or two machines (unless allow_cross_machine) are one-line errors."""
-    from harness.result import read_cells
+    from harness.result import cells_of, read_any
 
-    versions = {p: load_json(p).get("schema_version") for p in (baseline_path, current_path)}
-    if versions[baseline_path] != versions[current_path]:
+    base_report, cur_report = read_any(baseline_path), read_any(current_path)
+    if base_report["schema_version"] != cur_report["schema_version"]:
         raise ReportError(
-            f"{baseline_path} has schema_version {versions[baseline_path]!r} but {current_path} has "
-            f"{versions[current_path]!r}; compare reports written by one format version")
-    baseline, current = read_cells(baseline_path), read_cells(current_path)
+            f"{baseline_path} has schema_version {base_report['schema_version']!r} but {current_path} has "
+            f"{cur_report['schema_version']!r}; compare reports written by one format version")
+    baseline, current = cells_of(base_report), cells_of(cur_report)
     options.setdefault("baseline_label", str(baseline_path))
     options.setdefault("current_label", str(current_path))
     return compare_cells(baseline, current, **options)

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.errors import UserError
-from harness.result import DEFAULT_TARGETS, METRICS, load_json, read_matrix, read_report, successful_samples
+from harness.result import DEFAULT_TARGETS, METRICS, read_any, successful_samples
 
 LEVEL_MARK = {"ok": "✓", "warn": "⚠", "info": "ℹ"}
 MODE_ORDER = {"cold": 0, "warm": 1}
@@ -55,16 +55,13 @@ def load_input(path: str | os.PathLike) -> tuple[dict, str]:
     if not path.exists():
         raise UserError(f"{path}: no such file or folder; give a merged report (reports/matrix-<run id>.json), "
                         f"a run folder (reports/runs/<run id>) or a cell report")
-    kind = load_json(path).get("kind")
-    if kind == "matrix":
-        return read_matrix(path), f"merged report {path}"
-    if kind == "cell":
-        cell = read_report(path)
-        report = {"kind": "matrix", "run_id": cell["cell"]["id"], "created": cell.get("finished") or cell["started"],
-                  "harness": cell.get("harness") or {}, "environments": {}, "cells": {cell["cell"]["id"]: cell},
-                  "missing": []}
-        return report, f"cell report {path}"
-    raise UserError(f"{path}: kind {kind!r} is neither a matrix nor a cell report")
+    data = read_any(path)  # refuses anything but a matrix or a cell report
+    if data["kind"] == "matrix":
+        return data, f"merged report {path}"
+    cell_id = data["cell"]["id"]
+    report = {"kind": "matrix", "run_id": cell_id, "created": data.get("finished") or data["started"],
+              "harness": data.get("harness") or {}, "environments": {}, "cells": {cell_id: data}, "missing": []}
+    return report, f"cell report {path}"
 
 
 def baseline_for(spec: str | None, report: dict, root: str | os.PathLike) -> tuple[Path | None, str | None]:

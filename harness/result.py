@@ -295,18 +295,28 @@ def read_matrix(path: str | os.PathLike) -> dict:
     return data
 
 
-def read_cells(path: str | os.PathLike) -> dict[str, dict]:
-    """Cell reports by cell id from either kind of report file (what compare and report take)."""
+_SCHEMA_OF_KIND = {"cell": CELL_SCHEMA, "matrix": MATRIX_SCHEMA}
+
+
+def read_any(path: str | os.PathLike) -> dict:
+    """Load and check a report of either kind, reading the file once."""
     data = load_json(path)
     check_version(data, path)
     kind = data.get("kind")
-    if kind == "cell":
-        validate(data, CELL_SCHEMA, path)
-        return {data["cell"]["id"]: data}
-    if kind == "matrix":
-        validate(data, MATRIX_SCHEMA, path)
-        return dict(data["cells"])
-    raise ReportError(f"{path}: kind {kind!r} is neither 'cell' nor 'matrix'; not a harness report")
+    if kind not in _SCHEMA_OF_KIND:
+        raise ReportError(f"{path}: kind {kind!r} is neither 'cell' nor 'matrix'; not a harness report")
+    validate(data, _SCHEMA_OF_KIND[kind], path)
+    return data
+
+
+def cells_of(report: dict) -> dict[str, dict]:
+    """Cell reports by cell id, from a checked report of either kind."""
+    return dict(report["cells"]) if report["kind"] == "matrix" else {report["cell"]["id"]: report}
+
+
+def read_cells(path: str | os.PathLike) -> dict[str, dict]:
+    """Cell reports by cell id from either kind of report file (what compare and report take)."""
+    return cells_of(read_any(path))
 
 
 def successful_samples(report: dict) -> list[dict]:
