@@ -331,18 +331,11 @@ _TYPE_WORDS = {"object": "mapping", "array": "list", "string": "string", "intege
 def _kind(value: Any) -> str:
     if value is None:
         return "empty value"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int):
-        return "whole number"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "mapping"
+    # bool before int: True is an int to isinstance.
+    for python_type, schema_type in ((bool, "boolean"), (int, "integer"), (float, "number"),
+                                     (str, "string"), (list, "array"), (dict, "object")):
+        if isinstance(value, python_type):
+            return _TYPE_WORDS[schema_type]
     return type(value).__name__
 
 
