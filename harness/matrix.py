@@ -795,14 +795,8 @@ def _rule(rule: Any, where: list, context: _Context, problems: _Problems) -> dic
                 ok = False
             else:
                 match[dim] = spec.version
-        elif dim == "mode":
-            problem = _mode_problem(value)
-            if problem:
-                problems.add(where + [dim], problem)
-                ok = False
-            match[dim] = value
-        elif dim == "device":
-            problem = _device_problem(value)
+        elif dim in ("mode", "device"):
+            problem = (_mode_problem if dim == "mode" else _device_problem)(value)
             if problem:
                 problems.add(where + [dim], problem)
                 ok = False
