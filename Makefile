@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv
 	$(PY) -m harness.pipconf -- $(BIN)/uv pip install -q --python $(BIN)/python \
-		-e '.[model,matrix,report,test]' 'torch==$(TORCH)'
+		-e '.[model,matrix,report,test,docs]' 'torch==$(TORCH)'
 	touch $@
 
 profile: setup
@@ -57,6 +57,15 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# The documentation site (mkdocs.yml, docs/): --strict fails on a broken link or a page
+# missing from the nav. Built outside the checkout; tests/test_docs.py builds it too.
+DOCS_SITE ?= $(or $(TMPDIR),/tmp)/embedding-load-harness-site
+
+.PHONY: docs
+docs: setup
+	$(BIN)/python -m mkdocs build --strict --clean -f mkdocs.yml -d '$(DOCS_SITE)'
+	@echo "docs: $(DOCS_SITE)/index.html"
 
 # Baselines and comparison. REPORT and CURRENT default to the newest merged matrix report;
 # BASELINE=auto is the stored baseline of CURRENT's machine (reports/baselines/).
