@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.baseline import DEFAULT_ROOT as DEFAULT_BASELINES
+from harness.analysis.baseline import DEFAULT_ROOT as DEFAULT_BASELINES
 
 
 def _number(text: str, kind: type, what: str):

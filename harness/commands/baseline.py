@@ -18,7 +18,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness import baseline
+    from harness.analysis import baseline
     from harness.errors import UserError
 
     if args.action == "save":

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _gather(args: argparse.Namespace) -> int:
-    from harness import ci
+    from harness.analysis import ci
 
     planned, matrix = ci.planned_cells(args.matrix, runs=args.runs) if args.matrix else (None, None)
     result = ci.gather(args.folders, args.into, planned=planned, matrix=matrix)
@@ -74,8 +74,9 @@ def _gather(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from harness import baseline, ci
-    from harness.compare import compare_cells, render
+    from harness.analysis import baseline
+    from harness.analysis import ci
+    from harness.analysis.compare import compare_cells, render
     from harness.result import read_cells
 
     md = args.format == "md"
@@ -119,7 +120,8 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _baseline(args: argparse.Namespace) -> int:
-    from harness import baseline, ci
+    from harness.analysis import baseline
+    from harness.analysis import ci
     from harness.result import load_json, write_json_atomic
 
     root = Path(args.baselines_dir)

@@ -32,8 +32,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness import baseline as baselines
-    from harness.compare import compare_files, render
+    from harness.analysis import baseline as baselines
+    from harness.analysis.compare import compare_files, render
 
     reports = list(args.reports)
     if args.baseline is not None:

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tabulate import tabulate
 
-    from harness import history
+    from harness.analysis import history
     from harness.errors import UserError
     from harness.result import METRICS
 

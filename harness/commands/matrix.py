@@ -35,7 +35,7 @@ def github_matrix(matrix) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.matrix import load_matrix
+    from harness.matrix.expand import load_matrix
 
     matrix = load_matrix(args.matrix)
     if args.json:

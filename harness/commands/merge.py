@@ -33,8 +33,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from harness import tables
-    from harness.merge import default_output, merge_run
+    from harness.report import tables
+    from harness.analysis.merge import default_output, merge_run
     from harness.result import read_cells, write_json_atomic
 
     report, warnings = merge_run(args.run_dir, skip_bad=args.skip_bad)
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     history_note = None
     if not args.no_history:
         try:
-            from harness import history
+            from harness.analysis import history
         except ImportError:  # an older checkout without the history module
             history = None
         if history is not None:
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     changes, baseline_label = None, None
     if args.baseline:
-        from harness import baseline as baselines
+        from harness.analysis import baseline as baselines
 
         base_path = baselines.resolve(args.baseline, output)
         baseline_label = str(base_path)

@@ -20,7 +20,7 @@ TARGET_FLAGS = {  # flag -> (metric, unit shown in help)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from harness.models import DEFAULT_MODEL
+    from harness.measure.models import DEFAULT_MODEL
 
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help="package:MODULE, path:DIR (or a directory), or a hub id (default: %(default)s)")
@@ -52,11 +52,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from harness import console as out
-    from harness.compare import percent_changes
-    from harness.models import default_name, resolve
+    from harness.report import console as out
+    from harness.analysis.compare import percent_changes
+    from harness.measure.models import default_name, resolve
     from harness.result import read_report
-    from harness.runner import CellConfig, CellRun
+    from harness.measure.runner import CellConfig, CellRun
 
     if args.device != "cpu" and not args.device.startswith("cuda"):
         raise UserError(f"--device {args.device!r}: use cpu or cuda[:N]")

@@ -30,7 +30,8 @@ def default_html(input_path: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness import history, htmlreport
+    from harness.analysis import history
+    from harness.report import html as htmlreport
 
     report, source = htmlreport.load_input(args.input)
     baseline_path, baseline_note = htmlreport.baseline_for(args.baseline, report, args.baselines_dir)

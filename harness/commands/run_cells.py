@@ -39,8 +39,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness import session
-    from harness.matrix import load_matrix
+    from harness.measure import manager as session
+    from harness.matrix.expand import load_matrix
 
     matrix = load_matrix(args.matrix).with_overrides(runs=args.runs, warmups=args.warmups,
                                                      timeout_s=args.timeout)

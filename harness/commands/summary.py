@@ -22,7 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def markdown(report: dict, comparison=None, baseline_path=None, baseline_note: str | None = None) -> str:
-    from harness import htmlreport, tables
+    from harness.report import html as htmlreport
+    from harness.report import tables
 
     facts = htmlreport.headline(report)
     failed, cold = facts["failed"], facts["cold"]
@@ -63,7 +64,7 @@ def markdown(report: dict, comparison=None, baseline_path=None, baseline_note: s
     lines.append("")
     if report["cells"]:
         # Visible: the total load time; folded: every headline table, environments and
-        # failures, as `merge --format md` prints them (one source: harness.tables).
+        # failures, as `merge --format md` prints them (one source: harness.report.tables).
         total = tables.render(report, "md", metrics=["total_s"]).strip()
         lines.append(total.split("\n", 1)[1].strip() if total.startswith("## ") else total)
         lines += ["", "<details><summary>All headline tables</summary>", "",
@@ -72,7 +73,7 @@ def markdown(report: dict, comparison=None, baseline_path=None, baseline_note: s
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness import htmlreport
+    from harness.report import html as htmlreport
     from harness.errors import UserError
 
     report, _source = htmlreport.load_input(args.input)

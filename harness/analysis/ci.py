@@ -11,10 +11,10 @@ puts those folders back together and keeps the per-machine rules:
 * :func:`by_machine` splits a merged report by machine fingerprint. Hosted runners of one
   label differ in CPU, and a load time only compares with one measured on the same kind of
   machine, so each group is compared with, and becomes, the baseline of its own
-  fingerprint (see harness.baseline), never another's.
+  fingerprint (see harness.analysis.baseline), never another's.
 
-Nothing here measures or judges: verdicts come from harness.compare, storage from
-harness.baseline; this module only moves and groups finished reports.
+Nothing here measures or judges: verdicts come from harness.analysis.compare, storage from
+harness.analysis.baseline; this module only moves and groups finished reports.
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def _never_reported(entry: dict) -> dict:
 
 def planned_cells(matrix_path: str | os.PathLike, runs: int | None = None, warmups: int | None = None) -> tuple[list[dict], dict]:
     """The cells a matrix file plans (with their settings), and the matrix as a dict."""
-    from harness.matrix import load_matrix
+    from harness.matrix.expand import load_matrix
 
     matrix = load_matrix(matrix_path).with_overrides(runs=runs, warmups=warmups)
     cells = [{"id": c.id, "model": c.model.name, "source": c.model.source, "mode": c.mode, "device": c.device,

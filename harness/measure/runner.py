@@ -27,8 +27,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness import coldcache, importtime, judge, metadata
-from harness.models import ResolvedModel
+from harness.measure import coldcache
+from harness.measure import importtime
+from harness.analysis import judge
+from harness.measure import metadata
+from harness.measure.models import ResolvedModel
 from harness.result import (
     COLD_RESIDENCY_THRESHOLD,
     cell_id,
@@ -183,7 +186,7 @@ class CellRun:
             # -P: do not put the working directory on sys.path, where a stray torch/ folder
             # would shadow the real one.
             flags = ["-P"] if sys.version_info >= (3, 11) else []
-            cmd = [config.python, *flags, "-m", "harness.probe", str(result_file), json.dumps(spec)]
+            cmd = [config.python, *flags, "-m", "harness.measure.probe", str(result_file), json.dumps(spec)]
             spawn_wall_ns = time.time_ns()
             t0 = time.perf_counter_ns()
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -242,7 +245,7 @@ class CellRun:
         return self.finish()
 
     def finish(self) -> dict:
-        from harness.stats import report_stats  # numpy/scipy only now: see module docstring
+        from harness.analysis.stats import report_stats  # numpy/scipy only now: see module docstring
 
         report = self.report
         counted = [s for s in report["samples"] if not s["warmup"]]

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.rule import Rule
 from rich.table import Table
 
-from harness.compare import MetricChange
+from harness.analysis.compare import MetricChange
 from harness.result import METRICS
 
 TIMING_ROWS = [

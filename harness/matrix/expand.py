@@ -105,7 +105,7 @@ class TorchSpec:
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    source: str                  # as harness.models takes it: package:MODULE, path:DIR, hub id
+    source: str                  # as harness.measure.models takes it: package:MODULE, path:DIR, hub id
     targets: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TARGETS), compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -584,7 +584,7 @@ def _as_tuple(value: Any) -> tuple[str, ...]:
 
 
 def _build(data: dict, path: Path, problems: _Problems) -> Matrix:
-    from harness.models import default_name
+    from harness.measure.models import default_name
 
     base = path.resolve().parent
 

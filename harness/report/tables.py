@@ -248,7 +248,7 @@ def changes_against(baseline_cells: dict[str, dict], current_cells: dict[str, di
     statistical verdict); any callable with its signature and result fits.
     """
     if compare is None:
-        from harness.compare import compare_cells as compare
+        from harness.analysis.compare import compare_cells as compare
     comparison = compare(baseline_cells, current_cells, allow_cross_machine=True, fail_on=())
     changes: Changes = {}
     for verdict in comparison.verdicts:
@@ -265,7 +265,7 @@ def changes_against(baseline_cells: dict[str, dict], current_cells: dict[str, di
 
 def percent_changes_against(baseline_cells: dict[str, dict], current_cells: dict[str, dict]) -> Changes:
     """The plain change of medians, for reports that carry no samples to test."""
-    from harness.compare import percent_changes
+    from harness.analysis.compare import percent_changes
 
     changes: Changes = {}
     for cell_id, current in current_cells.items():

@@ -1,7 +1,7 @@
 """The HTML report's plots: one function per plot, plain data in, an inline SVG string out.
 
 Each function takes lists and numbers (never a report), so what a plot shows is decided in
-one place, :mod:`harness.htmlreport`, and a plot can be checked on its own. matplotlib runs
+one place, :mod:`harness.report.html`, and a plot can be checked on its own. matplotlib runs
 headless (Agg); the SVG keeps its text as text (``svg.fonttype: none``), so the page needs
 no font files, and it is cleaned for inlining: no XML prologue, no metadata block, no
 namespace URLs, an ``id`` to find it by, and a viewBox without a fixed size so that it

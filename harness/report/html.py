@@ -1,12 +1,12 @@
 """The HTML report: one self-contained page per run, for people who would rather look.
 
 Reads what the earlier stages wrote (a merged matrix report, a run folder, or one cell
-report), the comparison against a baseline (:mod:`harness.compare`) and the history
-(:mod:`harness.history`), and assembles one HTML file: inline CSS, inline SVG plots from
-:mod:`harness.plots`, no script and no URL, so it opens offline, mails as one attachment and
+report), the comparison against a baseline (:mod:`harness.analysis.compare`) and the history
+(:mod:`harness.analysis.history`), and assembles one HTML file: inline CSS, inline SVG plots from
+:mod:`harness.report.plots`, no script and no URL, so it opens offline, mails as one attachment and
 prints. The tables are those of the console (:func:`harness.tables.render`, ``html``), so
 the page and the terminal never disagree. What goes on the page, and why, is decided here;
-how a plot is drawn is :mod:`harness.plots`'s job.
+how a plot is drawn is :mod:`harness.report.plots`'s job.
 
 :func:`load_input` and :func:`headline` are shared with the ``summary`` verb, which writes
 the same facts as a few Markdown lines.
@@ -48,7 +48,7 @@ def load_input(path: str | os.PathLike) -> tuple[dict, str]:
     """
     path = Path(path)
     if path.is_dir():
-        from harness.merge import merge_run
+        from harness.analysis.merge import merge_run
 
         report, _warnings = merge_run(path)
         return report, f"run folder {path}"
@@ -70,7 +70,7 @@ def baseline_for(spec: str | None, report: dict, root: str | os.PathLike) -> tup
     ``auto`` with no baseline stored for this machine is not an error (a first CI run has
     none): the page and the summary say so. A named file that is missing is an error.
     """
-    from harness import baseline as baselines
+    from harness.analysis import baseline as baselines
 
     if not spec:
         return None, None
@@ -92,7 +92,7 @@ def baseline_for(spec: str | None, report: dict, root: str | os.PathLike) -> tup
 
 def compare_with(baseline_path: Path, report: dict):
     """The statistical comparison of the report's cells with the baseline's."""
-    from harness.compare import compare_cells
+    from harness.analysis.compare import compare_cells
     from harness.result import read_cells
 
     return compare_cells(read_cells(baseline_path), report["cells"], allow_cross_machine=True,
@@ -270,7 +270,7 @@ def _headline_html(facts: dict, source: str) -> str:
 
 
 def _stages_section(cells: list[dict], labels: list[str]) -> str:
-    from harness import plots
+    from harness.report import plots
 
     stages: dict[str, list[float | None]] = {}
     for name, metric in STAGES:
@@ -288,7 +288,7 @@ def _stages_section(cells: list[dict], labels: list[str]) -> str:
 
 
 def _spread_section(cells: list[dict], labels: list[str]) -> str:
-    from harness import plots
+    from harness.report import plots
     from harness.result import metric_values
 
     panels, targets = {}, {}
@@ -306,7 +306,7 @@ def _spread_section(cells: list[dict], labels: list[str]) -> str:
 
 
 def _imports_section(cells: list[dict]) -> str:
-    from harness import plots
+    from harness.report import plots
 
     by_torch: dict[str, list[dict]] = {}
     for c in cells:
@@ -335,7 +335,7 @@ def _imports_section(cells: list[dict]) -> str:
 
 
 def _memory_section(cells: list[dict], labels: list[str]) -> str:
-    from harness import plots
+    from harness.report import plots
 
     svg = plots.memory(labels, [_median(c, "memory_mb") for c in cells], [_median(c, "peak_rss_mb") for c in cells],
                        _target(cells, "memory_mb"))
@@ -350,8 +350,8 @@ def _comparison_section(comparison, baseline_path, note: str | None, short: dict
         return f'<section id="comparison"><h2>Against a baseline</h2><p class="note">{_e(text) if note else text}</p></section>'
     from tabulate import tabulate
 
-    from harness import plots
-    from harness.compare import table_rows
+    from harness.report import plots
+    from harness.analysis.compare import table_rows
 
     c = comparison
     regressions = c.regressions()
@@ -409,7 +409,7 @@ def _trend_section(trends: dict | None, cell_ids: list[str], note: str | None) -
     if not shown:
         text = note or "Fewer than two recorded runs of these cells: a trend needs two."
         return f'<section id="trend"><h2>Trend over runs</h2><p class="note">{_e(text)}</p></section>'
-    from harness import plots
+    from harness.report import plots
 
     series = {cid: ([p[0] for p in t["points"]], [p[2] for p in t["points"]], list(t["steps"]))
               for cid, t in sorted(shown.items(), key=lambda kv: cell_ids.index(kv[0]))}
@@ -470,10 +470,10 @@ def _environment_section(report: dict, ordered: list[tuple[str, dict]]) -> str:
 
 
 def _console_tables(report: dict) -> str:
-    """The console's tables (one source: harness.tables), less their title: the page has one."""
+    """The console's tables (one source: harness.report.tables), less their title: the page has one."""
     import re
 
-    from harness import tables
+    from harness.report import tables
 
     return re.sub(r"<h2>.*?</h2>", "", tables.render(report, "html"), count=1, flags=re.S)
 

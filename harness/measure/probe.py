@@ -1,6 +1,6 @@
 """The measured child process: one sample of one model's load, stage by stage.
 
-Run as ``python -P -m harness.probe RESULT_FILE SPEC_JSON`` by the runner, once per sample,
+Run as ``python -P -m harness.measure.probe RESULT_FILE SPEC_JSON`` by the runner, once per sample,
 in a fresh interpreter. It imports nothing heavy before its clock starts and nothing from
 the rest of the harness at all, so what it reports is the model stack's cost, not ours.
 The figures go to RESULT_FILE (stdout and stderr belong to the libraries, whose progress
@@ -92,7 +92,7 @@ def measure(spec: dict, rss_start: int, t_torch: int, t_st: int) -> dict:
 
     if cuda:
         if not torch.cuda.is_available():
-            print(f"harness.probe: device {device!r} asked for, but torch {torch.__version__} sees no CUDA device",
+            print(f"harness.measure.probe: device {device!r} asked for, but torch {torch.__version__} sees no CUDA device",
                   file=sys.stderr)
             raise SystemExit(EXIT_NO_CUDA)
         t = time.perf_counter_ns()
@@ -156,7 +156,7 @@ def _parse_args(argv: list[str]) -> tuple[str, dict]:
     import json
 
     if len(argv) != 2:
-        print("usage: python -m harness.probe RESULT_FILE SPEC_JSON", file=sys.stderr)
+        print("usage: python -m harness.measure.probe RESULT_FILE SPEC_JSON", file=sys.stderr)
         raise SystemExit(2)
     return argv[0], json.loads(argv[1])
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from harness.errors import UserError
 from harness.result import MATRIX_SCHEMA, SCHEMA_VERSION, ReportError, read_report, validate
-from harness.session import ENV_PREFIX, RUN_FILE, environments_in
+from harness.measure.manager import ENV_PREFIX, RUN_FILE, environments_in
 
 
 class MergeError(UserError):
@@ -34,7 +34,7 @@ def merge_run(run_dir: str | os.PathLike, *, skip_bad: bool = False) -> tuple[di
     An unreadable cell file is an error naming it, unless ``skip_bad``; then it is left out
     and named in the warnings.
     """
-    from harness import metadata
+    from harness.measure import metadata
 
     run_dir = Path(run_dir)
     if not run_dir.exists():

@@ -1,0 +1,89 @@
+"""The result format: typed, versioned documents (cell and matrix reports, environment
+records, run plans), their files, names and settings. Imports: the standard library and msgspec.
+
+Every stage writes and reads results only through these types; the JSON Schemas in
+docs/schema/ are generated from them (``python -m harness.result.schema``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from harness.result.catalogue import (
+    COLD_RESIDENCY_THRESHOLD,
+    DEFAULT_TARGETS,
+    HEADLINE_METRICS,
+    METRICS,
+    MODES,
+    Metric,
+)
+from harness.result.cell import (
+    Bytecode,
+    CellInfo,
+    CellReport,
+    ColdCache,
+    Environment,
+    Failure,
+    FailureKind,
+    HarnessInfo,
+    ImportAttribution,
+    Machine,
+    ModelInfo,
+    PackageShare,
+    Recommendation,
+    Sample,
+    Stats,
+    TargetResult,
+    now_iso,
+)
+from harness.result.document import decode_header
+from harness.result.files import ReportError, TargetError, WriteError, check_target, read_bytes, write_atomic
+from harness.result.matrix import MatrixReport
+from harness.result.names import UnsafeNameError, cell_id, is_safe_name, safe_name
+from harness.result.run import ENV_PREFIX, RUN_FILE, EnvRecord, PlannedCell, RunPlan
+from harness.result.settings import Settings
+from harness.result.sources import DEFAULT_MODEL, ModelSource, SourceError
+
+Report = CellReport | MatrixReport
+
+
+def read_report(path: str | os.PathLike) -> CellReport:
+    """A checked cell report."""
+    return CellReport.read(path)
+
+
+def read_matrix(path: str | os.PathLike) -> MatrixReport:
+    """A checked matrix report."""
+    return MatrixReport.read(path)
+
+
+def read_any(path: str | os.PathLike) -> Report:
+    """A checked report of either kind, reading the file once."""
+    data = read_bytes(path)
+    header = decode_header(path, data)
+    if header.kind == MatrixReport.KIND:
+        return MatrixReport.decode(path, data, header)
+    if header.kind == CellReport.KIND:
+        return CellReport.decode(path, data, header)
+    raise ReportError(f"{path}: kind {header.kind!r} is neither 'cell' nor 'matrix'; not a harness report")
+
+
+def cells_of(report: Report) -> dict[str, CellReport]:
+    """Cell reports by cell id, from a report of either kind."""
+    return dict(report.cells) if isinstance(report, MatrixReport) else {report.id: report}
+
+
+def read_cells(path: str | os.PathLike) -> dict[str, CellReport]:
+    """Cell reports by cell id from either kind of report file (what compare and report take)."""
+    return cells_of(read_any(path))
+
+
+__all__ = [
+    "COLD_RESIDENCY_THRESHOLD", "DEFAULT_MODEL", "DEFAULT_TARGETS", "ENV_PREFIX", "HEADLINE_METRICS",
+    "METRICS", "MODES", "RUN_FILE", "Bytecode", "CellInfo", "CellReport", "ColdCache", "EnvRecord",
+    "Environment", "Failure", "FailureKind", "HarnessInfo", "ImportAttribution", "Machine", "MatrixReport",
+    "Metric", "ModelInfo", "ModelSource", "PackageShare", "PlannedCell", "Recommendation", "Report",
+    "ReportError", "RunPlan", "Sample", "Settings", "SourceError", "Stats", "TargetError", "TargetResult",
+    "UnsafeNameError", "WriteError", "cell_id", "cells_of", "check_target", "is_safe_name", "now_iso",
+    "read_any", "read_bytes", "read_cells", "read_matrix", "read_report", "safe_name", "write_atomic",
+]

@@ -1,0 +1,285 @@
+"""A cell report: one profile of one (model, torch, mode, device), sample by sample.
+
+Written by ``harness profile`` as its samples finish (status ``partial``), then once more
+with statistics (``complete``, or ``failed`` when no counted sample succeeded or the cell
+never started). Later stages only read it, through :meth:`CellReport.read`.
+
+Version history:
+    1  (harness 0.1)  ``failure`` held only reason and detail text.
+    2  ``failure.kind`` names what failed (:class:`FailureKind`); ``samples[].round``
+       may give the round a sample was measured in; times and residencies are bounded.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from datetime import datetime, timezone
+from typing import Annotated, ClassVar, Literal
+
+import msgspec
+
+from harness.result.catalogue import METRICS
+from harness.result.document import Document
+from harness.result.names import is_safe_name, SAFE_NAME_WORDS
+from harness.result.settings import Settings
+
+Mode = Literal["cold", "warm"]
+Status = Literal["complete", "partial", "failed"]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class FailureKind(enum.Enum):
+    """What failed, so that no reader has to guess it from the message."""
+
+    INSTALL = "install"          # the cell's environment would not build
+    LOAD = "load"                # the profile could not start (model, device, output)
+    CRASH = "crash"              # the profile process died, or every sample crashed
+    TIMEOUT = "timeout"          # a sample or the whole profile ran past its time
+    INTERRUPTED = "interrupted"  # Ctrl-C, with the finished samples kept
+    NOT_RUN = "not_run"          # planned, but no runner reported it
+
+
+class Failure(msgspec.Struct, kw_only=True):
+    kind: FailureKind
+    reason: str
+    detail: str | None = None
+
+
+class HarnessInfo(msgspec.Struct, kw_only=True):
+    version: str
+    commit: str | None = None
+
+
+class CellInfo(msgspec.Struct, kw_only=True):
+    """What a cell is: its id (a file name) and the axes it was measured on."""
+
+    id: str
+    model: str
+    source: str
+    mode: Mode
+    device: str
+    torch: str | None = None
+
+    def __post_init__(self) -> None:
+        # The id becomes a file name wherever a report is gathered or stored.
+        if not is_safe_name(self.id):
+            raise ValueError(f"cell id {self.id!r} is not usable in a file name ({SAFE_NAME_WORDS})")
+
+
+class Sample(msgspec.Struct, kw_only=True):
+    """One fresh probe process: its figures, or why it has none."""
+
+    index: Annotated[int, msgspec.Meta(ge=0)]
+    warmup: bool
+    ok: bool
+    exit_code: int | None = None
+    error: str | None = None
+    stderr_tail: str | None = None
+    metrics: dict[str, float] = {}
+    round: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    # Cold samples: the resident fraction of the checked files, before the sample started.
+    cache_residency: Fraction | None = None
+    residency_files: dict[str, Fraction | None] | None = None
+    cache_flagged: bool | None = None
+
+    def __post_init__(self) -> None:
+        for key, value in self.metrics.items():
+            if not math.isfinite(value):
+                raise ValueError(f"metric {key} is {value}, not a finite number")
+            metric = METRICS.get(key)
+            if metric is not None and metric.is_time and value < 0:
+                raise ValueError(f"metric {key} is {value}: a time cannot be negative")
+
+    @property
+    def counted(self) -> bool:
+        return self.ok and not self.warmup
+
+
+class Stats(msgspec.Struct, kw_only=True):
+    n: Annotated[int, msgspec.Meta(ge=0)]
+    mean: float
+    median: float
+    stdev: float | None
+    min: float
+    max: float
+    ci95: tuple[float, float] | None = None
+
+
+class Bytecode(msgspec.Struct, kw_only=True):
+    checked: list[str] = []
+    modules: int = 0
+    fraction: Fraction | None = None
+    compiled: bool = False
+
+
+class Environment(msgspec.Struct, kw_only=True):
+    python: str
+    implementation: str | None = None
+    executable: str | None = None
+    prefix: str | None = None
+    packages: dict[str, str | None] = {}
+    freeze_sha256: str | None = None
+    bytecode: Bytecode | None = None
+
+
+class Machine(msgspec.Struct, kw_only=True):
+    cpu: str
+    fingerprint: str
+    arch: str | None = None
+    cores: int | None = None
+    physical_cores: int | None = None
+    memory_gb: float | None = None
+    os: str | None = None
+    os_release: str | None = None
+    kernel: str | None = None
+    hostname: str | None = None
+
+    def __post_init__(self) -> None:
+        # Baselines are stored as <fingerprint>.json.
+        if not is_safe_name(self.fingerprint):
+            raise ValueError(f"machine fingerprint {self.fingerprint!r} is not usable in a file name")
+
+    @property
+    def label(self) -> str:
+        """A reader's name for the machine: the CPU and its core count."""
+        return f"{self.cpu}, {self.cores} cores" if self.cores else self.cpu
+
+
+class ModelInfo(msgspec.Struct, kw_only=True):
+    kind: str | None = None
+    load_id: str | None = None
+    path: str | None = None
+    weights_bytes: int | None = None
+
+
+class ColdCache(msgspec.Struct, kw_only=True):
+    method: str
+    threshold: Fraction
+    verified: bool = False
+    note: str | None = None
+    evicted_files: int = 0
+    checked_files: list[str] = []
+
+
+class PackageShare(msgspec.Struct, kw_only=True):
+    package: str
+    self_s: NonNegative
+    share: Fraction
+
+
+class ImportAttribution(msgspec.Struct, kw_only=True):
+    statement: str = "import torch, sentence_transformers"
+    ok: bool = True
+    total_self_s: NonNegative = 0.0
+    packages: list[PackageShare] = []
+
+
+class TargetResult(msgspec.Struct, kw_only=True):
+    target: float
+    value: float
+    met: bool
+
+
+class Recommendation(msgspec.Struct, kw_only=True):
+    level: Literal["ok", "warn", "info"]
+    text: str
+
+
+class CellReport(Document, kw_only=True, tag_field="kind", tag="cell"):
+    KIND: ClassVar[str] = "cell"
+    READS: ClassVar[frozenset[int]] = frozenset({1, 2})
+
+    schema_version: int = Document.SCHEMA_VERSION
+    status: Status
+    failure: Failure | None = None
+    harness: HarnessInfo
+    started: str
+    finished: str | None = None
+    cell: CellInfo
+    settings: Settings
+    environment: Environment | None = None
+    machine: Machine | None = None
+    model_info: ModelInfo | None = None
+    cold_cache: ColdCache | None = None
+    samples: list[Sample] = []
+    stats: dict[str, Stats] = {}
+    import_attribution: ImportAttribution | None = None
+    targets: dict[str, float] = {}
+    target_results: dict[str, TargetResult] = {}
+    recommendations: list[Recommendation] = []
+
+    # -- the one alternative constructor -----------------------------------------------
+    @classmethod
+    def failed(cls, cell: CellInfo, settings: Settings, kind: FailureKind, reason: str,
+               detail: str | None = None, harness: HarnessInfo | None = None,
+               machine: Machine | None = None) -> "CellReport":
+        """A report for a cell that never produced a sample."""
+        now = now_iso()
+        return cls(status="failed", failure=Failure(kind=kind, reason=reason, detail=detail),
+                   harness=harness or HarnessInfo(version="unknown"), started=now, finished=now,
+                   cell=cell, settings=settings, machine=machine)
+
+    # -- what readers ask of it --------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.cell.id
+
+    @property
+    def counted(self) -> list[Sample]:
+        """The samples that count: not warm-ups, and the probe finished."""
+        return [s for s in self.samples if s.counted]
+
+    @property
+    def counted_attempts(self) -> list[Sample]:
+        """Every sample that was meant to count, whether or not it finished."""
+        return [s for s in self.samples if not s.warmup]
+
+    def values(self, metric: str) -> list[float]:
+        """Every counted sample's value of one metric, in sample order."""
+        return [s.metrics[metric] for s in self.counted if metric in s.metrics]
+
+    def median(self, metric: str) -> float | None:
+        stats = self.stats.get(metric)
+        return stats.median if stats else None
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self.machine.fingerprint if self.machine else None
+
+    @property
+    def failed_samples(self) -> int:
+        return sum(1 for s in self.samples if not s.ok)
+
+    # -- version history ---------------------------------------------------------------
+    @classmethod
+    def upgrade(cls, data: dict, version: int) -> dict:
+        if version == 1:
+            data = dict(data)
+            data["schema_version"] = cls.SCHEMA_VERSION
+            failure = data.get("failure")
+            if isinstance(failure, dict) and "kind" not in failure:
+                data["failure"] = {**failure, "kind": _v1_failure_kind(data.get("status"), failure).value}
+        return data
+
+
+def _v1_failure_kind(status: object, failure: dict) -> FailureKind:
+    """Version 1 said what failed only in words; these are the words its writers used."""
+    reason = str(failure.get("reason") or "")
+    detail = str(failure.get("detail") or "")
+    if status == "partial" or reason == "interrupted":
+        return FailureKind.INTERRUPTED
+    if "could not be installed" in reason or "could not be built" in reason:
+        return FailureKind.INSTALL
+    if reason.startswith("could not start"):
+        return FailureKind.LOAD
+    if reason.startswith("no report came back"):
+        return FailureKind.NOT_RUN
+    if reason == "timeout" or "timed out" in detail or "timed out" in reason:
+        return FailureKind.TIMEOUT
+    return FailureKind.CRASH

@@ -1,0 +1,104 @@
+"""Reading and writing result files safely: atomic writes that never replace a device, and
+bounded reads that never hang on a FIFO or run out of memory on /dev/zero.
+
+Every JSON file the harness writes goes through :func:`write_atomic`, and every report it
+reads through :func:`read_bytes`; the typed readers decode what this returns.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from harness.errors import UserError
+
+# A report of 10,000 samples is about 10 MB; anything past this is not a report.
+MAX_REPORT_BYTES = 256 * 1024 * 1024
+
+
+class ReportError(UserError):
+    """A report file that cannot be used; the message is one line naming the file."""
+
+
+class TargetError(UserError):
+    """A path the user named that must not be replaced (a device, a FIFO, a folder)."""
+
+
+class WriteError(UserError):
+    """A target that cannot be written (no such folder, read-only, /proc); distinct status."""
+
+    exit_code = 3
+
+
+def check_target(path: str | os.PathLike) -> Path:
+    """``path`` if writing there replaces nothing but a regular file; else one line, exit 2."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return path
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot be written ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a device, FIFO or socket)"
+        raise TargetError(f"{path}: is {kind}; name a file to write the result to")
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` so that a reader (or a Ctrl-C) never sees half a file.
+
+    The file gets the mode a plain ``open()`` would give it (0666 less the umask), and an
+    existing path that is not a regular file is refused rather than replaced.
+    """
+    path = check_target(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot be written ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise WriteError(f"{path}: cannot be written ({exc.strerror or exc})") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_bytes(path: str | os.PathLike, limit: int = MAX_REPORT_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; anything else is one line."""
+    path = Path(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise ReportError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ReportError(f"{path}: is a folder, not a report file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ReportError(f"{path}: not a regular file (a device, FIFO or socket); not a report")
+    if info.st_size > limit:
+        raise ReportError(f"{path}: {info.st_size} bytes, over the {limit} bytes a report may have")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        raise ReportError(f"{path}: over the {limit} bytes a report may have")
+    return data

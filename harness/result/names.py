@@ -1,0 +1,38 @@
+"""Names that become parts of file paths: cell ids, model names, run ids, fingerprints.
+
+A name taken from data (a report, matrix.yaml, a command-line flag) is checked here before
+any path is built from it, so that ``../../tmp/x``, a NUL byte, a newline or a space can
+never place a file outside the folder the user named. ``fullmatch`` is used throughout:
+``$`` alone would also match before a trailing newline.
+"""
+
+from __future__ import annotations
+
+import re
+
+from harness.errors import UserError
+
+# Letters, digits and . _ + - : @ = only, starting with a letter or digit; no "..".
+# ":" is for devices (cuda:0), "@" for reference cells (<cell id>@baseline).
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+:@=-]{0,199}")
+SAFE_NAME_WORDS = "letters, digits and . _ + - : @ = only, starting with a letter or digit, no '..'"
+
+
+class UnsafeNameError(UserError):
+    """A name from data that would not be a safe single path component."""
+
+
+def is_safe_name(text: object) -> bool:
+    return isinstance(text, str) and SAFE_NAME.fullmatch(text) is not None and ".." not in text
+
+
+def safe_name(text: object, what: str) -> str:
+    """``text`` if it is usable as one path component; else one line naming ``what``."""
+    if not is_safe_name(text):
+        raise UnsafeNameError(f"{what} {text!r} is not usable in a file name ({SAFE_NAME_WORDS})")
+    return str(text)
+
+
+def cell_id(model: str, torch: str | None, mode: str, device: str) -> str:
+    """Stable id of a cell, used as its file name and to match cells across reports."""
+    return f"{model}-torch{torch or 'none'}-{mode}-{device}"

@@ -1,0 +1,91 @@
+"""The files of a run folder besides the cell reports: environment records and the plan.
+
+``reports/runs/<run id>/`` holds one ``<cell id>.json`` per cell, one
+``env-<environment>.json`` per environment built (:class:`EnvRecord`), and ``run.json``
+(:class:`RunPlan`): the matrix the run used and every cell some session planned to run,
+so that merge can name the cells that never ran.
+
+Version history (both): 1, unversioned (harness 0.1, written by the noxfile as plain
+dicts); 2, typed, with ``schema_version`` and ``kind``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import msgspec
+
+from harness.result.cell import CellInfo, NonNegative
+from harness.result.document import Document
+from harness.result.settings import Settings
+
+RUN_FILE = "run.json"
+ENV_PREFIX = "env-"
+
+
+class EnvRecord(Document, kw_only=True, tag_field="kind", tag="environment"):
+    """One environment a run built: what it pinned, what resolved, how long it took."""
+
+    KIND: ClassVar[str] = "environment"
+    READS: ClassVar[frozenset[int]] = frozenset({1, 2})
+    UNVERSIONED_IS_V1: ClassVar[bool] = True
+
+    schema_version: int = Document.SCHEMA_VERSION
+    torch: str
+    status: Literal["ok", "failed"] = "failed"
+    error: str | None = None
+    session: str | None = None
+    run_id: str | None = None
+    python: str | None = None
+    venv: str | None = None
+    build_s: NonNegative | None = None
+    install_s: dict[str, NonNegative] = {}
+    packages: dict[str, str] = {}
+    built: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The environment's name in file names: ``torch-2.13.0``."""
+        return f"torch-{self.torch}"
+
+    def path_in(self, run_dir: str | os.PathLike) -> Path:
+        return Path(run_dir) / f"{ENV_PREFIX}{self.name}.json"
+
+    @classmethod
+    def upgrade(cls, data: dict, version: int) -> dict:
+        return {**data, "schema_version": cls.SCHEMA_VERSION, "kind": cls.KIND}
+
+
+class PlannedCell(CellInfo, kw_only=True):
+    """A cell some session planned to run, with the settings it was to run with."""
+
+    settings: Settings | None = None
+
+    @property
+    def info(self) -> CellInfo:
+        return CellInfo(id=self.id, model=self.model, source=self.source, mode=self.mode,
+                        device=self.device, torch=self.torch)
+
+
+class RunPlan(Document, kw_only=True, tag_field="kind", tag="run"):
+    KIND: ClassVar[str] = "run"
+    READS: ClassVar[frozenset[int]] = frozenset({1, 2})
+    UNVERSIONED_IS_V1: ClassVar[bool] = True
+
+    schema_version: int = Document.SCHEMA_VERSION
+    run_id: str
+    planned: list[PlannedCell] = []
+    # The expanded matrix the run used, as harness.matrix.expand summarises it (free-form: it is
+    # shown, never computed with).
+    matrix: dict[str, Any] | None = None
+    gathered_from: list[str] = []
+
+    def add(self, cells: list[PlannedCell]) -> "RunPlan":
+        known = {c.id for c in self.planned}
+        return msgspec.structs.replace(self, planned=self.planned + [c for c in cells if c.id not in known])
+
+    @classmethod
+    def upgrade(cls, data: dict, version: int) -> dict:
+        return {**data, "schema_version": cls.SCHEMA_VERSION, "kind": cls.KIND}
