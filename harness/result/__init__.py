@@ -15,6 +15,7 @@ from harness.result.catalogue import (
     HEADLINE_METRICS,
     METRICS,
     MODES,
+    TARGET_FLAGS,
     Metric,
 )
 from harness.result.cell import (
@@ -80,7 +81,7 @@ def read_cells(path: str | os.PathLike) -> dict[str, CellReport]:
 
 __all__ = [
     "COLD_RESIDENCY_THRESHOLD", "DEFAULT_MODEL", "DEFAULT_TARGETS", "ENV_PREFIX", "HEADLINE_METRICS",
-    "METRICS", "MODES", "RUN_FILE", "Bytecode", "CellInfo", "CellReport", "ColdCache", "EnvRecord",
+    "METRICS", "MODES", "RUN_FILE", "TARGET_FLAGS", "Bytecode", "CellInfo", "CellReport", "ColdCache", "EnvRecord",
     "Environment", "Failure", "FailureKind", "HarnessInfo", "ImportAttribution", "Machine", "MatrixReport",
     "Metric", "ModelInfo", "ModelSource", "PackageShare", "PlannedCell", "Recommendation", "Report",
     "ReportError", "RunPlan", "Sample", "Settings", "SourceError", "Stats", "TargetError", "TargetResult",

@@ -57,3 +57,12 @@ DEFAULT_TARGETS = {
 COLD_RESIDENCY_THRESHOLD = 0.05
 
 MODES = ("cold", "warm")
+
+# `harness profile` flags that set a target: flag -> metric.
+TARGET_FLAGS = {
+    "--target-total": "total_s",
+    "--target-import": "import_s",
+    "--target-init": "init_s",
+    "--target-first-encode": "first_encode_s",
+    "--target-memory": "memory_mb",
+}
