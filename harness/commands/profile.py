@@ -8,41 +8,62 @@ from pathlib import Path
 
 from harness.commands.argtypes import non_negative_int, positive_float, positive_int
 from harness.errors import UserError
-from harness.result import DEFAULT_TARGETS
-
-TARGET_FLAGS = {  # flag -> (metric, unit shown in help)
-    "--target-total": ("total_s", "s"),
-    "--target-import": ("import_s", "s"),
-    "--target-init": ("init_s", "s"),
-    "--target-first-encode": ("first_encode_s", "s"),
-    "--target-memory": ("memory_mb", "MB"),
-}
+from harness.result import DEFAULT_MODEL, DEFAULT_TARGETS, METRICS, TARGET_FLAGS
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from harness.measure.models import DEFAULT_MODEL
-
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help="package:MODULE, path:DIR (or a directory), or a hub id (default: %(default)s)")
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help="package:MODULE, path:DIR (or a directory), or a hub id (default: %(default)s)",
+    )
     parser.add_argument("--name", help="display name of the model (default: from --model)")
-    parser.add_argument("--mode", choices=["warm", "cold"], default="warm",
-                        help="warm: OS caches warm; cold: page cache emptied and checked before each sample")
+    parser.add_argument(
+        "--mode",
+        choices=["warm", "cold"],
+        default="warm",
+        help="warm: OS caches warm; cold: page cache emptied and checked before each sample",
+    )
+    parser.add_argument(
+        "--cold-start",
+        action="store_const",
+        dest="mode",
+        const="cold",
+        help="the older script's flag: the same as --mode cold",
+    )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
     parser.add_argument("--runs", type=positive_int, default=5, help="counted samples (default: %(default)s)")
-    parser.add_argument("--warmups", type=non_negative_int, default=1,
-                        help="uncounted samples first (default: %(default)s)")
-    parser.add_argument("--timeout", type=positive_float, default=300.0,
-                        help="seconds before a sample is killed (default: %(default)s)")
-    parser.add_argument("--encode-repeats", type=non_negative_int, default=10,
-                        help="encodes after the first, for the steady-state median (default: %(default)s)")
-    parser.add_argument("--output", "-o", type=Path,
-                        help="report file (default: reports/profile-<cell id>-<time>.json)")
+    parser.add_argument(
+        "--warmups", type=non_negative_int, default=1, help="uncounted samples first (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=300.0,
+        help="seconds before a sample is killed (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--encode-repeats",
+        type=non_negative_int,
+        default=10,
+        help="encodes after the first, for the steady-state median (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--output", "-o", type=Path, help="report file (default: reports/profile-<cell id>-<time>.json)"
+    )
     parser.add_argument("--baseline", type=Path, help="an earlier report to compare medians with")
-    for flag, (metric, unit) in TARGET_FLAGS.items():
-        parser.add_argument(flag, type=positive_float, dest=f"target_{metric}", metavar=unit.upper(),
-                            help=f"target for {metric} in {unit} (default: {DEFAULT_TARGETS[metric]:g})")
-    parser.add_argument("--no-import-attribution", action="store_true",
-                        help="skip the extra -X importtime run")
+    for flag, metric in TARGET_FLAGS.items():
+        unit = METRICS[metric].unit
+        parser.add_argument(
+            flag,
+            type=positive_float,
+            dest=f"target_{metric}",
+            metavar=unit.upper(),
+            help=f"target for {metric} in {unit} (default: {DEFAULT_TARGETS[metric]:g})",
+        )
+    parser.add_argument(
+        "--no-import-attribution", action="store_true", help="skip the extra -X importtime run"
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
     # Set by the matrix driver so that cells carry the matrix's names.
     parser.add_argument("--cell-id", help=argparse.SUPPRESS)
@@ -50,46 +71,79 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from harness.report import console as out
-    from harness.analysis.compare import percent_changes
-    from harness.measure.models import default_name, resolve
-    from harness.result import read_report
+    from harness.measure.models import resolve
     from harness.measure.runner import CellConfig, CellRun
+    from harness.result import Settings, check_target, read_report, safe_name
 
     if args.device != "cpu" and not args.device.startswith("cuda"):
         raise UserError(f"--device {args.device!r}: use cpu or cuda[:N]")
     baseline = read_report(args.baseline) if args.baseline else None
     targets = dict(DEFAULT_TARGETS)
-    for _, (metric, _) in TARGET_FLAGS.items():
+    for metric in TARGET_FLAGS.values():
         value = getattr(args, f"target_{metric}")
         if value is not None:
             targets[metric] = value
 
     model = resolve(args.model)
-    name = args.name or default_name(args.model)
-    config = CellConfig(model=model, name=name, mode=args.mode, device=args.device, runs=args.runs,
-                        warmups=args.warmups, timeout_s=args.timeout, encode_repeats=args.encode_repeats,
-                        targets=targets, torch_label=args.torch_label, cell_id=args.cell_id,
-                        import_attribution=not args.no_import_attribution)
+    # Names become file names (the report's, a matrix cell's): check them as such.
+    name = safe_name(args.name or model.source.default_name, "--name")
+    for flag, value in (
+        ("--cell-id", args.cell_id),
+        ("--torch-label", args.torch_label),
+        ("--device", args.device),
+    ):
+        if value is not None:
+            safe_name(value, flag)
+    if args.output is not None:
+        check_target(args.output)
+    settings = Settings(
+        runs=args.runs, warmups=args.warmups, timeout_s=args.timeout, encode_repeats=args.encode_repeats
+    )
+    config = CellConfig(
+        model=model,
+        name=name,
+        mode=args.mode,
+        device=args.device,
+        settings=settings,
+        targets=targets,
+        torch_label=args.torch_label,
+        cell_id=args.cell_id,
+        import_attribution=not args.no_import_attribution,
+    )
     cell = CellRun(config, args.output)
     cell.prepare()
-    output = cell.output
 
-    stderr = Console(stderr=True)
-    total = args.warmups + args.runs
     if args.quiet:
-        report = cell.run()
+        cell.run()
     else:
-        with out.sample_progress(total, f"{name} {args.mode}", stderr) as on_sample:
-            report = cell.run(on_sample)
+        from rich.console import Console
+
+        from harness.report import console as out
+
+        stderr = Console(stderr=True)
+        with out.sample_progress(settings.samples, f"{name} {args.mode}", stderr) as on_sample:
+            cell.run(on_sample)
+    # Statistics only now: numpy and scipy must not be mapped while cold samples run.
+    from harness.analysis import judge
+    from harness.analysis.stats import report_stats
+
+    report = cell.report
+    report.stats = report_stats(report)
+    report.target_results = judge.target_results(report.stats, report.targets)
+    report.recommendations = judge.recommendations(report)
+    cell.write()
+    if not args.quiet:
+        from rich.console import Console
+
+        from harness.analysis.compare import percent_changes
+        from harness.report import console as out
+
         # Piped into a log (make, CI), rich would wrap at 80 columns and cut the tables.
         console = Console() if sys.stdout.isatty() else Console(width=120)
         out.print_report(report, console)
         if baseline is not None:
             out.print_baseline_changes(percent_changes(report, baseline), str(args.baseline), console)
-        console.print(f"\n📄 Report: {output}")
-    if report["status"] == "failed":
+        console.print(f"\n📄 Report: {cell.output}", markup=False)
+    if report.status == "failed":
         return 1
-    return 1 if cell.failed_samples else 0
+    return 1 if report.failed_samples else 0

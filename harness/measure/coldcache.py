@@ -36,7 +36,14 @@ def _load_libc():
     if _libc is None:
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         libc.mmap.restype = ctypes.c_void_p
-        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+        libc.mmap.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_long,
+        ]
         libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
         libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_ubyte)]
         _libc = libc
@@ -176,23 +183,51 @@ def measure_residency(files: Iterable[Path]) -> dict[str, float | None]:
     return out
 
 
-def mapped_by(path: str | os.PathLike) -> list[str]:
-    """Processes that have the file mapped ("pid name"), which is why it cannot be evicted.
+def _maps_entry_matches(line: str, device: tuple[int, int], inode: int) -> str | None:
+    """The mapped path when a /proc/<pid>/maps line maps the file (device, inode); else None.
 
-    Used to explain a flagged cold sample: a page another process maps stays resident
-    whatever we advise. Reads /proc/<pid>/maps, so it sees only what we may read.
+    Lines read ``address perms offset MAJOR:MINOR INODE [path]``, the device in hex.
     """
-    import psutil
+    fields = line.split(maxsplit=5)
+    if len(fields) < 5 or fields[4] != str(inode):
+        return None
+    major, _, minor = fields[3].partition(":")
+    try:
+        if (int(major, 16), int(minor, 16)) != device:
+            return None
+    except ValueError:
+        return None
+    return fields[5].strip() if len(fields) > 5 else ""
 
-    target = os.path.realpath(path)
+
+def mapped_by(path: str | os.PathLike) -> list[str]:
+    """Processes that have the file mapped, as "pid name (path it mapped)": why it cannot be
+    evicted, since a page another process maps stays resident whatever we advise.
+
+    Matched by device and inode, not by path: uv hardlinks one inode into every environment
+    it builds from its cache, so a process that loaded the same wheel from another
+    environment maps the same pages under another path. Reads /proc/<pid>/maps, so it sees
+    only the processes we may read.
+    """
+    try:
+        info = os.stat(path)
+    except OSError:
+        return []
+    device, inode = (os.major(info.st_dev), os.minor(info.st_dev)), info.st_ino
     holders = []
-    for proc in psutil.process_iter(["pid", "name"]):
-        if proc.pid == os.getpid():
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
             continue
         try:
-            with open(f"/proc/{proc.pid}/maps") as fh:
-                if any(line.rstrip().endswith(target) for line in fh):
-                    holders.append(f"{proc.pid} {proc.info['name']}")
+            with open(f"/proc/{entry}/maps") as fh:
+                mapped = next(
+                    (p for line in fh if (p := _maps_entry_matches(line, device, inode)) is not None), None
+                )
+            if mapped is None:
+                continue
+            with open(f"/proc/{entry}/comm") as fh:
+                name = fh.read().strip()
         except OSError:
             continue
+        holders.append(f"{entry} {name} ({mapped})")
     return holders

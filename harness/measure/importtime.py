@@ -13,6 +13,8 @@ import subprocess
 import sys
 from collections import defaultdict
 
+from harness.result import ImportAttribution, PackageShare
+
 IMPORT_STATEMENT = "import torch, sentence_transformers"
 
 
@@ -22,7 +24,7 @@ def parse(stderr: str) -> dict[str, float]:
     for line in stderr.splitlines():
         if not line.startswith("import time:"):
             continue
-        fields = line[len("import time:"):].split("|")
+        fields = line[len("import time:") :].split("|")
         if len(fields) != 3:
             continue
         self_us, _cumulative, name = fields
@@ -35,23 +37,28 @@ def parse(stderr: str) -> dict[str, float]:
     return dict(per_package)
 
 
-def attribute(python: str = sys.executable, env: dict[str, str] | None = None,
-              timeout: float = 300.0, top: int = 12) -> dict:
+def attribute(
+    python: str = sys.executable, env: dict[str, str] | None = None, timeout: float = 300.0, top: int = 12
+) -> ImportAttribution:
     """Run the import once under -X importtime and return the top packages by self time."""
     proc = subprocess.run(
         [python, "-X", "importtime", "-c", IMPORT_STATEMENT],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env=env if env is not None else dict(os.environ), timeout=timeout, check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env if env is not None else dict(os.environ),
+        timeout=timeout,
+        check=False,
     )
     per_package = parse(proc.stderr)
     total = sum(per_package.values())
     ranked = sorted(per_package.items(), key=lambda kv: kv[1], reverse=True)
-    return {
-        "statement": IMPORT_STATEMENT,
-        "ok": proc.returncode == 0,
-        "total_self_s": total,
-        "packages": [
-            {"package": name, "self_s": seconds, "share": seconds / total if total else 0.0}
+    return ImportAttribution(
+        statement=IMPORT_STATEMENT,
+        ok=proc.returncode == 0,
+        total_self_s=total,
+        packages=[
+            PackageShare(package=name, self_s=seconds, share=seconds / total if total else 0.0)
             for name, seconds in ranked[:top]
         ],
-    }
+    )

