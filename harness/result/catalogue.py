@@ -21,25 +21,28 @@ class Metric:
 
 
 # Every figure a sample can carry, in display order.
-METRICS: dict[str, Metric] = {m.key: m for m in [
-    Metric("total_s", "Total load time", "s"),
-    Metric("import_s", "Import time", "s"),
-    Metric("import_torch_s", "import torch", "s"),
-    Metric("import_st_s", "import sentence_transformers", "s"),
-    Metric("init_s", "Model init time", "s"),
-    Metric("first_encode_s", "First encode", "s"),
-    Metric("encode_s", "Steady-state encode", "s"),
-    Metric("cuda_init_s", "CUDA init", "s"),
-    Metric("to_device_s", "Model to device", "s"),
-    Metric("startup_s", "Interpreter start-up", "s"),
-    Metric("process_wall_s", "Process wall time", "s"),
-    Metric("rss_start_mb", "RSS at start", "MB"),
-    Metric("rss_end_mb", "RSS at end", "MB"),
-    Metric("memory_mb", "Memory delta (RSS)", "MB"),
-    Metric("peak_rss_mb", "Peak RSS", "MB"),
-    Metric("uss_mb", "USS at end", "MB"),
-    Metric("cuda_max_allocated_mb", "CUDA max allocated", "MB"),
-]}
+METRICS: dict[str, Metric] = {
+    m.key: m
+    for m in [
+        Metric("total_s", "Total load time", "s"),
+        Metric("import_s", "Import time", "s"),
+        Metric("import_torch_s", "import torch", "s"),
+        Metric("import_st_s", "import sentence_transformers", "s"),
+        Metric("init_s", "Model init time", "s"),
+        Metric("first_encode_s", "First encode", "s"),
+        Metric("encode_s", "Steady-state encode", "s"),
+        Metric("cuda_init_s", "CUDA init", "s"),
+        Metric("to_device_s", "Model to device", "s"),
+        Metric("startup_s", "Interpreter start-up", "s"),
+        Metric("process_wall_s", "Process wall time", "s"),
+        Metric("rss_start_mb", "RSS at start", "MB"),
+        Metric("rss_end_mb", "RSS at end", "MB"),
+        Metric("memory_mb", "Memory delta (RSS)", "MB"),
+        Metric("peak_rss_mb", "Peak RSS", "MB"),
+        Metric("uss_mb", "USS at end", "MB"),
+        Metric("cuda_max_allocated_mb", "CUDA max allocated", "MB"),
+    ]
+}
 
 # The metrics that tables, comparisons and gates are about.
 HEADLINE_METRICS = ["total_s", "import_s", "init_s", "first_encode_s", "memory_mb", "process_wall_s"]

@@ -21,7 +21,7 @@ import msgspec
 
 from harness.result.catalogue import METRICS
 from harness.result.document import Document
-from harness.result.names import is_safe_name, SAFE_NAME_WORDS
+from harness.result.names import SAFE_NAME_WORDS, is_safe_name
 from harness.result.settings import Settings
 
 Mode = Literal["cold", "warm"]
@@ -37,12 +37,12 @@ def now_iso() -> str:
 class FailureKind(enum.Enum):
     """What failed, so that no reader has to guess it from the message."""
 
-    INSTALL = "install"          # the cell's environment would not build
-    LOAD = "load"                # the profile could not start (model, device, output)
-    CRASH = "crash"              # the profile process died, or every sample crashed
-    TIMEOUT = "timeout"          # a sample or the whole profile ran past its time
+    INSTALL = "install"  # the cell's environment would not build
+    LOAD = "load"  # the profile could not start (model, device, output)
+    CRASH = "crash"  # the profile process died, or every sample crashed
+    TIMEOUT = "timeout"  # a sample or the whole profile ran past its time
     INTERRUPTED = "interrupted"  # Ctrl-C, with the finished samples kept
-    NOT_RUN = "not_run"          # planned, but no runner reported it
+    NOT_RUN = "not_run"  # planned, but no runner reported it
 
 
 class Failure(msgspec.Struct, kw_only=True):
@@ -216,14 +216,28 @@ class CellReport(Document, kw_only=True, tag_field="kind", tag="cell"):
 
     # -- the one alternative constructor -----------------------------------------------
     @classmethod
-    def failed(cls, cell: CellInfo, settings: Settings, kind: FailureKind, reason: str,
-               detail: str | None = None, harness: HarnessInfo | None = None,
-               machine: Machine | None = None) -> "CellReport":
+    def failed(
+        cls,
+        cell: CellInfo,
+        settings: Settings,
+        kind: FailureKind,
+        reason: str,
+        detail: str | None = None,
+        harness: HarnessInfo | None = None,
+        machine: Machine | None = None,
+    ) -> CellReport:
         """A report for a cell that never produced a sample."""
         now = now_iso()
-        return cls(status="failed", failure=Failure(kind=kind, reason=reason, detail=detail),
-                   harness=harness or HarnessInfo(version="unknown"), started=now, finished=now,
-                   cell=cell, settings=settings, machine=machine)
+        return cls(
+            status="failed",
+            failure=Failure(kind=kind, reason=reason, detail=detail),
+            harness=harness or HarnessInfo(version="unknown"),
+            started=now,
+            finished=now,
+            cell=cell,
+            settings=settings,
+            machine=machine,
+        )
 
     # -- what readers ask of it --------------------------------------------------------
     @property

@@ -82,11 +82,15 @@ class Document(msgspec.Struct, kw_only=True):
         if cls.UNVERSIONED_IS_V1 and header.kind is None and header.schema_version is None:
             header = _Header(schema_version=1, kind=cls.KIND)
         if header.kind != cls.KIND:
-            raise ReportError(f"{path}: kind {header.kind!r}, not {cls.KIND!r}; not a harness {cls.KIND} file")
+            raise ReportError(
+                f"{path}: kind {header.kind!r}, not {cls.KIND!r}; not a harness {cls.KIND} file"
+            )
         version = header.schema_version
         if isinstance(version, bool) or version not in cls.READS:
-            raise ReportError(f"{path}: schema_version {version!r} is not supported by this harness "
-                              f"(reads {sorted(cls.READS)})")
+            raise ReportError(
+                f"{path}: schema_version {version!r} is not supported by this harness "
+                f"(reads {sorted(cls.READS)})"
+            )
         try:
             if version == cls.SCHEMA_VERSION:
                 return msgspec.json.decode(data, type=cls)

@@ -34,10 +34,17 @@ class MatrixReport(Document, kw_only=True, tag_field="kind", tag="matrix"):
     def upgrade(cls, data: dict, version: int) -> dict:
         if version == 1:
             data = {**data, "schema_version": cls.SCHEMA_VERSION}
-            data["cells"] = {cid: CellReport.upgrade(cell, cell.get("schema_version", 1))
-                             for cid, cell in (data.get("cells") or {}).items()}
-            data["environments"] = {name: EnvRecord.upgrade({"torch": name, **env}, 1)
-                                    for name, env in (data.get("environments") or {}).items()}
-            data["missing"] = [{k: v for k, v in m.items() if k in CellInfo.__struct_fields__}
-                               for m in data.get("missing") or [] if isinstance(m, dict)]
+            data["cells"] = {
+                cid: CellReport.upgrade(cell, cell.get("schema_version", 1))
+                for cid, cell in (data.get("cells") or {}).items()
+            }
+            data["environments"] = {
+                name: EnvRecord.upgrade({"torch": name, **env}, 1)
+                for name, env in (data.get("environments") or {}).items()
+            }
+            data["missing"] = [
+                {k: v for k, v in m.items() if k in CellInfo.__struct_fields__}
+                for m in data.get("missing") or []
+                if isinstance(m, dict)
+            ]
         return data

@@ -65,8 +65,14 @@ class PlannedCell(CellInfo, kw_only=True):
 
     @property
     def info(self) -> CellInfo:
-        return CellInfo(id=self.id, model=self.model, source=self.source, mode=self.mode,
-                        device=self.device, torch=self.torch)
+        return CellInfo(
+            id=self.id,
+            model=self.model,
+            source=self.source,
+            mode=self.mode,
+            device=self.device,
+            torch=self.torch,
+        )
 
 
 class RunPlan(Document, kw_only=True, tag_field="kind", tag="run"):
@@ -82,7 +88,7 @@ class RunPlan(Document, kw_only=True, tag_field="kind", tag="run"):
     matrix: dict[str, Any] | None = None
     gathered_from: list[str] = []
 
-    def add(self, cells: list[PlannedCell]) -> "RunPlan":
+    def add(self, cells: list[PlannedCell]) -> RunPlan:
         known = {c.id for c in self.planned}
         return msgspec.structs.replace(self, planned=self.planned + [c for c in cells if c.id not in known])
 

@@ -23,15 +23,19 @@ DEFAULT_FOLDER = Path(__file__).resolve().parents[2] / "docs" / "schema"
 
 def schema_of(document: type) -> dict:
     schema = msgspec.json.schema(document)
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "title": f"embedding-load-harness {document.KIND} file, schema_version {document.SCHEMA_VERSION}",
-            **schema}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"embedding-load-harness {document.KIND} file, schema_version {document.SCHEMA_VERSION}",
+        **schema,
+    }
 
 
 def rendered() -> dict[str, str]:
     """File name -> text of every schema."""
-    return {f"{doc.KIND}.schema.json": json.dumps(schema_of(doc), indent=2, sort_keys=True) + "\n"
-            for doc in DOCUMENTS}
+    return {
+        f"{doc.KIND}.schema.json": json.dumps(schema_of(doc), indent=2, sort_keys=True) + "\n"
+        for doc in DOCUMENTS
+    }
 
 
 def main(argv: list[str]) -> int:

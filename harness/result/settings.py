@@ -95,12 +95,20 @@ class Settings(msgspec.Struct, kw_only=True):
     sentence: str = DEFAULT_SENTENCE
 
     @classmethod
-    def checked(cls, runs: object = DEFAULT_RUNS, warmups: object = DEFAULT_WARMUPS,
-                timeout_s: object = DEFAULT_TIMEOUT_S, **rest) -> "Settings":
+    def checked(
+        cls,
+        runs: object = DEFAULT_RUNS,
+        warmups: object = DEFAULT_WARMUPS,
+        timeout_s: object = DEFAULT_TIMEOUT_S,
+        **rest,
+    ) -> Settings:
         """Settings from user values; ValueError naming the first bad one."""
         values = {}
-        for key, bound, value in (("runs", RUNS, runs), ("warmups", WARMUPS, warmups),
-                                  ("timeout", TIMEOUT, timeout_s)):
+        for key, bound, value in (
+            ("runs", RUNS, runs),
+            ("warmups", WARMUPS, warmups),
+            ("timeout", TIMEOUT, timeout_s),
+        ):
             problem = bound.problem(value)
             if problem:
                 raise ValueError(f"{key}: {problem}")

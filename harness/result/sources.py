@@ -32,12 +32,12 @@ class SourceError(UserError):
 
 @dataclass(frozen=True)
 class ModelSource:
-    spec: str   # as the user wrote it
-    kind: str   # one of KINDS
+    spec: str  # as the user wrote it
+    kind: str  # one of KINDS
     value: str  # the module, folder or hub id
 
     @classmethod
-    def parse(cls, spec: str) -> "ModelSource":
+    def parse(cls, spec: str) -> ModelSource:
         if not isinstance(spec, str) or not spec.strip():
             raise SourceError(f"model source is empty; {SOURCE_WORDS}")
         if "\x00" in spec or "\n" in spec:
@@ -57,7 +57,9 @@ class ModelSource:
             raise SourceError(f'"{spec}": unknown source kind "{kind}:"; {SOURCE_WORDS}')
         if HUB_ID_RE.fullmatch(spec):
             return cls(spec, "hub", spec)
-        raise SourceError(f'"{spec}" is neither a hub id (ORG/NAME) nor an existing directory; {SOURCE_WORDS}')
+        raise SourceError(
+            f'"{spec}" is neither a hub id (ORG/NAME) nor an existing directory; {SOURCE_WORDS}'
+        )
 
     @property
     def default_name(self) -> str:
@@ -73,7 +75,7 @@ class ModelSource:
             return None
         return self.value.split(".")[0].replace("_", "-")
 
-    def relative_to(self, base: Path) -> "ModelSource":
+    def relative_to(self, base: Path) -> ModelSource:
         """A relative ``path:`` source made absolute against ``base`` (the matrix's folder)."""
         if self.kind != "path" or not self.spec.startswith("path:"):
             return self
