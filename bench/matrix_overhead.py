@@ -24,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.merge import cell_files  # noqa: E402
+from harness.analysis.merge import cell_files  # noqa: E402
 from harness.result import read_report  # noqa: E402
-from harness.session import environments_in  # noqa: E402
+from harness.measure.manager import environments_in  # noqa: E402
 
 
 def main() -> int:

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from harness import coldcache
+from harness.measure import coldcache
 
 pytestmark = pytest.mark.skipif(not coldcache.CAN_EVICT, reason="no posix_fadvise on this platform")
 
