@@ -16,11 +16,18 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-def harness(*args: str, env: dict | None = None, timeout: float = 600, cwd: Path | None = None,
-            check: bool = False) -> subprocess.CompletedProcess:
+def harness(
+    *args: str, env: dict | None = None, timeout: float = 600, cwd: Path | None = None, check: bool = False
+) -> subprocess.CompletedProcess:
     """Run `python -m harness ARGS` as a user would, capturing its output."""
-    proc = subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd or REPO, env={**os.environ, **(env or {})})
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd or REPO,
+        env={**os.environ, **(env or {})},
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"harness {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
     return proc
@@ -36,5 +43,5 @@ def warm_report_path(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def cold_report_path(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cold") / "cold.json"
-    harness("profile", "--mode", "cold", "--runs", "2", "--warmups", "0", "--output", str(out), check=True)
+    harness("profile", "--cold-start", "--runs", "2", "--warmups", "0", "--output", str(out), check=True)
     return out
