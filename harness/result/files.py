@@ -80,7 +80,7 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
 
 
 def read_bytes(path: str | os.PathLike, limit: int = MAX_REPORT_BYTES) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes; anything else is one line."""
+    """The bytes of a regular UTF-8 file of at most ``limit`` bytes; anything else is one line."""
     path = Path(path)
     try:
         info = os.stat(path)
@@ -101,4 +101,8 @@ def read_bytes(path: str | os.PathLike, limit: int = MAX_REPORT_BYTES) -> bytes:
         raise ReportError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if len(data) > limit:
         raise ReportError(f"{path}: over the {limit} bytes a report may have")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReportError(f"{path}: not UTF-8 text (byte {exc.start}); not a report") from None
     return data
