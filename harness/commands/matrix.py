@@ -12,30 +12,40 @@ from pathlib import Path
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--matrix", type=Path, default=Path("matrix.yaml"), metavar="FILE",
-                        help="the matrix file (default: %(default)s)")
+    parser.add_argument(
+        "--matrix",
+        type=Path,
+        default=Path("matrix.yaml"),
+        metavar="FILE",
+        help="the matrix file (default: %(default)s)",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the cells as JSON")
-    output.add_argument("--github", action="store_true",
-                        help="print a GitHub Actions job matrix (for fromJSON): one entry per nox session")
+    output.add_argument(
+        "--github",
+        action="store_true",
+        help="print a GitHub Actions job matrix (for fromJSON): one entry per nox session",
+    )
 
 
 def github_matrix(matrix) -> dict:
     """``{"include": [...]}``, one entry per (torch version, mode) that has cells."""
-    return {"include": [
-        {
-            "name": f"{mode} torch {spec.version}",
-            "session": cells[0].session,
-            "torch": spec.version,
-            "mode": mode,
-            "cells": [cell.id for cell in cells],
-        }
-        for spec, mode, cells in matrix.sessions()
-    ]}
+    return {
+        "include": [
+            {
+                "name": f"{mode} torch {spec.version}",
+                "session": cells[0].session,
+                "torch": spec.version,
+                "mode": mode,
+                "cells": [cell.id for cell in cells],
+            }
+            for spec, mode, cells in matrix.sessions()
+        ]
+    }
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.matrix.expand import load_matrix
+    from harness.matrix import load_matrix
 
     matrix = load_matrix(args.matrix)
     if args.json:
@@ -48,11 +58,15 @@ def run(args: argparse.Namespace) -> int:
 
     from tabulate import tabulate
 
-    rows = [[cell.id, cell.model.name, cell.model.source, cell.torch.version, cell.mode, cell.device,
-             cell.runs] for cell in matrix.cells]
+    rows = [
+        [cell.id, cell.model.name, cell.model.source, cell.torch.version, cell.mode, cell.device, cell.runs]
+        for cell in matrix.cells
+    ]
     print(tabulate(rows, headers=["id", "model", "source", "torch", "mode", "device", "runs"]))
     names = [group[0].session for _, _, group in matrix.sessions()]
     count = len(matrix.cells)
-    print(f"\n{args.matrix}: {count} cell{'s' if count != 1 else ''} in {len(names)} nox "
-          f"session{'s' if len(names) != 1 else ''} ({', '.join(names)}); python {matrix.python}")
+    print(
+        f"\n{args.matrix}: {count} cell{'s' if count != 1 else ''} in {len(names)} nox "
+        f"session{'s' if len(names) != 1 else ''} ({', '.join(names)}); python {matrix.python}"
+    )
     return 0

@@ -66,8 +66,14 @@ def _kind(value: Any) -> str:
     if value is None:
         return "empty value"
     # bool before int: True is an int to isinstance.
-    for python_type, word in ((bool, "true/false"), (int, "whole number"), (float, "number"),
-                              (str, "string"), (list, "list"), (dict, "mapping")):
+    for python_type, word in (
+        (bool, "true/false"),
+        (int, "whole number"),
+        (float, "number"),
+        (str, "string"),
+        (list, "list"),
+        (dict, "mapping"),
+    ):
         if isinstance(value, python_type):
             return word
     return type(value).__name__
@@ -175,7 +181,9 @@ class _Problems:
 
     def number(self, value: Any, where: list, bound: Bound, what: str = "") -> int | float | None:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.add(where, f"{_subject(value)}; expected a {'whole number' if bound.whole else 'number'}{what}")
+            self.add(
+                where, f"{_subject(value)}; expected a {'whole number' if bound.whole else 'number'}{what}"
+            )
             return None
         if isinstance(value, float) and not math.isfinite(value):
             self.add(where, f"{_show(value)} is not a finite number")
@@ -201,7 +209,10 @@ class _Problems:
         if not isinstance(value, (list, str)):
             self.add(where, f"{_subject(value)}; write a URL or a list of URLs")
             return ()
-        found = (self.url(item, where + [index] if isinstance(value, list) else where) for index, item in enumerate(items))
+        found = (
+            self.url(item, where + [index] if isinstance(value, list) else where)
+            for index, item in enumerate(items)
+        )
         return tuple(url for url in found if url is not None)
 
     def url(self, value: Any, where: list) -> str | None:
@@ -245,7 +256,9 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
     if data is None:
         raise MatrixError(f"{path}: the file is empty; it needs at least models: and torch:")
     if not isinstance(data, dict):
-        raise MatrixError(f"{path}: the top level is a {_kind(data)}; it must be a mapping (models:, torch:, ...)")
+        raise MatrixError(
+            f"{path}: the top level is a {_kind(data)}; it must be a mapping (models:, torch:, ...)"
+        )
     problems = _Problems(lines or {})
     problems.mapping(data, [], TOP_KEYS, required=("models", "torch"))
 
@@ -255,7 +268,10 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
         value = problems.number(data[key], [key], BOUNDS[key]) if key in data else default
         settings[key] = default if value is None else value
     python = _python(data, problems)
-    targets = {**DEFAULT_TARGETS, **(problems.targets(data["targets"], ["targets"]) if "targets" in data else {})}
+    targets = {
+        **DEFAULT_TARGETS,
+        **(problems.targets(data["targets"], ["targets"]) if "targets" in data else {}),
+    }
     models, declared = _models(data, path.resolve().parent, targets, problems)
     torches = _torches(data, problems)
     modes = problems.values(data, "modes", MODES, _mode_problem)
@@ -277,7 +293,9 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
             continue
         hits = [key for key in cells if _matches(key, match)]
         if not hits:
-            problems.add(["exclude", index], f"matches no cell ({_describe(match)}); remove it or fix its values")
+            problems.add(
+                ["exclude", index], f"matches no cell ({_describe(match)}); remove it or fix its values"
+            )
         for key in hits:
             del cells[key]
     extra_modes: list[str] = []
@@ -290,9 +308,12 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
         if hits:
             if not changes:
                 them = "them" if len(hits) != 1 else "it"
-                problems.add(["include", index], f"matches {len(hits)} existing cell{'s' if len(hits) != 1 else ''} "
-                                                 f"and sets nothing for {them}; give runs, warmups or timeout, "
-                                                 f"or remove it")
+                problems.add(
+                    ["include", index],
+                    f"matches {len(hits)} existing cell{'s' if len(hits) != 1 else ''} "
+                    f"and sets nothing for {them}; give runs, warmups or timeout, "
+                    f"or remove it",
+                )
             for key in hits:
                 cells[key] = replace(cells[key], **changes)
         elif all(dim in match for dim in DIMENSIONS):
@@ -304,16 +325,24 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
                 extra_devices.append(match["device"])
         else:
             missing = [dim for dim in DIMENSIONS if dim not in match]
-            problems.add(["include", index],
-                         f"matches no cell ({_describe(match)}); to add a cell, also give {', '.join(missing)}")
+            problems.add(
+                ["include", index],
+                f"matches no cell ({_describe(match)}); to add a cell, also give {', '.join(missing)}",
+            )
 
     if not problems and not cells:
         problems.add(["exclude"] if data.get("exclude") else [], "the matrix expands to no cells")
     if problems:
         raise MatrixError.from_problems(path, problems.lines())
     return Matrix(
-        path=path, python=python, runs=settings["runs"], warmups=settings["warmups"],
-        timeout_s=float(settings["timeout"]), targets=targets, models=tuple(models), torch=tuple(torches),
+        path=path,
+        python=python,
+        runs=settings["runs"],
+        warmups=settings["warmups"],
+        timeout_s=float(settings["timeout"]),
+        targets=targets,
+        models=tuple(models),
+        torch=tuple(torches),
         modes=tuple(sorted(set(modes) | set(extra_modes), key=MODES.index)),
         devices=tuple(devices) + tuple(extra_devices),
         cells=tuple(cells.values()),
@@ -323,7 +352,9 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
 def _python(data: dict, problems: _Problems) -> str:
     python = None
     if "python" in data:
-        python = problems.string(data["python"], ["python"], '{subject}; quote it ("3.12") so YAML keeps every digit')
+        python = problems.string(
+            data["python"], ["python"], '{subject}; quote it ("3.12") so YAML keeps every digit'
+        )
         if python is not None and not PYTHON_RE.fullmatch(python):
             problems.add(["python"], f'{_show(python)} is not a Python version; write it as "3.12"')
             python = None
@@ -355,13 +386,18 @@ def _models(data: dict, base: Path, targets: dict, problems: _Problems) -> tuple
         if name is None:
             continue
         if not NAME_RE.fullmatch(name) or ".." in name:
-            problems.add(name_at, f"{_show(name)} is not usable as a model name (it becomes part of file names): "
-                                  f"{NAME_WORDS} characters")
+            problems.add(
+                name_at,
+                f"{_show(name)} is not usable as a model name (it becomes part of file names): "
+                f"{NAME_WORDS} characters",
+            )
             continue
         if name in names:
-            problems.add(name_at if "name" in entry else where,
-                         f"duplicate model name {_show(name)} (also models[{names[name]}]); "
-                         f"give each model its own name")
+            problems.add(
+                name_at if "name" in entry else where,
+                f"duplicate model name {_show(name)} (also models[{names[name]}]); "
+                f"give each model its own name",
+            )
             continue
         names[name] = index
         if source is not None:
@@ -387,8 +423,9 @@ def _torches(data: dict, problems: _Problems) -> list[TorchSpec]:
             where = where + ["version"]
             version = problems.string(entry["version"], where, _VERSION_TYPE)
         else:
-            version = problems.string(entry, where,
-                                      '{subject}; write a quoted version ("2.13.0") or a mapping with version:')
+            version = problems.string(
+                entry, where, '{subject}; write a quoted version ("2.13.0") or a mapping with version:'
+            )
         if version is None:
             continue
         parsed = _version(version)
@@ -396,8 +433,11 @@ def _torches(data: dict, problems: _Problems) -> list[TorchSpec]:
             problems.add(where, f"{_show(version)} is not a version")
             continue
         if parsed in versions:
-            problems.add(where, f"torch {_show(version)} is listed twice (also torch[{versions[parsed]}]); "
-                                f"give each version once")
+            problems.add(
+                where,
+                f"torch {_show(version)} is listed twice (also torch[{versions[parsed]}]); "
+                f"give each version once",
+            )
             continue
         versions[parsed] = index
         torches.append(TorchSpec(version, **sources))
@@ -434,8 +474,16 @@ class _Expansion:
 
     def cell(self, model: str, torch: str, mode: str, device: str) -> Cell:
         spec = self.torch(torch)
-        return Cell(cell_id(model, spec.version, mode, device), self.models[model], spec, mode, device,
-                    self.settings["runs"], self.settings["warmups"], float(self.settings["timeout"]))
+        return Cell(
+            cell_id(model, spec.version, mode, device),
+            self.models[model],
+            spec,
+            mode,
+            device,
+            self.settings["runs"],
+            self.settings["warmups"],
+            float(self.settings["timeout"]),
+        )
 
     def rule(self, rule: Any, where: list, allowed: tuple[str, ...], problems: _Problems):
         """An include / exclude entry as ({dimension: canonical value}, {cell field: value}),
@@ -478,13 +526,17 @@ class _Expansion:
             if value in self.rejected:
                 return ""
             if value not in self.models:
-                return f"{_show(value)} is not a model name from models: ({', '.join(self.models) or 'none valid'})"
+                known = ", ".join(self.models) or "none valid"
+                return f"{_show(value)} is not a model name from models: ({known})"
         elif dim == "torch":
             if _version(value) is None:
                 return f"{_show(value)} is not a version"
             if self.torch(value) is None:
-                listed = ", ".join(t.version for t in self.torches) or "none valid"
-                return f"torch {_show(value)} is not listed under torch: ({listed}); add it there, with its source"
+                listed = ", ".join(t.version for t in self.torches) or "none"
+                return (
+                    f"torch {_show(value)} is not listed under torch: ({listed}); add it there, "
+                    "with its source"
+                )
         elif dim == "mode":
             return _mode_problem(value)
         else:

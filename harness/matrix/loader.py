@@ -86,8 +86,9 @@ class _Loader(yaml.SafeLoader):
             self.aliases += 1
             if self.aliases > MAX_ALIASES:
                 line = self.peek_event().start_mark.line + 1
-                raise MatrixError(f"{self.path}: more than {MAX_ALIASES} aliases (line {line}); "
-                                  f"write the values out")
+                raise MatrixError(
+                    f"{self.path}: more than {MAX_ALIASES} aliases (line {line}); write the values out"
+                )
             return super().compose_node(parent, index)
         self.depth += 1
         try:
@@ -112,10 +113,10 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-
 def _too_deep(path: Path, line: int):
-    raise MatrixError(f"{path}: nested more than {MAX_DEPTH} levels deep (line {line}); "
-                      f"a matrix needs only a few")
+    raise MatrixError(
+        f"{path}: nested more than {MAX_DEPTH} levels deep (line {line}); a matrix needs only a few"
+    )
 
 
 def _quoted(value: Any) -> str:
@@ -132,8 +133,10 @@ def _line_map(path: Path, root: yaml.Node) -> Lines:
         nonlocal count
         count += 1
         if count > MAX_NODES:
-            raise MatrixError(f"{path}: more than {MAX_NODES} values once its aliases are expanded "
-                              f"(line {node.start_mark.line + 1}); an alias bomb is not a matrix")
+            raise MatrixError(
+                f"{path}: more than {MAX_NODES} values once its aliases are expanded "
+                f"(line {node.start_mark.line + 1}); an alias bomb is not a matrix"
+            )
         if len(at) > MAX_DEPTH:
             _too_deep(path, node.start_mark.line + 1)
         lines.setdefault(at, node.start_mark.line + 1)

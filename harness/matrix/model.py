@@ -134,7 +134,9 @@ class Cell:
     def planned(self) -> PlannedCell:
         """The cell as run.json lists it."""
         info = self.info
-        return PlannedCell(**{key: getattr(info, key) for key in info.__struct_fields__}, settings=self.settings)
+        return PlannedCell(
+            **{key: getattr(info, key) for key in info.__struct_fields__}, settings=self.settings
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -198,9 +200,7 @@ class Matrix:
                     groups.append((spec, mode, cells))
         return groups
 
-    def with_overrides(
-        self, runs: object = None, warmups: object = None, timeout_s: object = None
-    ) -> Matrix:
+    def with_overrides(self, runs: object = None, warmups: object = None, timeout_s: object = None) -> Matrix:
         """The same matrix with runs / warmups / timeout replaced everywhere, cells included
         (a command-line ``RUNS=3`` wins over the file); checked with the settings' bounds."""
         given = {"runs": runs, "warmups": warmups, "timeout": timeout_s}

@@ -1,0 +1,283 @@
+"""What the noxfile's sessions do besides being declared: read the arguments after ``--``,
+plan a session's cells, build its environment with uv and record that build.
+
+A profiling session builds one fresh environment per torch version: exactly that torch, from
+the sources the matrix names for it layered over pip's (harness.pipconf hands pip's on to
+uv), then sentence-transformers, the model packages and the harness. The build is timed and
+recorded as ``env-torch-<version>.json`` (harness.result.EnvRecord) with the versions that
+resolved (``uv pip list --format json``). A torch that will not install fails its own
+session: its cells get failed reports (``FailureKind.INSTALL``) with uv's one-line reason.
+
+Imported by noxfile.py, which runs wherever nox does (a venv holding only nox and the
+noxfile's script dependencies): the standard library, harness.result and harness.matrix
+only; nox itself and the run manager are imported where a session needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import UserError
+from harness.matrix import Cell, Matrix, TorchSpec
+from harness.pipconf import uv_environment
+from harness.result import EnvRecord, FailureKind, ModelSource, now_iso, safe_name
+from harness.result.settings import RUNS, WARMUPS
+
+# Where reports go: <reports>/runs/<run id>/. Tests point it outside the checkout.
+REPORTS_DIR_VAR = "HARNESS_REPORTS_DIR"
+RUN_ID_VAR = "HARNESS_RUN_ID"
+# The tail of uv's output a failed cell keeps as its failure's detail.
+DETAIL_CHARS = 3000
+ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def reports_dir(root: Path) -> Path:
+    return Path(os.environ.get(REPORTS_DIR_VAR) or Path(root) / "reports")
+
+
+def run_id_from_env() -> str | None:
+    """HARNESS_RUN_ID, checked: it becomes a folder name."""
+    value = os.environ.get(RUN_ID_VAR)
+    return safe_name(value, RUN_ID_VAR) if value else None
+
+
+# --------------------------------------------------------------------------- -- arguments
+
+
+@dataclass(frozen=True)
+class Options:
+    """What may follow ``--``: --runs N, --warmups N, --resume RUN_ID, --run-id ID (merge);
+    anything else is handed on to ``harness merge``."""
+
+    runs: int | None = None
+    warmups: int | None = None
+    resume: str | None = None
+    run_id: str | None = None
+    merge_args: list[str] = field(default_factory=list)
+
+    def run_dir(self, root: Path, default_run_id: str) -> Path:
+        return (
+            reports_dir(root) / "runs" / (self.resume or self.run_id or run_id_from_env() or default_run_id)
+        )
+
+
+def parse_options(posargs: list[str], session_name: str = "SESSION") -> Options:
+    """The arguments after ``--``, checked with the settings' bounds; UserError (one line)."""
+    parser = argparse.ArgumentParser(prog=f"nox -s {session_name} --", add_help=False, exit_on_error=False)
+    for flag in ("--runs", "--warmups", "--resume", "--run-id"):
+        parser.add_argument(flag)
+    try:
+        given, rest = parser.parse_known_args(posargs)
+    except argparse.ArgumentError as exc:
+        raise UserError(f"arguments after --: {exc}") from None
+    counts = {}
+    for name, bound in (("runs", RUNS), ("warmups", WARMUPS)):
+        text = getattr(given, name)
+        try:
+            counts[name] = None if text is None else bound.parse(text)
+        except ValueError as exc:
+            raise UserError(f"arguments after --: --{name}: {exc}") from None
+    resume, run_id = (
+        None if text is None else safe_name(text, f"--{flag} run id")
+        for flag, text in (("resume", given.resume), ("run-id", given.run_id))
+    )
+    return Options(counts["runs"], counts["warmups"], resume, run_id, rest)
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def plan(
+    session, matrix: Matrix, torch_version: str, modes: list[str], options: Options, run_dir: Path
+) -> list[Cell]:
+    """The cells this session runs (with the overrides), recorded in run.json; under
+    --resume only those not complete yet. Skips the session when there are none."""
+    from harness.measure import manager
+
+    matrix = matrix.with_overrides(runs=options.runs, warmups=options.warmups)
+    cells = matrix.cells_for(torch_version, modes)
+    if not cells:
+        session.skip(f"the matrix has no {'/'.join(modes)} cells for torch {torch_version}")
+    if options.resume and not run_dir.is_dir():
+        session.error(f"--resume {options.resume}: no run folder {run_dir}")
+    manager.record_plan(run_dir, matrix, cells)
+    if options.resume:
+        cells = manager.incomplete(run_dir, cells)
+        if not cells:
+            session.skip(
+                f"every {'/'.join(modes)} cell of torch {torch_version} is complete in run {run_dir.name}"
+            )
+    session.log(f"run {run_dir.name}: {len(cells)} cell(s) of torch {torch_version} -> {run_dir}")
+    return cells
+
+
+def run_cells_args(
+    matrix: Matrix, torch_version: str, modes: list[str], options: Options, run_dir: Path
+) -> list[str]:
+    """``python -m harness run-cells ...`` for the session's environment."""
+    args = [
+        "python",
+        "-m",
+        "harness",
+        "run-cells",
+        "--matrix",
+        str(matrix.path),
+        "--torch",
+        torch_version,
+        "--modes",
+        ",".join(modes),
+        "--run-dir",
+        str(run_dir),
+    ]
+    if options.runs is not None:
+        args += ["--runs", str(options.runs)]
+    if options.warmups is not None:
+        args += ["--warmups", str(options.warmups)]
+    if options.resume:
+        args += ["--resume"]
+    return args
+
+
+# --------------------------------------------------------------------------- the build
+
+
+def uv_reason(output: str) -> str:
+    """The one line of uv's output that says why it failed.
+
+    uv explains a failure as ``× <what failed>`` followed by ``╰─▶ <why>`` (wrapped over
+    indented lines) or ``Caused by: <why>``; older versions print ``error: <what>``.
+    """
+    lines = [ANSI_RE.sub("", line).rstrip() for line in output.splitlines()]
+    for marker in ("╰─▶", "Caused by:", "cause:"):
+        for index, line in enumerate(lines):
+            stripped = line.strip()
+            if stripped.startswith(marker):
+                reason = [stripped[len(marker) :].strip()]
+                indent = len(line) - len(line.lstrip())
+                for more in lines[index + 1 :]:
+                    # The wrapped rest of the reason is indented deeper; a blank line or
+                    # uv's next marker ends it.
+                    if (
+                        not more.strip()
+                        or len(more) - len(more.lstrip()) <= indent
+                        or more.strip()[0] in "×╰│"
+                    ):
+                        break
+                    if more.strip().startswith("hint:"):
+                        break
+                    reason.append(more.strip())
+                return " ".join(part for part in reason if part)
+    for prefix in ("error:", "×"):
+        for line in lines:
+            if line.strip().startswith(prefix):
+                return line.strip()[len(prefix) :].strip()
+    text = [line.strip() for line in lines if line.strip()]
+    return text[-1] if text else "uv gave no reason"
+
+
+def installed_packages(session) -> dict[str, str]:
+    """Name -> version of everything in the session's environment, as uv reports it."""
+    out = session.run("uv", "pip", "list", "--format", "json", silent=True) or "[]"
+    packages = {}
+    for entry in json.loads(out):
+        name = re.sub(r"[-_.]+", "-", str(entry["name"])).lower()  # PEP 503's normal form
+        version = str(entry["version"])
+        if entry.get("editable_project_location"):
+            version += f" (editable {entry['editable_project_location']})"
+        packages[name] = version
+    return packages
+
+
+def _python_version(session) -> str:
+    return session.run(
+        "python", "-c", "import platform; print(platform.python_version())", silent=True
+    ).strip()
+
+
+def install(session, spec: TorchSpec, cells: list[Cell], run_dir: Path, root: Path) -> EnvRecord:
+    """Install torch, the model stack and the harness into the session, record the build in
+    ``env-torch-<version>.json``; on failure, also fail the cells, and stop the session."""
+    import nox
+
+    from harness.measure import manager
+
+    # uv created the environment just before the session function ran; its pyvenv.cfg is
+    # written as creation begins, so timing from its mtime counts the creation too.
+    venv = Path(session.virtualenv.location)
+    cfg = venv / "pyvenv.cfg"
+    started = cfg.stat().st_mtime if cfg.exists() else time.time()
+    base_env = uv_environment()
+    record = EnvRecord(
+        torch=spec.version,
+        session=session.name,
+        run_id=run_dir.name,
+        python=_python_version(session),
+        venv=str(venv),
+    )
+    sources = sorted({dist for cell in cells if (dist := ModelSource.parse(cell.model.source).distribution)})
+    steps = [
+        ("torch", [spec.requirement], {**base_env, **spec.uv_env()}),
+        # torch is pinned again so that no dependency can move it; the rest comes from the
+        # default sources (a torch-only index need not serve sentence-transformers).
+        ("packages", [spec.requirement, "sentence-transformers", *sources, "-e", str(root)], base_env),
+    ]
+    with tempfile.TemporaryDirectory(prefix="harness-nox-") as tmp:
+        log_path = Path(tmp) / "uv.log"
+        for step, args, env in steps:
+            step_started = time.perf_counter()
+            try:
+                with open(log_path, "w") as log:
+                    session.install(*args, env=env, silent=False, stdout=log)
+            except nox.command.CommandFailed:
+                output = log_path.read_text(errors="replace")
+                why = uv_reason(output)
+                reason = (
+                    f"{spec.requirement} could not be installed: {why}"
+                    if step == "torch"
+                    else f"the environment for {spec.requirement} could not be built: {why}"
+                )
+                record.error = reason
+                record.build_s = time.time() - started
+                record.write(record.path_in(run_dir))
+                manager.write_failed(
+                    run_dir, cells, FailureKind.INSTALL, reason, output[-DETAIL_CHARS:] or None
+                )
+                session.error(f"{reason} ({len(cells)} cell(s) recorded as failed in {run_dir})")
+            record.install_s[step] = time.perf_counter() - step_started
+    record.build_s = time.time() - started
+    record.status = "ok"
+    record.built = now_iso()
+    record.packages = installed_packages(session)
+    record.write(record.path_in(run_dir))
+    session.log(f"environment for {spec.requirement} built in {record.build_s:.1f} s")
+    return record
+
+
+# --------------------------------------------------------------------------- merge
+
+
+def latest_run(root: Path) -> Path | None:
+    """The newest run folder, or None."""
+    runs = [p for p in (reports_dir(root) / "runs").glob("*") if p.is_dir()]
+    return max(runs, key=lambda p: p.stat().st_mtime) if runs else None
+
+
+def install_harness(session, root: Path) -> None:
+    """The harness and what it needs to merge and report (no torch)."""
+    session.install("-e", str(root), env=uv_environment())
+
+
+def merge_args(root: Path, run_dir: Path) -> list[str]:
+    """Where ``harness merge`` writes its report and history: under HARNESS_REPORTS_DIR when
+    set (its defaults are the checkout's reports/ otherwise)."""
+    if not os.environ.get(REPORTS_DIR_VAR):
+        return []
+    reports = reports_dir(root)
+    return ["--output", str(reports / f"matrix-{run_dir.name}.json"), "--history", str(reports / "history")]
