@@ -38,7 +38,15 @@ from harness.result.cell import (
     now_iso,
 )
 from harness.result.document import decode_header
-from harness.result.files import ReportError, TargetError, WriteError, check_target, read_bytes, write_atomic
+from harness.result.files import (
+    ReportError,
+    TargetError,
+    WriteError,
+    append_bytes,
+    check_target,
+    read_bytes,
+    write_atomic,
+)
 from harness.result.matrix import MatrixReport
 from harness.result.names import UnsafeNameError, cell_id, is_safe_name, safe_name
 from harness.result.run import ENV_PREFIX, RUN_FILE, EnvRecord, PlannedCell, RunPlan
@@ -118,6 +126,7 @@ __all__ = [
     "TargetResult",
     "UnsafeNameError",
     "WriteError",
+    "append_bytes",
     "cell_id",
     "cells_of",
     "check_target",

@@ -79,6 +79,29 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
+def append_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Append ``data`` in one write (a history line, a job summary) to a regular file, made
+    if missing. Anything else at the path is refused, as :func:`write_atomic` does; a FIFO is
+    never waited on."""
+    path = check_target(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666)
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot be written ({exc.strerror or exc})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced by something else since the check
+            raise TargetError(f"{path}: is not a regular file (a device, FIFO or socket); name a file")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot be written ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+    return path
+
+
 def read_bytes(path: str | os.PathLike, limit: int = MAX_REPORT_BYTES) -> bytes:
     """The bytes of a regular UTF-8 file of at most ``limit`` bytes; anything else is one line."""
     path = Path(path)
