@@ -113,7 +113,7 @@ def _walk_files(root: Path) -> Iterator[str]:
             continue
 
 
-def load_roots(python: str = sys.executable) -> list[Path]:
+def load_roots() -> list[Path]:
     """Folders whose files a Python start-up plus model-stack import reads: the environment's
     site-packages and the interpreter's standard library."""
     paths = sysconfig.get_paths()
