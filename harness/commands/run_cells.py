@@ -66,9 +66,8 @@ def run(args: argparse.Namespace) -> int:
     )
     cells = matrix.cells_for(args.torch, args.modes)
     if not cells:
-        print(
-            f"run-cells: the matrix has no {'/'.join(args.modes or matrix.modes)} cells for torch {args.torch}"
-        )
+        modes = "/".join(args.modes or matrix.modes)
+        print(f"run-cells: the matrix has no {modes} cells for torch {args.torch}")
         return 0
     if not args.any_torch:
         manager.check_installed_torch(matrix.torch_spec(args.torch).version)
@@ -77,7 +76,6 @@ def run(args: argparse.Namespace) -> int:
         cells, args.run_dir, resume=args.resume, log=lambda line: print(line, flush=True)
     )
     failed = [o for o in outcomes if o.status not in ("complete", "skipped")]
-    print(
-        f"run-cells: {len(outcomes) - len(failed)} of {len(outcomes)} cells complete; reports in {args.run_dir}"
-    )
+    complete = len(outcomes) - len(failed)
+    print(f"run-cells: {complete} of {len(outcomes)} cells complete; reports in {args.run_dir}")
     return 1 if failed else 0
