@@ -14,14 +14,26 @@ from harness.commands.argtypes import add_baseline_options
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", type=Path, metavar="INPUT",
-                        help="a merged report (reports/matrix-<run id>.json), a run folder (reports/runs/<run id>) "
-                             "or a cell report")
-    parser.add_argument("--html", type=Path, metavar="FILE",
-                        help="the page to write (default: INPUT's name with .html, under reports/)")
+    parser.add_argument(
+        "input",
+        type=Path,
+        metavar="INPUT",
+        help="a merged report (reports/matrix-<run id>.json), a run folder (reports/runs/<run id>) "
+        "or a cell report",
+    )
+    parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="the page to write (default: INPUT's name with .html, under reports/)",
+    )
     add_baseline_options(parser)
-    parser.add_argument("--history", type=Path, default=Path("reports/history"),
-                        help="history folder for the trend (default: %(default)s)")
+    parser.add_argument(
+        "--history",
+        type=Path,
+        default=Path("reports/history"),
+        help="history folder for the trend (default: %(default)s)",
+    )
 
 
 def default_html(input_path: Path) -> Path:
@@ -31,16 +43,24 @@ def default_html(input_path: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from harness.analysis import history
+    from harness.report import facts
     from harness.report import html as htmlreport
 
-    report, source = htmlreport.load_input(args.input)
-    baseline_path, baseline_note = htmlreport.baseline_for(args.baseline, report, args.baselines_dir)
-    comparison = htmlreport.compare_with(baseline_path, report) if baseline_path else None
+    report, source = facts.load_input(args.input)
+    baseline_path, baseline_note = facts.baseline_for(args.baseline, report, args.baselines_dir)
+    comparison = facts.compare_with(baseline_path, report) if baseline_path else None
     entries = history.load(args.history)
     trends = history.trends(entries) if entries else None
     history_note = None if entries else f"No runs recorded under {args.history} yet (merge records each run)."
-    page = htmlreport.render_page(report, source, comparison=comparison, baseline_path=baseline_path,
-                                  baseline_note=baseline_note, trends=trends, history_note=history_note)
+    page = htmlreport.render_page(
+        report,
+        source,
+        comparison=comparison,
+        baseline_path=baseline_path,
+        baseline_note=baseline_note,
+        trends=trends,
+        history_note=history_note,
+    )
     output = htmlreport.write_page(args.html or default_html(args.input), page)
     print(output)
     return 0

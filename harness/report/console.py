@@ -3,6 +3,10 @@
 The layout follows the older in-house script (summary, timing breakdown as mean ± stdev
 with range, memory, targets, recommendations, comparison with a baseline), with the median
 and its 95% interval added, since that is the figure the harness compares.
+
+Every text a report or a user supplies (a model name, an error, a path) reaches rich
+escaped (``rich.markup.escape``) or as a ``Text``, never as markup: ``--name '[/x]'`` is a
+name, not a closing tag.
 """
 
 from __future__ import annotations
@@ -10,12 +14,15 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.rule import Rule
 from rich.table import Table
+from rich.text import Text
 
 from harness.analysis.compare import MetricChange
-from harness.result import METRICS
+from harness.report.format import duration, one_line, percent, quantity
+from harness.result import METRICS, CellReport, Sample, Stats
 
 TIMING_ROWS = [
     ("total_s", "Total Load Time", ""),
@@ -27,159 +34,223 @@ TIMING_ROWS = [
     ("to_device_s", "Model To Device", "├─ "),
     ("first_encode_s", "First Encode Time", "└─ "),
 ]
-OTHER_ROWS = [("encode_s", "Steady-state Encode"), ("startup_s", "Interpreter Start-up"),
-              ("process_wall_s", "Process Wall Time")]
-MEMORY_ROWS = [("memory_mb", "Memory Delta"), ("peak_rss_mb", "Peak RSS"), ("uss_mb", "USS at End"),
-               ("cuda_max_allocated_mb", "CUDA Max Allocated")]
-TARGET_LABELS = {"total_s": "Total Load", "import_s": "Import", "init_s": "Model Init",
-                 "first_encode_s": "First Encode", "memory_mb": "Memory Usage"}
+OTHER_ROWS = [
+    ("encode_s", "Steady-state Encode"),
+    ("startup_s", "Interpreter Start-up"),
+    ("process_wall_s", "Process Wall Time"),
+]
+MEMORY_ROWS = [
+    ("memory_mb", "Memory Delta"),
+    ("peak_rss_mb", "Peak RSS"),
+    ("uss_mb", "USS at End"),
+    ("cuda_max_allocated_mb", "CUDA Max Allocated"),
+]
+TARGET_LABELS = {
+    "total_s": "Total Load",
+    "import_s": "Import",
+    "init_s": "Model Init",
+    "first_encode_s": "First Encode",
+    "memory_mb": "Memory Usage",
+}
 MARK = {"ok": "[green]✓[/]", "warn": "[yellow]⚠[/]", "info": "[cyan]ℹ[/]"}
 
 
-def fmt(metric: str, value: float | None) -> str:
-    if value is None:
-        return "–"
-    if METRICS[metric].unit == "MB":
-        return f"{value:.0f}MB"
-    if metric in ("first_encode_s", "encode_s", "cuda_init_s", "to_device_s", "startup_s") and value < 1:
-        return f"{value * 1000:.0f}ms"
-    return f"{value:.2f}s"
+def _row(label: str, metric: str, s: Stats) -> list[str]:
+    stdev = f" ± {quantity(metric, s.stdev)}" if s.stdev is not None else ""
+    ci = f"[{quantity(metric, s.ci95[0])}–{quantity(metric, s.ci95[1])}]" if s.ci95 else ""
+    return [
+        label,
+        f"{quantity(metric, s.mean)}{stdev}",
+        f"{quantity(metric, s.min)}–{quantity(metric, s.max)}",
+        quantity(metric, s.median),
+        ci,
+    ]
 
 
-def _stat_row(label: str, metric: str, s: dict) -> list[str]:
-    stdev = f" ± {fmt(metric, s['stdev'])}" if s.get("stdev") is not None else ""
-    ci = f"[{fmt(metric, s['ci95'][0])}–{fmt(metric, s['ci95'][1])}]" if s.get("ci95") else ""
-    return [label, f"{fmt(metric, s['mean'])}{stdev}", f"{fmt(metric, s['min'])}–{fmt(metric, s['max'])}",
-            fmt(metric, s["median"]), ci]
-
-
-def _stat_table(rows: list[tuple[str, str]], stats: dict) -> Table:
+def _stat_table(rows: list[tuple[str, str]], stats: dict[str, Stats]) -> Table:
     table = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False, header_style="dim")
-    for name, justify in [("", "left"), ("mean ± stdev", "right"), ("range", "right"),
-                          ("median", "right"), ("95% CI", "right")]:
+    for name, justify in [
+        ("", "left"),
+        ("mean ± stdev", "right"),
+        ("range", "right"),
+        ("median", "right"),
+        ("95% CI", "right"),
+    ]:
         table.add_column(name, justify=justify, no_wrap=True)
     for label, metric in rows:
         if metric in stats:
-            table.add_row(*_stat_row("   " + label, metric, stats[metric]))
+            # Text cells: a "[" in a figure's interval must not be read as markup.
+            table.add_row(*(Text(cell) for cell in _row("   " + label, metric, stats[metric])))
     return table
 
 
-def print_report(report: dict, console: Console | None = None) -> None:
+def _text(value: object, limit: int = 400) -> str:
+    """A report's text for a line of markup: one line (a newline in a name must not fake a
+    line of the report), with rich's markup escaped."""
+    return escape(one_line(value, limit))
+
+
+def _say(console: Console, markup: str) -> None:
+    """One line of the harness's own markup; every value in it went through _text().
+    Emoji codes are off, so ":x:" in a model name stays text."""
+    console.print(markup, emoji=False, highlight=False)
+
+
+def print_report(report: CellReport, console: Console | None = None) -> None:
     console = console or Console()
-    cell, stats = report["cell"], report.get("stats") or {}
-    counted = [s for s in report["samples"] if not s["warmup"]]
-    ok = sum(s["ok"] for s in counted)
+    cell = report.cell
+    counted = report.counted_attempts
+    ok = sum(s.ok for s in counted)
 
     console.print(Rule("[bold]PROFILING RESULTS"))
-    console.print(f"\n📋 [bold]Summary ({cell['mode'].upper()} START)[/]")
-    console.print(f"   Model: {cell['model']}  [dim]({cell['source']})[/]")
-    env = report.get("environment") or {}
-    pkgs = env.get("packages") or {}
-    console.print(f"   torch {pkgs.get('torch')} · sentence-transformers {pkgs.get('sentence-transformers')} · "
-                  f"transformers {pkgs.get('transformers')} · Python {env.get('python')} · device {cell['device']}")
+    _say(console, f"\n📋 [bold]Summary ({_text(cell.mode.upper())} START)[/]")
+    _say(console, f"   Model: {_text(cell.model)}  [dim]({_text(cell.source)})[/]")
+    env = report.environment
+    packages = env.packages if env else {}
+    versions = " · ".join(
+        f"{name} {packages.get(name)}" for name in ("torch", "sentence-transformers", "transformers")
+    )
+    _say(
+        console,
+        f"   {_text(versions)} · Python {_text(str(env.python if env else None))} · "
+        f"device {_text(cell.device)}",
+    )
     style = "green" if ok == len(counted) else ("yellow" if ok else "red")
-    console.print(f"   Runs: {len(counted)} ([{style}]{ok} successful[/]), warm-ups: "
-                  f"{sum(s['warmup'] for s in report['samples'])}")
+    _say(
+        console,
+        f"   Runs: {len(counted)} ([{style}]{ok} successful[/]), warm-ups: "
+        f"{sum(s.warmup for s in report.samples)}",
+    )
     _print_cold(report, console)
     _print_failures(report, console)
 
-    if stats:
-        console.print("\n⏱️  [bold]Timing Breakdown[/]")
+    if report.stats:
+        _say(console, "\n⏱️  [bold]Timing Breakdown[/]")
         console.print(Rule(style="dim"))
-        console.print(_stat_table([(prefix + label, metric) for metric, label, prefix in TIMING_ROWS]
-                                  + [(label, metric) for metric, label in OTHER_ROWS], stats))
-        console.print("\n💾 [bold]Memory Usage[/]")
+        console.print(
+            _stat_table(
+                [(prefix + label, metric) for metric, label, prefix in TIMING_ROWS]
+                + [(label, metric) for metric, label in OTHER_ROWS],
+                report.stats,
+            )
+        )
+        _say(console, "\n💾 [bold]Memory Usage[/]")
         console.print(Rule(style="dim"))
-        console.print(_stat_table([(label, metric) for metric, label in MEMORY_ROWS], stats))
+        console.print(_stat_table([(label, metric) for metric, label in MEMORY_ROWS], report.stats))
         _print_imports(report, console)
         _print_targets(report, console)
 
-    if report.get("recommendations"):
-        console.print("\n💡 [bold]Recommendations[/]")
+    if report.recommendations:
+        _say(console, "\n💡 [bold]Recommendations[/]")
         console.print(Rule(style="dim"))
-        for rec in report["recommendations"]:
-            console.print(f"   {MARK[rec['level']]} {rec['text']}")
+        for rec in report.recommendations:
+            _say(console, f"   {MARK[rec.level]} {_text(rec.text)}")
 
 
-def _print_cold(report: dict, console: Console) -> None:
-    cold = report.get("cold_cache")
-    if not cold:
+def _print_cold(report: CellReport, console: Console) -> None:
+    cold = report.cold_cache
+    if cold is None:
         return
-    counted = [s for s in report["samples"] if not s["warmup"] and "cache_residency" in s]
-    worst = max((s["cache_residency"] for s in counted if s.get("cache_residency") is not None), default=None)
-    if cold.get("verified"):
-        console.print(f"   Cold cache: [green]verified[/] — {cold['evicted_files']} files evicted before each sample; "
-                      f"worst residency {worst:.1%} (limit {cold['threshold']:.0%})")
+    residencies = [s.cache_residency for s in report.counted_attempts if s.cache_residency is not None]
+    if cold.verified:
+        worst = f"worst residency {max(residencies):.1%}" if residencies else "no residency recorded"
+        _say(
+            console,
+            f"   Cold cache: [green]verified[/] — {cold.evicted_files} files evicted before each sample; "
+            f"{worst} (limit {cold.threshold:.0%})",
+        )
     else:
-        console.print(f"   [bold red]COLD NUMBERS UNVERIFIED:[/] [red]{cold.get('note') or 'residency could not be checked'}[/]")
+        note = _text(cold.note or "residency could not be checked")
+        _say(console, f"   [bold red]COLD NUMBERS UNVERIFIED:[/] [red]{note}[/]")
 
 
-def _print_failures(report: dict, console: Console) -> None:
-    failed = [s for s in report["samples"] if not s["ok"]]
-    for s in failed:
-        console.print(f"   [red]✗ sample {s['index']}{' (warm-up)' if s['warmup'] else ''}: {s['error']}[/]")
-    if report.get("failure"):
-        f = report["failure"]
-        console.print(f"   [red]Cell {report['status']}: {f['reason']}{' — ' + f['detail'] if f.get('detail') else ''}[/]")
+def _print_failures(report: CellReport, console: Console) -> None:
+    for s in report.samples:
+        if not s.ok:
+            what = f"sample {s.index}{' (warm-up)' if s.warmup else ''}: {s.error}"
+            _say(console, f"   [red]✗ {_text(what)}[/]")
+    if report.failure is not None:
+        f = report.failure
+        what = f"Cell {report.status}: {f.reason}{' — ' + f.detail if f.detail else ''}"
+        _say(console, f"   [red]{_text(what)}[/]")
 
 
-def _print_imports(report: dict, console: Console) -> None:
-    attribution = report.get("import_attribution") or {}
-    packages = attribution.get("packages") or []
+def _print_imports(report: CellReport, console: Console) -> None:
+    packages = report.import_attribution.packages if report.import_attribution else []
     if not packages:
         return
-    console.print("\n📦 [bold]Import Time by Package[/] (self time, python -X importtime, separate run)")
+    _say(console, "\n📦 [bold]Import Time by Package[/] (self time, python -X importtime, separate run)")
     console.print(Rule(style="dim"))
     table = Table(box=None, show_header=False, padding=(0, 1), pad_edge=False)
     width = 30
-    biggest = packages[0]["self_s"] or 1
+    biggest = packages[0].self_s or 1
     for p in packages[:8]:
-        bar = "█" * max(1, round(width * p["self_s"] / biggest))
-        table.add_row(f"   {p['package']}", f"{p['self_s']:.2f}s", f"{p['share']:>4.0%}", f"[blue]{bar}[/]")
+        bar = "█" * max(1, round(width * p.self_s / biggest))
+        table.add_row(
+            Text(f"   {p.package}"), duration(p.self_s), f"{p.share:>4.0%}", Text(bar, style="blue")
+        )
     console.print(table)
 
 
-def _print_targets(report: dict, console: Console) -> None:
-    results = report.get("target_results") or {}
-    if not results:
+def _print_targets(report: CellReport, console: Console) -> None:
+    if not report.target_results:
         return
-    console.print("\n🎯 [bold]Performance vs Targets[/] (median)")
+    _say(console, "\n🎯 [bold]Performance vs Targets[/] (median)")
     console.print(Rule(style="dim"))
-    for metric, r in results.items():
-        mark = "[green]✓[/]" if r["met"] else "[yellow]⚠[/]"
-        console.print(f"   {mark} {TARGET_LABELS.get(metric, metric):<20} {fmt(metric, r['value'])} / "
-                      f"{fmt(metric, r['target'])} target")
+    for metric, r in report.target_results.items():
+        mark = MARK["ok"] if r.met else MARK["warn"]
+        label = f"{_text(TARGET_LABELS.get(metric, metric)):<20}"
+        _say(console, f"   {mark} {label} {quantity(metric, r.value)} / {quantity(metric, r.target)} target")
 
 
-def print_baseline_changes(changes: list[MetricChange], baseline_label: str, console: Console | None = None) -> None:
+def print_baseline_changes(
+    changes: list[MetricChange], baseline_label: str, console: Console | None = None
+) -> None:
     console = console or Console()
     console.print()
-    console.print(Rule(f"[bold]COMPARISON WITH BASELINE[/] [dim]{baseline_label}[/]"))
-    arrows = {"faster": ("[green]✓[/]", "↓"), "slower": ("[yellow]⚠[/]", "↑"), "same": ("[green]✓[/]", "≈")}
+    console.print(
+        Rule(Text.assemble(("COMPARISON WITH BASELINE", "bold"), " ", (one_line(baseline_label, 200), "dim")))
+    )
+    arrows = {"faster": (MARK["ok"], "↓"), "slower": (MARK["warn"], "↑"), "same": (MARK["ok"], "≈")}
     for c in changes:
         mark, arrow = arrows[c.direction]
-        console.print(f"   {mark} {METRICS[c.metric].label:<22} {fmt(c.metric, c.current)} {arrow} "
-                      f"({c.change:+.1%} vs baseline {fmt(c.metric, c.baseline)})")
-    console.print("   [dim]Median against median; `python -m harness compare` says whether a change is significant.[/]")
+        _say(
+            console,
+            f"   {mark} {METRICS[c.metric].label:<22} {quantity(c.metric, c.current)} {arrow} "
+            f"({percent(c.change)} vs baseline {quantity(c.metric, c.baseline)})",
+        )
+    _say(
+        console,
+        "   [dim]Median against median; `python -m harness compare` says whether a change is significant.[/]",
+    )
 
 
 @contextmanager
 def sample_progress(total: int, description: str, console: Console | None = None):
     """A progress bar over the samples; yields the runner's on_sample callback."""
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[last]}"), TimeElapsedColumn(),
-                        console=console or Console(stderr=True), transient=False)
+    # markup=False: the description holds the model's name, which is text, not markup.
+    progress = Progress(
+        TextColumn("{task.description}", style="bold", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[last]}"),
+        TimeElapsedColumn(),
+        console=console or Console(stderr=True),
+        transient=False,
+    )
     task = progress.add_task(description, total=total, last="")
     with progress:
-        def on_sample(sample: dict, done: int, _total: int) -> None:
-            if sample["ok"]:
-                m = sample["metrics"]
-                last = f"total {m.get('total_s', 0):.2f}s wall {m.get('process_wall_s', 0):.2f}s"
-                if sample.get("cache_residency") is not None:
-                    last += f" resident {sample['cache_residency']:.1%}"
+
+        def on_sample(sample: Sample, done: int, _total: int) -> None:
+            if sample.ok:
+                m = sample.metrics
+                last = f"total {duration(m.get('total_s', 0))} wall {duration(m.get('process_wall_s', 0))}"
+                if sample.cache_residency is not None:
+                    last += f" resident {sample.cache_residency:.1%}"
             else:
-                last = f"[red]failed: {sample['error'][:60]}[/]"
-            if sample["warmup"]:
+                last = f"[red]failed: {_text(sample.error or 'no error recorded', 60)}[/]"
+            if sample.warmup:
                 last = "(warm-up) " + last
             progress.update(task, completed=done, last=last)
+
         yield on_sample

@@ -11,6 +11,7 @@ scales to the page and to paper.
 from __future__ import annotations
 
 import functools
+import html
 import io
 import math
 import re
@@ -19,14 +20,18 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter
+
+from harness.report.format import duration
 
 # Wide figures at 72 units per inch: at a ~1200 px page, one unit is about one pixel, so
 # the font sizes below are roughly what a reader sees.
 WIDTH_IN = 15.0
 STYLE = {
     "svg.fonttype": "none",
+    # Labels are names from reports: "$\\foo{$" is a model's name, not TeX for mathtext to parse.
+    "text.parse_math": False,
     "font.family": "sans-serif",
     "font.sans-serif": ["DejaVu Sans", "Liberation Sans", "Arial", "Helvetica"],
     "font.size": 11.5,
@@ -44,20 +49,33 @@ STYLE = {
 
 # One colour per stage, the same on every page whichever stages a run has; the page's CSS
 # uses the same verdict colours.
-STAGE_COLOURS = {"import torch": "#4C72B0", "import sentence-transformers": "#8FAADC", "CUDA init": "#8172B3",
-                 "model init": "#DD8452", "model to device": "#C9A227", "first encode": "#55A868"}
+STAGE_COLOURS = {
+    "import torch": "#4C72B0",
+    "import sentence-transformers": "#8FAADC",
+    "CUDA init": "#8172B3",
+    "model init": "#DD8452",
+    "model to device": "#C9A227",
+    "first encode": "#55A868",
+}
 OTHER_STAGE_COLOURS = ["#A5A5A5", "#937860", "#DA8BC3"]
-VERDICT_COLOURS = {"slower": "#C0392B", "faster": "#2E8B57", "no change": "#7F8C8D", "inconclusive": "#D4A017"}
+VERDICT_COLOURS = {
+    "slower": "#C0392B",
+    "faster": "#2E8B57",
+    "no change": "#7F8C8D",
+    "inconclusive": "#D4A017",
+}
 TARGET_COLOUR = "#C0392B"
 POINT_COLOUR = "#1F3A5F"
 
 
 def _styled(plot):
     """Run a plot function under the house style (every artist reads it when created)."""
+
     @functools.wraps(plot)
     def wrapper(*args, **kwargs):
         with plt.rc_context(STYLE):
             return plot(*args, **kwargs)
+
     return wrapper
 
 
@@ -84,27 +102,30 @@ def _svg(fig, plot_id: str, title: str) -> str:
         view_box = re.search(r'viewBox="([^"]*)"', attrs)
         box = view_box.group(1) if view_box else "0 0 100 100"
         # HTML's parser puts inline <svg> (and xlink:href) in the right namespaces itself.
-        return (f'<svg id="{plot_id}" class="plot" role="img" aria-label="{_attr(title)}" '
-                f'viewBox="{box}">')
+        return f'<svg id="{plot_id}" class="plot" role="img" aria-label="{_attr(title)}" viewBox="{box}">'
 
     text = re.sub(r"<svg\b([^>]*)>", root, text, count=1)
     return text.strip()
 
 
 def _attr(text: str) -> str:
-    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+    return html.escape(text, quote=True)
 
 
 def _seconds(value: float, _pos=None) -> str:
-    if value == 0:
-        return "0"
-    return f"{value:g} s" if abs(value) >= 1 else f"{value * 1000:g} ms"
+    return duration(value, trim=True)
 
 
 def _legend_on_top(ax, ncol: int) -> None:
     """The legend in one row above the plot, where the eye starts, clear of the bars."""
-    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.01), ncol=ncol, fontsize=11.5, handlelength=1.6,
-              borderaxespad=0.2)
+    ax.legend(
+        loc="lower left",
+        bbox_to_anchor=(0, 1.01),
+        ncol=ncol,
+        fontsize=11.5,
+        handlelength=1.6,
+        borderaxespad=0.2,
+    )
 
 
 def _label_height(n: int, per_row: float = 0.42, extra: float = 1.3) -> float:
@@ -112,8 +133,13 @@ def _label_height(n: int, per_row: float = 0.42, extra: float = 1.3) -> float:
 
 
 @_styled
-def stage_bars(labels: list[str], stages: dict[str, list[float]], target: float | None,
-               totals: list[float | None] | None = None, plot_id: str = "plot-stages") -> str:
+def stage_bars(
+    labels: list[str],
+    stages: dict[str, list[float]],
+    target: float | None,
+    totals: list[float | None] | None = None,
+    plot_id: str = "plot-stages",
+) -> str:
     """Per cell, one horizontal bar of the stage medians laid end to end, with the target
     of the total as a dashed line. ``stages`` maps a stage's name to one value per label."""
     fig, axes = _figure(height_in=_label_height(len(labels), 0.5, 1.6))
@@ -129,7 +155,7 @@ def stage_bars(labels: list[str], stages: dict[str, list[float]], target: float 
     ends = totals if totals else left
     for i, (end, bar_end) in enumerate(zip(ends, left)):
         if end is not None:
-            ax.text(bar_end, i, f"  {end:.2f} s", va="center", ha="left", fontsize=11.5, color="#333333")
+            ax.text(bar_end, i, f"  {duration(end)}", va="center", ha="left", fontsize=11.5, color="#333333")
     if target is not None:
         ax.axvline(target, color=TARGET_COLOUR, linestyle="--", linewidth=1.4, label=f"target {target:g} s")
     ax.set_yticks(y, labels)
@@ -142,8 +168,12 @@ def stage_bars(labels: list[str], stages: dict[str, list[float]], target: float 
 
 
 @_styled
-def spread(labels: list[str], panels: dict[str, list[list[float]]], targets: dict[str, float | None],
-           plot_id: str = "plot-spread") -> str:
+def spread(
+    labels: list[str],
+    panels: dict[str, list[list[float]]],
+    targets: dict[str, float | None],
+    plot_id: str = "plot-spread",
+) -> str:
     """Per metric a panel; per cell a box (quartiles, whiskers to 1.5 IQR) with every
     sample drawn over it as a point, so two samples are not mistaken for a distribution."""
     fig, axes = _figure(1, len(panels), height_in=_label_height(len(labels), 0.55, 1.4), sharey=True)
@@ -151,17 +181,33 @@ def spread(labels: list[str], panels: dict[str, list[list[float]]], targets: dic
         y = list(range(len(labels)))
         present = [i for i, s in enumerate(samples) if s]
         if present:
-            ax.boxplot([samples[i] for i in present], positions=[y[i] for i in present], vert=False,
-                       widths=0.55, showfliers=False, patch_artist=True, manage_ticks=False,
-                       boxprops={"facecolor": "#E8EEF7", "edgecolor": "#7A8BA6"},
-                       medianprops={"color": "#1F3A5F", "linewidth": 2},
-                       whiskerprops={"color": "#7A8BA6"}, capprops={"color": "#7A8BA6"})
+            ax.boxplot(
+                [samples[i] for i in present],
+                positions=[y[i] for i in present],
+                orientation="horizontal",  # matplotlib 3.10+ (vert= is deprecated)
+                widths=0.55,
+                showfliers=False,
+                patch_artist=True,
+                manage_ticks=False,
+                boxprops={"facecolor": "#E8EEF7", "edgecolor": "#7A8BA6"},
+                medianprops={"color": "#1F3A5F", "linewidth": 2},
+                whiskerprops={"color": "#7A8BA6"},
+                capprops={"color": "#7A8BA6"},
+            )
         for i in present:
             values = samples[i]
             # A fixed, even spread across the box's height: same picture on every render.
             offsets = [((k + 0.5) / len(values) - 0.5) * 0.4 for k in range(len(values))]
-            ax.scatter(values, [i + o for o in offsets], s=26, color=POINT_COLOUR, zorder=3, alpha=0.85,
-                       edgecolors="white", linewidths=0.5)
+            ax.scatter(
+                values,
+                [i + o for o in offsets],
+                s=26,
+                color=POINT_COLOUR,
+                zorder=3,
+                alpha=0.85,
+                edgecolors="white",
+                linewidths=0.5,
+            )
         target = targets.get(title)
         if target is not None:
             ax.axvline(target, color=TARGET_COLOUR, linestyle="--", linewidth=1.4)
@@ -190,7 +236,7 @@ def import_attribution(groups: dict[str, list[tuple[str, float]]], plot_id: str 
         values = [s for _, s in packages]
         ax.barh(y, values, color="#4C72B0", height=0.65)
         for i, value in enumerate(values):
-            ax.text(value, i, f" {value:.2f} s", va="center", fontsize=11, color="#333333")
+            ax.text(value, i, f" {duration(value)}", va="center", fontsize=11, color="#333333")
         ax.set_yticks(y, [p for p, _ in packages])
         ax.invert_yaxis()
         ax.set_title(name, loc="left")
@@ -198,20 +244,27 @@ def import_attribution(groups: dict[str, list[tuple[str, float]]], plot_id: str 
     top = max((s for g in groups.values() for _, s in g), default=1)
     for ax in flat:
         ax.set_xlim(0, top * 1.25)
-    for ax in flat[len(names):]:
+    for ax in flat[len(names) :]:
         ax.set_visible(False)
     return _svg(fig, plot_id, "Import time by package per torch version")
 
 
 @_styled
-def memory(labels: list[str], delta: list[float | None], peak: list[float | None], target: float | None,
-           plot_id: str = "plot-memory") -> str:
+def memory(
+    labels: list[str],
+    delta: list[float | None],
+    peak: list[float | None],
+    target: float | None,
+    plot_id: str = "plot-memory",
+) -> str:
     """Per cell the median RSS growth (what the target is about) and the median peak RSS."""
     fig, axes = _figure(height_in=_label_height(len(labels), 0.62, 1.5))
     ax = axes[0][0]
     height = 0.36
-    for offset, values, colour, name in ((-height / 2, delta, "#4C72B0", "RSS delta (memory_mb)"),
-                                         (height / 2, peak, "#7F9BC8", "peak RSS (peak_rss_mb)")):
+    for offset, values, colour, name in (
+        (-height / 2, delta, "#4C72B0", "RSS delta (memory_mb)"),
+        (height / 2, peak, "#7F9BC8", "peak RSS (peak_rss_mb)"),
+    ):
         ys = [i + offset for i in range(len(labels))]
         widths = [v or 0 for v in values]
         ax.barh(ys, widths, height=height, color=colour, label=name)
@@ -220,10 +273,19 @@ def memory(labels: list[str], delta: list[float | None], peak: list[float | None
                 continue
             # Inside the bar's end when it fits, so the label never sits on the target line.
             inside = value > 0.2 * max(v or 0 for v in [*delta, *peak])
-            ax.text(value, yy, f"{value:.0f} MB " if inside else f" {value:.0f} MB", va="center",
-                    ha="right" if inside else "left", fontsize=11, color="white" if inside else "#333333")
+            ax.text(
+                value,
+                yy,
+                f"{value:.0f} MB " if inside else f" {value:.0f} MB",
+                va="center",
+                ha="right" if inside else "left",
+                fontsize=11,
+                color="white" if inside else "#333333",
+            )
     if target is not None:
-        ax.axvline(target, color=TARGET_COLOUR, linestyle="--", linewidth=1.4, label=f"target (delta) {target:g} MB")
+        ax.axvline(
+            target, color=TARGET_COLOUR, linestyle="--", linewidth=1.4, label=f"target (delta) {target:g} MB"
+        )
     ax.set_yticks(range(len(labels)), labels)
     ax.invert_yaxis()
     top = max([v for v in [*delta, *peak] if v is not None] + [target or 0, 1])
@@ -234,19 +296,36 @@ def memory(labels: list[str], delta: list[float | None], peak: list[float | None
 
 
 @_styled
-def ratio_intervals(labels: list[str], ratios: list[float], lows: list[float], highs: list[float],
-                    verdicts: list[str], threshold: float, plot_id: str = "plot-ratio") -> str:
+def ratio_intervals(
+    labels: list[str],
+    ratios: list[float],
+    lows: list[float],
+    highs: list[float],
+    verdicts: list[str],
+    threshold: float,
+    plot_id: str = "plot-ratio",
+) -> str:
     """Per (cell, metric) the ratio of medians current/baseline as a bar from 1, with its
     95% interval as whiskers; the shaded band is the threshold within which no change counts."""
     fig, axes = _figure(height_in=_label_height(len(labels), 0.34, 1.4))
     ax = axes[0][0]
     y = list(range(len(labels)))
-    ax.axvspan(1 - threshold, 1 + threshold, color="#EEEEEE", zorder=0, label=f"±{threshold * 100:g}% threshold")
+    ax.axvspan(
+        1 - threshold, 1 + threshold, color="#EEEEEE", zorder=0, label=f"±{threshold * 100:g}% threshold"
+    )
     ax.axvline(1.0, color="#555555", linewidth=1)
     colours = [VERDICT_COLOURS.get(v, "#999999") for v in verdicts]
     ax.barh(y, [r - 1 for r in ratios], left=1, height=0.5, color=colours, alpha=0.55)
-    ax.errorbar(ratios, y, xerr=[[r - lo for r, lo in zip(ratios, lows)], [hi - r for r, hi in zip(ratios, highs)]],
-                fmt="none", ecolor="#222222", elinewidth=1.3, capsize=4, zorder=3)
+    ax.errorbar(
+        ratios,
+        y,
+        xerr=[[r - lo for r, lo in zip(ratios, lows)], [hi - r for r, hi in zip(ratios, highs)]],
+        fmt="none",
+        ecolor="#222222",
+        elinewidth=1.3,
+        capsize=4,
+        zorder=3,
+    )
     ax.scatter(ratios, y, color=colours, s=30, zorder=4, edgecolors="#222222", linewidths=0.6)
     for verdict, colour in VERDICT_COLOURS.items():
         if verdict in verdicts:
@@ -259,8 +338,16 @@ def ratio_intervals(labels: list[str], ratios: list[float], lows: list[float], h
     edge = 1 + span * 1.15
     for i, high in enumerate(highs):
         if math.isfinite(high) and high > edge:
-            ax.annotate(f"→ {(high - 1) * 100:+.0f}%", (edge, i), xytext=(-4, 0), textcoords="offset points",
-                        ha="right", va="bottom", fontsize=10, color="#222222")
+            ax.annotate(
+                f"→ {(high - 1) * 100:+.0f}%",
+                (edge, i),
+                xytext=(-4, 0),
+                textcoords="offset points",
+                ha="right",
+                va="bottom",
+                fontsize=10,
+                color="#222222",
+            )
     ax.set_xlim(1 - span * 1.15, edge)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{(v - 1) * 100:+.0f}%"))
     ax.set_xlabel("change of the median, current against baseline (whiskers: 95% interval)")
@@ -283,10 +370,18 @@ def trends(series: dict[str, tuple[list[str], list[float], list[int]]], plot_id:
         ax.plot(x, values, marker="o", color="#4C72B0", linewidth=1.6, markersize=5)
         for i in steps:
             ax.axvline(i - 0.5, color=TARGET_COLOUR, linestyle=":", linewidth=1.4)
-            ax.scatter([i], [values[i]], s=90, facecolors="none", edgecolors=TARGET_COLOUR, linewidths=2, zorder=3)
+            ax.scatter(
+                [i], [values[i]], s=90, facecolors="none", edgecolors=TARGET_COLOUR, linewidths=2, zorder=3
+            )
             before = values[i - 1] if i else values[i]
-            ax.annotate(f"step {(values[i] - before) / before * 100:+.0f}%" if before else "step",
-                        (i, values[i]), textcoords="offset points", xytext=(6, 8), color=TARGET_COLOUR, fontsize=11)
+            ax.annotate(
+                f"step {(values[i] - before) / before * 100:+.0f}%" if before else "step",
+                (i, values[i]),
+                textcoords="offset points",
+                xytext=(6, 8),
+                color=TARGET_COLOUR,
+                fontsize=11,
+            )
         ax.set_title(name, loc="left", fontsize=12)
         # Run ids are long: past a few runs, label the first, the last and each step.
         shown = list(range(len(runs))) if len(runs) <= 6 else sorted({0, len(runs) - 1, *steps})
@@ -297,7 +392,7 @@ def trends(series: dict[str, tuple[list[str], list[float], list[int]]], plot_id:
         low, high = min(values), max(values)
         pad = (high - low) * 0.25 or high * 0.1 or 1
         ax.set_ylim(max(0, low - pad), high + pad)
-    for ax in flat[len(names):]:
+    for ax in flat[len(names) :]:
         ax.set_visible(False)
     fig.tight_layout()
     return _svg(fig, plot_id, "Median total load time per run, with step changes")

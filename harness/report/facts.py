@@ -1,0 +1,246 @@
+"""What a page or a summary is about: the report, its baseline and comparison, and the facts
+both show first (machine, dates, cells, samples, failures, cold cache, targets).
+
+The HTML page (:mod:`harness.report.html`) and the Markdown summary
+(:mod:`harness.report.summary`) read these facts from here, so the two never disagree, and
+neither reaches into the other.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from harness.errors import UserError
+from harness.report.format import MODE_ORDER, version_key
+from harness.result import CellReport, FailureKind, Machine, MatrixReport, read_any, read_cells
+
+# Why a cell has no figures, in a word or two (the tables' legend documents these words).
+FAILURE_WORDS = {
+    FailureKind.INSTALL: "install failed",
+    FailureKind.LOAD: "load failed",
+    FailureKind.CRASH: "crashed",
+    FailureKind.TIMEOUT: "timeout",
+    FailureKind.INTERRUPTED: "interrupted",
+    FailureKind.NOT_RUN: "not run",
+}
+NOT_RUN_REASON = "no report: the run stopped before this cell"
+
+
+# --------------------------------------------------------------------------- input
+
+
+def load_input(path: str | os.PathLike) -> tuple[MatrixReport, str]:
+    """A report to show, as a matrix report, and what it was read from.
+
+    ``path`` is a merged matrix report, a run folder (merged in memory, nothing written),
+    or a single cell report (shown as a one-cell run).
+    """
+    path = Path(path)
+    if path.is_dir():
+        from harness.analysis.merge import merge_run
+
+        report, _warnings = merge_run(path)
+        return report, f"run folder {path}"
+    if not path.exists():
+        raise UserError(
+            f"{path}: no such file or folder; give a merged report (reports/matrix-<run id>.json), "
+            f"a run folder (reports/runs/<run id>) or a cell report"
+        )
+    report = read_any(path)  # refuses anything but a matrix or a cell report
+    if isinstance(report, MatrixReport):
+        return report, f"merged report {path}"
+    return MatrixReport(
+        run_id=report.id,
+        created=report.finished or report.started,
+        harness=report.harness,
+        cells={report.id: report},
+    ), f"cell report {path}"
+
+
+def baseline_for(
+    spec: str | None, report: MatrixReport, root: str | os.PathLike
+) -> tuple[Path | None, str | None]:
+    """The baseline file to compare with, and a note when there is none to use.
+
+    ``auto`` with no baseline stored for this machine is not an error (a first CI run has
+    none): the page and the summary say so. A named file that is missing is an error.
+    """
+    from harness.analysis import baseline as baselines
+
+    if not spec:
+        return None, None
+    if spec != "auto":
+        path = Path(spec)
+        if not path.is_file():
+            raise UserError(f"--baseline {spec}: no such report file")
+        return path, None
+    prints = machines(report)
+    if len(prints) != 1:
+        return None, (
+            f"no baseline: the cells come from {len(prints)} machines; "
+            f"compare each machine with `python -m harness ci compare`"
+        )
+    fingerprint = next(iter(prints))
+    found = baselines.find_for(fingerprint, root)
+    if found is None:
+        return None, f"no baseline stored for this machine ({fingerprint}) under {root}"
+    return found, None
+
+
+def compare_with(baseline_path: Path, report: MatrixReport):
+    """The statistical comparison of the report's cells with the baseline's."""
+    from harness.analysis.compare import compare_cells
+
+    return compare_cells(
+        read_cells(baseline_path),
+        dict(report.cells),
+        allow_cross_machine=True,
+        baseline_label=str(baseline_path),
+        current_label=str(report.run_id),
+    )
+
+
+# --------------------------------------------------------------------------- cells
+
+
+def failure_word(cell: CellReport) -> str:
+    """Why a cell has no figures, from its failure's kind (never from the message's words)."""
+    if cell.failure is not None:
+        return FAILURE_WORDS[cell.failure.kind]
+    # A partial report without a failure: the profile stopped before writing its last state.
+    return FAILURE_WORDS[FailureKind.INTERRUPTED if cell.status == "partial" else FailureKind.CRASH]
+
+
+@dataclass(frozen=True)
+class FailedCell:
+    """A cell without figures: its id, why in a word, and the reason it gave."""
+
+    cell: str
+    word: str
+    reason: str
+
+
+def failed_cells(report: MatrixReport) -> list[FailedCell]:
+    """Every cell that is not complete, and every planned cell that never reported."""
+    out = [
+        FailedCell(cid, failure_word(c), c.failure.reason if c.failure else c.status)
+        for cid, c in report.cells.items()
+        if c.status != "complete"
+    ]
+    out += [FailedCell(m.id, FAILURE_WORDS[FailureKind.NOT_RUN], NOT_RUN_REASON) for m in report.missing]
+    return out
+
+
+def machines(report: MatrixReport) -> dict[str, Machine]:
+    """Machine description by fingerprint, over every cell that recorded one."""
+    out: dict[str, Machine] = {}
+    for cell in report.cells.values():
+        if cell.machine is not None:
+            out.setdefault(cell.machine.fingerprint, cell.machine)
+    return out
+
+
+def machine_text(machine: Machine) -> str:
+    parts = [machine.cpu or "unknown CPU"]
+    if machine.cores:
+        parts.append(f"{machine.cores} cores")
+    if machine.memory_gb:
+        parts.append(f"{machine.memory_gb:g} GB")
+    parts.append(machine.os_release or machine.os or "")
+    return ", ".join(p for p in parts if p) + f" (fingerprint {machine.fingerprint})"
+
+
+def machine_fields(machine: Machine) -> list[tuple[str, str]]:
+    """Every recorded field of a machine, as (name, value) text."""
+    return [
+        (name, str(value)) for name, value in msgspec.structs.asdict(machine).items() if value is not None
+    ]
+
+
+def ordered_cells(report: MatrixReport) -> list[CellReport]:
+    """Cells grouped by model, then mode, then torch version: within a group the torch
+    versions sit next to each other, which is the comparison a reader wants first."""
+
+    def key(cell: CellReport):
+        info = cell.cell
+        return (info.model, MODE_ORDER.get(info.mode, len(MODE_ORDER)), version_key(info.torch), info.device)
+
+    return sorted(report.cells.values(), key=key)
+
+
+# --------------------------------------------------------------------------- headline
+
+
+@dataclass(frozen=True)
+class ColdStatus:
+    """Whether every counted cold sample started from a verified-cold page cache."""
+
+    cells: int
+    samples: int
+    flagged: int
+    verified: bool
+    notes: list[str]
+
+
+def cold_status(report: MatrixReport) -> ColdStatus:
+    cold = [c for c in report.cells.values() if c.cell.mode == "cold" and c.status != "failed"]
+    samples = [s for c in cold for s in c.counted]
+    flagged = [s for s in samples if s.cache_flagged]
+    unverified = [c for c in cold if not (c.cold_cache and c.cold_cache.verified)]
+    notes = sorted(
+        {(c.cold_cache.note if c.cold_cache else None) or "residency not checked" for c in unverified}
+    )
+    return ColdStatus(
+        cells=len(cold),
+        samples=len(samples),
+        flagged=len(flagged),
+        verified=bool(cold) and not flagged and not unverified,
+        notes=notes,
+    )
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The facts at the top of the page and of the CI summary."""
+
+    run_id: str
+    created: str
+    started: str | None
+    finished: str | None
+    machines: dict[str, Machine]
+    cells: int  # reported and missing
+    complete: int
+    samples: int  # counted samples that finished
+    failed_samples: int
+    failed: list[FailedCell]
+    cold: ColdStatus
+    total_target_missed: list[str]  # cell ids
+
+
+def headline(report: MatrixReport) -> Headline:
+    cells = report.cells
+    starts = sorted(c.started for c in cells.values() if c.started)
+    ends = sorted(c.finished for c in cells.values() if c.finished)
+    missed = [
+        cid
+        for cid, c in cells.items()
+        if "total_s" in c.target_results and not c.target_results["total_s"].met
+    ]
+    return Headline(
+        run_id=report.run_id,
+        created=report.created,
+        started=starts[0] if starts else None,
+        finished=ends[-1] if ends else None,
+        machines=machines(report),
+        cells=len(cells) + len(report.missing),
+        complete=sum(1 for c in cells.values() if c.status == "complete"),
+        samples=sum(len(c.counted) for c in cells.values()),
+        failed_samples=sum(c.failed_samples for c in cells.values()),
+        failed=failed_cells(report),
+        cold=cold_status(report),
+        total_target_missed=missed,
+    )

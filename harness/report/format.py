@@ -1,0 +1,141 @@
+"""How the exporters write figures and text: the one copy of each formatting rule.
+
+Durations, sizes, percentages and dates; the order of torch versions and modes; text made
+one line; the comparison table's headers; and escaping for the formats text lands in
+(Markdown tables, headings and inline code). rich escapes its own markup
+(``rich.markup.escape``) and jinja2 escapes HTML (autoescape), so neither is copied here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timezone
+
+from harness.result import METRICS
+
+# Cold before warm wherever cells are listed: the order in which a reader meets them.
+MODE_ORDER = {"cold": 0, "warm": 1}
+
+# The comparison's table, the same on the console, in Markdown and on the page.
+COMPARISON_HEADERS = [
+    "cell",
+    "metric",
+    "baseline",
+    "current",
+    "change",
+    "95% CI",
+    "p",
+    "n b/c",
+    "detects ≥",
+    "verdict",
+]
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def decimals(value: float) -> int:
+    """Three significant figures, at most four decimals: 3.74, 0.0123, 12.3, 412."""
+    if value == 0 or not math.isfinite(value):
+        return 2
+    return max(0, min(4, 2 - math.floor(math.log10(abs(value)))))
+
+
+def figure(value: float, places: int | None = None) -> str:
+    """A number with ``places`` decimals (by default three significant figures)."""
+    return f"{value:.{decimals(value) if places is None else places}f}"
+
+
+def duration(seconds: float, *, trim: bool = False) -> str:
+    """A time as a person reads it, three significant figures: ``412 ms``, ``3.74 s``, ``95.1 s``.
+
+    ``trim`` drops trailing zeros (``2 s`` rather than ``2.00 s``), for axis ticks.
+    """
+    if seconds == 0:
+        return "0" if trim else "0 s"
+    value, unit = (seconds * 1000, "ms") if abs(seconds) < 1 else (seconds, "s")
+    text = figure(value)
+    if trim and "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{text} {unit}"
+
+
+def megabytes(value: float) -> str:
+    return f"{value:.0f} MB"
+
+
+def quantity(metric: str, value: float | None) -> str:
+    """A metric's value with its unit; ``–`` when there is none."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    return megabytes(value) if METRICS[metric].unit == "MB" else duration(value)
+
+
+def percent(fraction: float) -> str:
+    """A signed relative change: ``+3.1%``."""
+    return f"{fraction * 100:+.1f}%"
+
+
+def when(stamp: str | None) -> str:
+    """An ISO time stamp as ``2026-11-24 09:09 UTC``; ``–`` for none, the text for a bad one."""
+    if not stamp:
+        return "–"
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# --------------------------------------------------------------------------- order
+
+
+def version_key(text: str | None) -> tuple:
+    """Sort key of a torch version: PEP 440 order, anything else after it by its text."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return (0, Version(text or ""), "")
+    except InvalidVersion:
+        return (1, None, text or "")
+
+
+def axes_key(torch: str | None, mode: str, device: str) -> tuple:
+    """Sort key of a table column: torch version, then cold before warm, then device."""
+    return (version_key(torch), MODE_ORDER.get(mode, len(MODE_ORDER)), mode, device)
+
+
+# --------------------------------------------------------------------------- text
+
+
+def one_line(text: object, limit: int = 160) -> str:
+    """``text`` on one line (every run of whitespace, newlines included, one space), cut at ``limit``."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# The characters that mean something inside a Markdown line (links, HTML, entities, emphasis,
+# code, GitHub's table columns, strike-through and math); each is backslash-escaped, which
+# every CommonMark renderer shows as the character itself. What means something only at a
+# line's start (#, -, +, 1.) cannot get there: the text is made one line first.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&$])")
+
+
+def md_text(text: object, limit: int = 160) -> str:
+    """Text from a report or a user, safe anywhere in a Markdown line: a table cell, a
+    heading, a list item. One line (a newline would end a table row or start a heading),
+    and no character that could make a link, HTML, emphasis or a new table column."""
+    return _MD_SPECIAL.sub(r"\\\1", one_line(text, limit))
+
+
+def md_code(text: object, limit: int = 200) -> str:
+    """Text as Markdown inline code: one line, fenced by more backticks than it holds.
+    Not for table cells: GitHub splits a row at ``|`` even inside code; use md_text there."""
+    text = one_line(text, limit)
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"

@@ -1,0 +1,100 @@
+"""The Markdown summary of a run, for a CI job's summary page: verdict first.
+
+A verdict line (✅ / ❌), then the run's facts (:mod:`harness.report.facts`, the ones the
+HTML page opens with), the console's total-load table and, folded, every headline table
+(:func:`harness.report.tables.render`, ``md``). Every text from a report (a cell id, a
+model's name, a reason, a path) is escaped for Markdown (:mod:`harness.report.format`), so
+it can add no link, HTML, heading or table column to the job's page.
+"""
+
+from __future__ import annotations
+
+import os
+
+from harness.report import tables
+from harness.report.facts import headline, machine_text
+from harness.report.format import md_code, md_text, percent
+from harness.result import MatrixReport, WriteError
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def markdown(
+    report: MatrixReport, comparison=None, baseline_path=None, baseline_note: str | None = None
+) -> str:
+    """The summary's Markdown; ``comparison`` (harness.analysis.compare.Comparison) adds its verdicts."""
+    facts = headline(report)
+    failed, cold = facts.failed, facts.cold
+    problems = []
+    if comparison is not None and comparison.regressions():
+        regressions = comparison.regressions()
+        problems.append(
+            f"{_plural(len(regressions), 'regression')}: "
+            + ", ".join(f"{md_text(v.cell_id)} {md_text(v.metric)} {percent(v.change)}" for v in regressions)
+        )
+    if failed:
+        problems.append(
+            f"{_plural(len(failed), 'failed cell')}: " + ", ".join(md_text(f.cell) for f in failed)
+        )
+    if problems:
+        verdict = "❌ " + "; ".join(problems)
+    elif comparison is not None:
+        verdict = f"✅ no regression against the baseline ({len(comparison.verdicts)} metrics compared)"
+    else:
+        verdict = f"✅ all {facts.cells} cells complete"
+    lines = [f"### {verdict}", ""]
+    if cold.cells:
+        cold_text = (
+            f"all {cold.samples} cold samples verified cold"
+            if cold.verified
+            else f"⚠ cold NOT verified ({cold.flagged} of {cold.samples} samples started cached)"
+        )
+    else:
+        cold_text = "no cold cells"
+    lines.append(
+        f"Run {md_code(facts.run_id)}: {facts.complete}/{facts.cells} cells complete, "
+        f"{facts.samples} samples, {cold_text}."
+    )
+    missed = facts.total_target_missed
+    if missed:
+        lines.append(f"⚠ {len(missed)} cell{'s' if len(missed) > 1 else ''} miss the total-load target.")
+    if comparison is not None:
+        counts: dict[str, int] = {}
+        for v in comparison.verdicts:
+            counts[v.verdict] = counts.get(v.verdict, 0) + 1
+        lines.append(
+            f"Against {md_code(baseline_path)}: "
+            + ", ".join(f"{n} {md_text(k)}" for k, n in sorted(counts.items()))
+            + "."
+        )
+    elif baseline_note:
+        lines.append(f"Baseline: {md_text(baseline_note, 300)}.")
+    for machine in facts.machines.values():
+        lines.append(f"Machine: {md_text(machine_text(machine), 300)}.")
+    lines.append("")
+    if report.cells:
+        # Visible: the total load time; folded: every headline table, environments and
+        # failures, as `merge --format md` prints them (one source: harness.report.tables).
+        total = tables.render(report, "md", metrics=["total_s"]).strip()
+        lines.append(total.split("\n", 1)[1].strip() if total.startswith("## ") else total)
+        lines += [
+            "",
+            "<details><summary>All headline tables</summary>",
+            "",
+            tables.render(report, "md").strip(),
+            "",
+            "</details>",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def append(text: str, path: str | os.PathLike) -> None:
+    """Add ``text`` to a job summary file (``$GITHUB_STEP_SUMMARY``), after what earlier steps
+    wrote; a file that cannot be written is one line and WriteError's exit status."""
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    except OSError as exc:
+        raise WriteError(f"GITHUB_STEP_SUMMARY={path}: cannot append ({exc.strerror or exc})") from None
