@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
 
     report = cell.report
     report.stats = report_stats(report)
-    report.target_results = judge.target_results(report.stats, report.targets)
+    report.target_results = judge.target_results(report)
     report.recommendations = judge.recommendations(report)
     cell.write()
     if not args.quiet:
