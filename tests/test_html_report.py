@@ -3,7 +3,11 @@
 The run folder is built from the session's real warm and cold profiles (conftest), merged
 by the real ``merge`` into a history of two runs (so the trend has two points), and the
 page is opened in a real headless Chromium: its DOM must hold every plot, its network log
-must show no request made for the page, and a screenshot lands in reports/ for a person.
+must show no request made for the page, and a screenshot of it is taken (into the test's
+own folder: no test writes into the checkout's reports/).
+
+Chromium is installed by ``make browser`` (``make test`` depends on it), never by a test;
+without it on PATH the browser tests skip and say so.
 """
 
 from __future__ import annotations
@@ -15,20 +19,28 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from conftest import REPO, harness
+from conftest import harness
 
 PLOT_IDS = {"plot-stages", "plot-spread", "plot-imports", "plot-memory", "plot-ratio", "plot-trend"}
-SCREENSHOT = REPO / "reports" / "report-screenshot.png"
 
 # Headless, and nothing of the browser's own reaches out: no background services, and
 # every host name resolves to nothing, so even a request Chromium makes for itself cannot
 # leave the machine. What the test asserts is stricter: the page itself asks for nothing.
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-default-apps", "--no-default-browser-check", "--disable-domain-reliability",
-    "--disable-client-side-phishing-detection", "--metrics-recording-only", "--no-pings",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--no-default-browser-check",
+    "--disable-domain-reliability",
+    "--disable-client-side-phishing-detection",
+    "--metrics-recording-only",
+    "--no-pings",
     "--disable-features=NetworkTimeServiceQuerying,OptimizationHints,MediaRouter,AutofillServerCommunication",
     "--host-resolver-rules=MAP * ~NOTFOUND",
 ]
@@ -36,34 +48,39 @@ CHROMIUM_FLAGS = [
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """Debian's chromium, installed here when missing and we may (root, apt-get)."""
-    path = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    """Chromium on PATH, as ``make browser`` installs it (Debian's ``chromium``)."""
+    path = shutil.which("chromium")
     if path is None:
-        import os
-
-        if os.geteuid() != 0 or shutil.which("apt-get") is None:
-            pytest.skip("chromium is not installed and this user cannot apt-get install it (needs root on Debian)")
-        proc = subprocess.run(["apt-get", "install", "-y", "chromium"], capture_output=True, text=True, timeout=900)
-        if proc.returncode != 0:
-            proc = subprocess.run("apt-get update && apt-get install -y chromium", shell=True, capture_output=True,
-                                  text=True, timeout=900)
-        path = shutil.which("chromium")
-        if path is None:
-            pytest.skip(f"chromium could not be installed with apt-get: {proc.stderr.strip()[-300:]}")
+        pytest.skip("chromium is not on PATH: run `make browser` (it apt-get installs Debian's chromium)")
     return path
 
 
-def run_chromium(chromium: str, page: Path, tmp: Path, *extra: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
+def run_chromium(
+    chromium: str, page: Path, tmp: Path, *extra: str
+) -> tuple[subprocess.CompletedProcess, list[dict]]:
     """Open a page; returns the process and the URL requests of its network log."""
     net_log = tmp / f"net-{len(list(tmp.glob('net-*')))}.json"
-    proc = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp / 'profile'}",
-                           f"--log-net-log={net_log}", *extra, page.resolve().as_uri()],
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [
+            chromium,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp / 'profile'}",
+            f"--log-net-log={net_log}",
+            *extra,
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     log = json.loads(net_log.read_text())
     names = {v: k for k, v in log["constants"]["logEventTypes"].items()}
     # The job's start carries its URL and initiator; its end only the error.
-    requests = [e["params"] for e in log["events"]
-                if names.get(e["type"]) == "URL_REQUEST_START_JOB" and "url" in e.get("params", {})]
+    requests = [
+        e["params"]
+        for e in log["events"]
+        if names.get(e["type"]) == "URL_REQUEST_START_JOB" and "url" in e.get("params", {})
+    ]
     return proc, requests
 
 
@@ -85,19 +102,33 @@ def small_run(tmp_path_factory, warm_report_path, cold_report_path) -> dict:
         run_dir = root / "runs" / run_id
         run_dir.mkdir(parents=True)
         for source in (warm_report_path, cold_report_path):
-            cell_id = read_report(source)["cell"]["id"]
-            shutil.copy(source, run_dir / f"{cell_id}.json")
+            shutil.copy(source, run_dir / f"{read_report(source).id}.json")
         merged[run_id] = root / f"matrix-{run_id}.json"
         harness("merge", str(run_dir), "--output", str(merged[run_id]), "--history", str(history), check=True)
-    return {"root": root, "run_dir": root / "runs" / "r-b", "matrix": merged["r-b"], "baseline": merged["r-a"],
-            "history": history, "cell": warm_report_path}
+    return {
+        "root": root,
+        "run_dir": root / "runs" / "r-b",
+        "matrix": merged["r-b"],
+        "baseline": merged["r-a"],
+        "history": history,
+        "cell": warm_report_path,
+    }
 
 
 @pytest.mark.slow
 def test_report_opens_offline_with_every_plot(small_run, chromium, tmp_path):
     page = tmp_path / "report.html"
-    proc = harness("report", str(small_run["matrix"]), "--baseline", str(small_run["baseline"]),
-                   "--history", str(small_run["history"]), "--html", str(page), check=True)
+    proc = harness(
+        "report",
+        str(small_run["matrix"]),
+        "--baseline",
+        str(small_run["baseline"]),
+        "--history",
+        str(small_run["history"]),
+        "--html",
+        str(page),
+        check=True,
+    )
     assert proc.stdout.strip() == str(page)
     text = page.read_text()
 
@@ -109,24 +140,34 @@ def test_report_opens_offline_with_every_plot(small_run, chromium, tmp_path):
     for ref in re.findall(r"""url\(\s*["']?([^)"']*)""", text):  # clip paths of the plots: #ids
         assert ref.startswith("#"), f"the page refers outside itself: url({ref})"
     assert set(re.findall(r'<svg id="([^"]+)"', text)) == PLOT_IDS
-    assert 'font-family' in text or "font:" in text  # SVG text stays text (no embedded glyphs or fonts)
+    assert "font-family" in text or "font:" in text  # SVG text stays text (no embedded glyphs or fonts)
     assert "@media print" in text
 
     proc, requests = run_chromium(chromium, page, tmp_path, "--dump-dom")
     assert proc.returncode == 0, proc.stderr[-2000:]
     dom = proc.stdout
     assert set(re.findall(r'<svg id="([^"]+)"', dom)) == PLOT_IDS, "a plot is missing from the rendered page"
-    for section in ("headline", "stages", "spread", "imports", "memory", "comparison", "trend", "tables",
-                    "recommendations", "environment"):
+    for section in (
+        "headline",
+        "stages",
+        "spread",
+        "imports",
+        "memory",
+        "comparison",
+        "trend",
+        "tables",
+        "recommendations",
+        "environment",
+    ):
         assert f'id="{section}"' in dom
     assert page_requests(requests) == []
 
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    SCREENSHOT.unlink(missing_ok=True)
-    proc, requests = run_chromium(chromium, page, tmp_path, f"--screenshot={SCREENSHOT}", "--window-size=1280,4000",
-                                  "--hide-scrollbars")
+    screenshot = tmp_path / "report-screenshot.png"
+    proc, requests = run_chromium(
+        chromium, page, tmp_path, f"--screenshot={screenshot}", "--window-size=1280,4000", "--hide-scrollbars"
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert page_requests(requests) == []
 
 
@@ -142,10 +183,14 @@ def test_network_check_sees_a_request_when_there_is_one(chromium, tmp_path):
 
 @pytest.mark.slow
 def test_report_takes_a_run_folder_and_a_cell_report(small_run, tmp_path):
-    for source, plots in ((small_run["run_dir"], PLOT_IDS - {"plot-ratio"}),
-                          (small_run["cell"], PLOT_IDS - {"plot-ratio"})):
+    for source, plots in (
+        (small_run["run_dir"], PLOT_IDS - {"plot-ratio"}),
+        (small_run["cell"], PLOT_IDS - {"plot-ratio"}),
+    ):
         page = tmp_path / f"{Path(source).stem}.html"
-        harness("report", str(source), "--history", str(small_run["history"]), "--html", str(page), check=True)
+        harness(
+            "report", str(source), "--history", str(small_run["history"]), "--html", str(page), check=True
+        )
         text = page.read_text()
         ids = set(re.findall(r'<svg id="([^"]+)"', text))
         # A lone cell report has a history of its own id only if merged; the run's cells have two runs.
@@ -155,26 +200,38 @@ def test_report_takes_a_run_folder_and_a_cell_report(small_run, tmp_path):
 
 @pytest.mark.slow
 def test_summary_appends_verdict_first(small_run, tmp_path):
-    from harness.result import failed_cell_report, write_json_atomic
+    from harness.result import CellInfo, CellReport, FailureKind, Settings
 
     summary = tmp_path / "step-summary.md"
     summary.write_text("earlier step\n")
     env = {"GITHUB_STEP_SUMMARY": str(summary)}
-    proc = harness("summary", str(small_run["matrix"]), "--baseline", str(small_run["baseline"]), env=env, check=True)
+    proc = harness(
+        "summary", str(small_run["matrix"]), "--baseline", str(small_run["baseline"]), env=env, check=True
+    )
     assert proc.stdout == ""
     text = summary.read_text()
     assert text.startswith("earlier step\n")
-    added = text[len("earlier step\n"):].splitlines()
+    added = text[len("earlier step\n") :].splitlines()
     assert re.match(r"### (✅ no regression|❌ \d+ regressions?:)", added[0]), added[0]
     assert "| model" in text  # the console's total-load table, as markdown
 
     # A failed cell turns the verdict; without the variable the lines go to stdout.
     run_dir = tmp_path / "with-failure"
     shutil.copytree(small_run["run_dir"], run_dir)
-    write_json_atomic(run_dir / "broken-torch9.9-warm-cpu.json", failed_cell_report(
-        {"id": "broken-torch9.9-warm-cpu", "model": "broken", "source": "path:/nowhere", "mode": "warm",
-         "device": "cpu", "torch": "9.9"}, {"runs": 2, "warmups": 0, "timeout_s": 60},
-        "could not start: model not found"))
+    info = CellInfo(
+        id="broken-torch9.9-warm-cpu",
+        model="broken",
+        source="path:/nowhere",
+        mode="warm",
+        device="cpu",
+        torch="9.9",
+    )
+    CellReport.failed(
+        info,
+        Settings(runs=2, warmups=0, timeout_s=60.0),
+        FailureKind.LOAD,
+        "could not start: model not found",
+    ).write(run_dir / f"{info.id}.json")
     proc = harness("summary", str(run_dir), env={"GITHUB_STEP_SUMMARY": ""}, check=True)
     first = proc.stdout.splitlines()[0]
     assert first.startswith("### ❌ 1 failed cell: broken-torch9.9-warm-cpu"), first
@@ -183,8 +240,12 @@ def test_summary_appends_verdict_first(small_run, tmp_path):
 def test_bad_input_is_one_line_exit_2(tmp_path):
     corrupt = tmp_path / "corrupt.json"
     corrupt.write_text('{"schema_version": 1, "kind": "matrix", ')
-    for args in (["report", str(tmp_path / "missing.json")], ["report", str(corrupt)], ["summary", str(corrupt)],
-                 ["report", str(tmp_path), "--html", str(tmp_path / "x.html")]):
+    for args in (
+        ["report", str(tmp_path / "missing.json")],
+        ["report", str(corrupt)],
+        ["summary", str(corrupt)],
+        ["report", str(tmp_path), "--html", str(tmp_path / "x.html")],
+    ):
         proc = harness(*args)
         assert proc.returncode == 2, (args, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr, proc.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -122,11 +123,11 @@ def test_summary_escapes_names(hostile, tmp_path):
 
 def test_summary_file_that_cannot_be_written_is_one_line(hostile, tmp_path):
     path = hostile.write(tmp_path / "matrix.json")
-    target = tmp_path / "no-such-folder" / "summary.md"
-    proc = harness("summary", str(path), env={"GITHUB_STEP_SUMMARY": str(target)})
-    assert proc.returncode == 3, proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and "GITHUB_STEP_SUMMARY" in proc.stderr
-    assert not target.parent.exists()
+    for target, status in (("/proc/no-such-folder/summary.md", 3), (str(tmp_path), 2)):
+        proc = harness("summary", str(path), env={"GITHUB_STEP_SUMMARY": target})
+        assert proc.returncode == status, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert f"GITHUB_STEP_SUMMARY={target}" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_console_prints_markup_as_text(hostile):
@@ -170,3 +171,11 @@ def test_html_page_escapes_every_name(hostile, tmp_path):
 def test_html_page_of_hostile_names_renders_in_process(hostile):
     text = html.render_page(hostile, HOSTILE)
     assert "<script" not in text and "<b>b</b>" not in text and "<h1>Load-time report" in text
+
+
+def test_html_page_never_replaces_a_device(hostile, tmp_path):
+    path = hostile.write(tmp_path / "matrix.json")
+    proc = harness("report", str(path), "--html", "/dev/null", "--history", str(tmp_path / "history"))
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "/dev/null" in proc.stderr
+    assert Path("/dev/null").is_char_device()

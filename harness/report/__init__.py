@@ -1,3 +1,3 @@
-"""Exporters: tables, console, plots, the HTML page (jinja2 templates) and the CI summary, one per module.
-Imports: harness.result and harness.analysis; nothing imports it but harness.commands.
+"""Exporters: tables, console, plots, the HTML page (jinja2 templates), the CI summary, and the
+facts and formatting they share. Imports: harness.result, harness.analysis; imported by harness.commands.
 """

@@ -14,7 +14,7 @@ import os
 from harness.report import tables
 from harness.report.facts import headline, machine_text
 from harness.report.format import md_code, md_text, percent
-from harness.result import MatrixReport, WriteError
+from harness.result import MatrixReport, TargetError, WriteError, append_bytes
 
 
 def _plural(n: int, word: str) -> str:
@@ -92,9 +92,9 @@ def markdown(
 
 def append(text: str, path: str | os.PathLike) -> None:
     """Add ``text`` to a job summary file (``$GITHUB_STEP_SUMMARY``), after what earlier steps
-    wrote; a file that cannot be written is one line and WriteError's exit status."""
+    wrote. A path that cannot be written is one line naming the variable: WriteError's exit
+    status (3), or TargetError's (2) for a device or a folder."""
     try:
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(text + "\n")
-    except OSError as exc:
-        raise WriteError(f"GITHUB_STEP_SUMMARY={path}: cannot append ({exc.strerror or exc})") from None
+        append_bytes(path, (text + "\n").encode("utf-8"))
+    except (WriteError, TargetError) as exc:
+        raise type(exc)(f"GITHUB_STEP_SUMMARY={exc}") from None
