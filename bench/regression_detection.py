@@ -30,18 +30,38 @@ REPO = Path(__file__).resolve().parent.parent
 SLOWDOWN_DIR = REPO / "bench" / "slowdown"
 sys.path.insert(0, str(REPO))
 
-from harness.compare import compare_files  # noqa: E402
+from harness.analysis.compare import compare_files  # noqa: E402
 from harness.result import read_report  # noqa: E402
 
 
 def profile(output: Path, delay_s: float, runs: int, warmups: int, reuse: bool = False) -> Path:
     if reuse and output.exists():
         return output
-    env = {**os.environ, "HARNESS_INJECT_DELAY_S": f"{delay_s:.4f}",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(SLOWDOWN_DIR), os.environ.get("PYTHONPATH")]))}
-    subprocess.run([sys.executable, "-m", "harness", "profile", "--runs", str(runs), "--warmups", str(warmups),
-                    "--no-import-attribution", "--quiet", "--output", str(output)],
-                   cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "HARNESS_INJECT_DELAY_S": f"{delay_s:.4f}",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(SLOWDOWN_DIR), os.environ.get("PYTHONPATH")])),
+    }
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "profile",
+            "--runs",
+            str(runs),
+            "--warmups",
+            str(warmups),
+            "--no-import-attribution",
+            "--quiet",
+            "--output",
+            str(output),
+        ],
+        cwd=REPO,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return output
 
 
@@ -58,15 +78,25 @@ def total_verdict(baseline: Path, current: Path) -> tuple[str, float, bool]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=4, help="rounds (default: %(default)s)")
-    parser.add_argument("--levels", default="0.05,0.10,0.20",
-                        help="injected slowdowns as fractions of the median total (default: %(default)s)")
-    parser.add_argument("--runs", type=int, default=5, help="runs per profile (default: the harness default, 5)")
+    parser.add_argument(
+        "--levels",
+        default="0.05,0.10,0.20",
+        help="injected slowdowns as fractions of the median total (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--runs", type=int, default=5, help="runs per profile (default: the harness default, 5)"
+    )
     parser.add_argument("--warmups", type=int, default=1, help="warm-ups per profile (default: 1)")
     parser.add_argument("--keep", type=Path, help="keep the reports in this folder")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
-    parser.add_argument("--threshold", type=float, default=0.05, help="compare --threshold (default: %(default)s)")
-    parser.add_argument("--reuse", action="store_true",
-                        help="compare the reports already in --keep instead of profiling again")
+    parser.add_argument(
+        "--threshold", type=float, default=0.05, help="compare --threshold (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="compare the reports already in --keep instead of profiling again",
+    )
     args = parser.parse_args()
     global THRESHOLD
     THRESHOLD = args.threshold
@@ -85,32 +115,56 @@ def main() -> int:
         a = profile(folder / f"A{round_no}.json", 0.0, args.runs, args.warmups, args.reuse)
         a_reports.append(a)
         if round_no == 0:
-            median = read_report(a)["stats"]["total_s"]["median"]
+            median = read_report(a).median("total_s")
             delay_of = {level: level * median for level in levels}
-            log(f"calibration: median total {median:.3f} s; delays " +
-                ", ".join(f"{level:.0%} = {delay:.3f} s" for level, delay in delay_of.items()))
+            log(
+                f"calibration: median total {median:.3f} s; delays "
+                + ", ".join(f"{level:.0%} = {delay:.3f} s" for level, delay in delay_of.items())
+            )
         log(f"A{round_no} done")
         if round_no == args.repeats:
             break  # the last A closes the final round
         for level in levels:
-            b_reports[level].append(profile(folder / f"B{round_no}-{level:g}.json", delay_of[level],
-                                            args.runs, args.warmups, args.reuse))
+            b_reports[level].append(
+                profile(
+                    folder / f"B{round_no}-{level:g}.json",
+                    delay_of[level],
+                    args.runs,
+                    args.warmups,
+                    args.reuse,
+                )
+            )
         log(f"round {round_no} done")
 
     rows = []
     aa = [total_verdict(x, y) for x, y in zip(a_reports, a_reports[1:])]
     false_alarms = sum(v in ("slower", "faster") for v, _, _ in aa)
-    rows.append({"comparison": "A/A", "injected": 0.0, "n": len(aa), "hits": false_alarms,
-                 "verdicts": [v for v, _, _ in aa], "ratios": [r for _, r, _ in aa],
-                 "busy": sum(b for _, _, b in aa)})
+    rows.append(
+        {
+            "comparison": "A/A",
+            "injected": 0.0,
+            "n": len(aa),
+            "hits": false_alarms,
+            "verdicts": [v for v, _, _ in aa],
+            "ratios": [r for _, r, _ in aa],
+            "busy": sum(b for _, _, b in aa),
+        }
+    )
     for level in levels:
         pairs = []
         for i, b in enumerate(b_reports[level]):
             pairs += [total_verdict(a_reports[i], b), total_verdict(a_reports[i + 1], b)]
-        rows.append({"comparison": "A/B", "injected": level, "n": len(pairs),
-                     "hits": sum(v == "slower" for v, _, _ in pairs),
-                     "verdicts": [v for v, _, _ in pairs], "ratios": [r for _, r, _ in pairs],
-                     "busy": sum(b for _, _, b in pairs)})
+        rows.append(
+            {
+                "comparison": "A/B",
+                "injected": level,
+                "n": len(pairs),
+                "hits": sum(v == "slower" for v, _, _ in pairs),
+                "verdicts": [v for v, _, _ in pairs],
+                "ratios": [r for _, r, _ in pairs],
+                "busy": sum(b for _, _, b in pairs),
+            }
+        )
 
     from tabulate import tabulate
 
@@ -118,21 +172,48 @@ def main() -> int:
     for row in rows:
         counts = {k: row["verdicts"].count(k) for k in ("slower", "faster", "no change", "inconclusive")}
         rate_name = "false alarms" if row["comparison"] == "A/A" else "detected"
-        table.append([row["comparison"], f"{row['injected']:.0%}", row["n"],
-                      f"{rate_name} {row['hits']}/{row['n']} ({row['hits'] / row['n']:.0%})",
-                      " ".join(f"{k} {v}" for k, v in counts.items() if v),
-                      f"{min(row['ratios']) - 1:+.1%} … {max(row['ratios']) - 1:+.1%}", row["busy"]])
+        table.append(
+            [
+                row["comparison"],
+                f"{row['injected']:.0%}",
+                row["n"],
+                f"{rate_name} {row['hits']}/{row['n']} ({row['hits'] / row['n']:.0%})",
+                " ".join(f"{k} {v}" for k, v in counts.items() if v),
+                f"{min(row['ratios']) - 1:+.1%} … {max(row['ratios']) - 1:+.1%}",
+                row["busy"],
+            ]
+        )
     reliable = [row["injected"] for row in rows[1:] if row["hits"] == row["n"]]
-    print(f"regression detection: {args.repeats} rounds, {args.runs} runs + {args.warmups} warm-up per profile, "
-          f"threshold {args.threshold:.0%}, alpha 0.05, verdict on total_s; {time.monotonic() - started:.0f} s")
-    print(tabulate(table, headers=["compare", "slowdown", "pairs", "rate", "verdicts", "measured change",
-                                         "busy machine"],
-                   tablefmt="github"))
-    print(f"smallest slowdown detected in every pair: {min(reliable):.0%}" if reliable
-          else "no slowdown level was detected in every pair")
+    print(
+        f"regression detection: {args.repeats} rounds, {args.runs} runs + {args.warmups} warm-up per "
+        f"profile, threshold {args.threshold:.0%}, alpha 0.05, verdict on total_s; "
+        f"{time.monotonic() - started:.0f} s"
+    )
+    print(
+        tabulate(
+            table,
+            headers=["compare", "slowdown", "pairs", "rate", "verdicts", "measured change", "busy machine"],
+            tablefmt="github",
+        )
+    )
+    print(
+        f"smallest slowdown detected in every pair: {min(reliable):.0%}"
+        if reliable
+        else "no slowdown level was detected in every pair"
+    )
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "delays_s": delay_of, "runs": args.runs,
-                                         "warmups": args.warmups, "repeats": args.repeats}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "rows": rows,
+                    "delays_s": delay_of,
+                    "runs": args.runs,
+                    "warmups": args.warmups,
+                    "repeats": args.repeats,
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

@@ -12,10 +12,25 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import harness
-from harness import tables
-from harness.result import HEADLINE_METRICS, METRICS, failed_cell_report, read_matrix, read_report, write_json_atomic
+
+from harness.report import tables
+from harness.result import (
+    HEADLINE_METRICS,
+    METRICS,
+    CellInfo,
+    CellReport,
+    EnvRecord,
+    FailureKind,
+    MatrixReport,
+    PlannedCell,
+    RunPlan,
+    Settings,
+    read_matrix,
+    read_report,
+)
+
+INSTALL_FAILED = "torch==0.0.1 could not be installed: there is no version of torch==0.0.1"
 
 
 @pytest.fixture(scope="module")
@@ -23,22 +38,44 @@ def run_dir(warm_report_path, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("runs") / "20260101-000000"
     run.mkdir()
     good = read_report(warm_report_path)
-    cid = good["cell"]["id"]
-    shutil.copy(warm_report_path, run / f"{cid}.json")
-    bad_cell = {"id": "all-MiniLM-L6-v2-torch0.0.1-warm-cpu", "model": "all-MiniLM-L6-v2",
-                "source": good["cell"]["source"], "mode": "warm", "device": "cpu", "torch": "0.0.1"}
-    write_json_atomic(run / f"{bad_cell['id']}.json", failed_cell_report(
-        bad_cell, {"runs": 2, "warmups": 0, "timeout_s": 300.0},
-        "torch==0.0.1 could not be installed: there is no version of torch==0.0.1", "uv output"))
-    never = dict(bad_cell, id="all-MiniLM-L6-v2-torch2.13.0-cold-cpu", mode="cold", torch="2.13.0")
-    write_json_atomic(run / "run.json", {"run_id": run.name, "matrix": {"runs": 2},
-                                         "planned": [good["cell"], never, bad_cell]})
-    write_json_atomic(run / "env-torch-2.13.0.json", {
-        "torch": "2.13.0", "status": "ok", "build_s": 12.5, "error": None, "python": "3.11.7",
-        "packages": {"torch": "2.13.0+cpu", "sentence-transformers": "6.0.1"}})
-    write_json_atomic(run / "env-torch-0.0.1.json", {
-        "torch": "0.0.1", "status": "failed", "build_s": 0.4, "packages": {},
-        "error": "torch==0.0.1 could not be installed: there is no version of torch==0.0.1"})
+    shutil.copy(warm_report_path, run / f"{good.id}.json")
+    bad_cell = CellInfo(
+        id="all-MiniLM-L6-v2-torch0.0.1-warm-cpu",
+        model="all-MiniLM-L6-v2",
+        source=good.cell.source,
+        mode="warm",
+        device="cpu",
+        torch="0.0.1",
+    )
+    settings = Settings(runs=2, warmups=0, timeout_s=300.0)
+    CellReport.failed(bad_cell, settings, FailureKind.INSTALL, INSTALL_FAILED, "uv output").write(
+        run / f"{bad_cell.id}.json"
+    )
+    never = PlannedCell(
+        id="all-MiniLM-L6-v2-torch2.13.0-cold-cpu",
+        model="all-MiniLM-L6-v2",
+        source=good.cell.source,
+        mode="cold",
+        device="cpu",
+        torch="2.13.0",
+        settings=settings,
+    )
+    planned = [
+        PlannedCell(**{k: getattr(c, k) for k in CellInfo.__struct_fields__}) for c in (good.cell, bad_cell)
+    ]
+    RunPlan(run_id=run.name, matrix={"runs": 2}, planned=[planned[0], never, planned[1]]).write(
+        run / "run.json"
+    )
+    ok = EnvRecord(
+        torch="2.13.0",
+        status="ok",
+        build_s=12.5,
+        python="3.11.7",
+        packages={"torch": "2.13.0+cpu", "sentence-transformers": "6.0.1"},
+    )
+    ok.write(ok.path_in(run))
+    failed = EnvRecord(torch="0.0.1", status="failed", build_s=0.4, error=INSTALL_FAILED)
+    failed.write(failed.path_in(run))
     return run
 
 
@@ -50,26 +87,27 @@ def merged(run_dir, tmp_path_factory):
     return proc, out, history
 
 
-def cell_text(report: dict, metric: str) -> str:
+def cell_text(report: CellReport, metric: str) -> str:
     """The table text of a complete cell, from its own statistics."""
-    stats = report["stats"][metric]
-    places = tables.decimals(stats["median"])
-    lo, hi = stats["ci95"]
-    return f"{stats['median']:.{places}f} [{lo:.{places}f}–{hi:.{places}f}]"
+    stats = report.stats[metric]
+    places = tables.decimals(stats.median)
+    lo, hi = stats.ci95
+    return f"{stats.median:.{places}f} [{lo:.{places}f}–{hi:.{places}f}]"
 
 
 def test_merge_writes_a_valid_matrix_report_with_every_cell(merged, run_dir, warm_report_path):
     proc, out, history = merged
     assert proc.returncode == 1, proc.stderr  # one cell failed, one never ran
-    report = read_matrix(out)  # validates against MATRIX_SCHEMA
-    assert report["run_id"] == run_dir.name
+    report = read_matrix(out)  # checked against the MatrixReport type
+    assert report.run_id == run_dir.name
     good = read_report(warm_report_path)
-    assert report["cells"][good["cell"]["id"]] == good  # whole, nothing lost
-    failed = report["cells"]["all-MiniLM-L6-v2-torch0.0.1-warm-cpu"]
-    assert failed["status"] == "failed" and "could not be installed" in failed["failure"]["reason"]
-    assert [m["id"] for m in report["missing"]] == ["all-MiniLM-L6-v2-torch2.13.0-cold-cpu"]
-    assert report["environments"]["2.13.0"]["build_s"] == 12.5
-    assert report["environments"]["0.0.1"]["status"] == "failed"
+    assert report.cells[good.id] == good  # whole, nothing lost
+    failed = report.cells["all-MiniLM-L6-v2-torch0.0.1-warm-cpu"]
+    assert failed.status == "failed" and failed.failure.kind is FailureKind.INSTALL
+    assert "could not be installed" in failed.failure.reason
+    assert [m.id for m in report.missing] == ["all-MiniLM-L6-v2-torch2.13.0-cold-cpu"]
+    assert report.environments["2.13.0"].build_s == 12.5
+    assert report.environments["0.0.1"].status == "failed"
     # The run went into the history given.
     entries = [json.loads(line) for line in (history / "index.jsonl").read_text().splitlines()]
     assert [e["run_id"] for e in entries] == [run_dir.name]
@@ -90,27 +128,31 @@ def test_text_tables_show_median_interval_and_why_cells_failed(merged, warm_repo
     data = tables.table_data(read_matrix(out))
     for table in data["tables"]:
         entry = next(e for e in table["rows"][0]["cells"] if e.get("median") is not None)
-        met = (good["target_results"].get(table["metric"]) or {}).get("met")
-        assert entry["text"].endswith(tables.MISSED) == (met is False)
+        result = good.target_results.get(table["metric"])
+        assert entry["text"].endswith(tables.MISSED) == (result is not None and not result.met)
 
 
 def test_markdown_and_json_formats(run_dir, tmp_path, warm_report_path):
     good = read_report(warm_report_path)
-    md = harness("merge", str(run_dir), "--format", "md", "--output", str(tmp_path / "m.json"), "--no-history")
+    md = harness(
+        "merge", str(run_dir), "--format", "md", "--output", str(tmp_path / "m.json"), "--no-history"
+    )
     assert md.returncode == 1, md.stderr
     assert "### Total load time (total_s" in md.stdout
     header = next(line for line in md.stdout.splitlines() if line.startswith("| model"))
     assert "2.13.0 warm" in header and "0.0.1 warm" in header
-    assert any(line.startswith("|---") for line in md.stdout.splitlines())
+    assert any(line.startswith("|---") or line.startswith("|:--") for line in md.stdout.splitlines())
     assert cell_text(good, "total_s") in md.stdout
 
-    js = harness("merge", str(run_dir), "--format", "json", "--output", str(tmp_path / "m.json"), "--no-history")
+    js = harness(
+        "merge", str(run_dir), "--format", "json", "--output", str(tmp_path / "m.json"), "--no-history"
+    )
     data = json.loads(js.stdout)
     assert [t["metric"] for t in data["tables"]] == HEADLINE_METRICS
     total = data["tables"][0]
     row = total["rows"][0]
     by_header = dict(zip(total["headers"][1:], row["cells"]))
-    assert by_header["2.13.0 warm"]["median"] == good["stats"]["total_s"]["median"]
+    assert by_header["2.13.0 warm"]["median"] == good.stats["total_s"].median
     assert by_header["0.0.1 warm"]["text"] == "install failed"
     assert by_header["2.13.0 cold"]["text"] == "not run"
     assert data["report"] == str(tmp_path / "m.json")
@@ -118,8 +160,17 @@ def test_markdown_and_json_formats(run_dir, tmp_path, warm_report_path):
 
 def test_baseline_adds_each_cells_change(run_dir, merged, tmp_path):
     _, out, _ = merged
-    proc = harness("merge", str(run_dir), "--baseline", str(out), "--output", str(tmp_path / "m.json"),
-                   "--no-history", "--format", "json")
+    proc = harness(
+        "merge",
+        str(run_dir),
+        "--baseline",
+        str(out),
+        "--output",
+        str(tmp_path / "m.json"),
+        "--no-history",
+        "--format",
+        "json",
+    )
     data = json.loads(proc.stdout)
     entry = dict(zip(data["tables"][0]["headers"][1:], data["tables"][0]["rows"][0]["cells"]))["2.13.0 warm"]
     # Same samples on both sides: no movement of the median, whatever the verdict's wording.
@@ -134,8 +185,12 @@ def test_a_corrupt_cell_file_is_one_line_naming_it(run_dir, tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "zz-cell.json" in proc.stderr and "--skip-bad" in proc.stderr
-    skipped = harness("merge", str(bad_run), "--output", str(tmp_path / "m.json"), "--no-history", "--skip-bad")
-    assert skipped.returncode == 1 and "warning: skipped" in skipped.stderr and "zz-cell.json" in skipped.stderr
+    skipped = harness(
+        "merge", str(bad_run), "--output", str(tmp_path / "m.json"), "--no-history", "--skip-bad"
+    )
+    assert (
+        skipped.returncode == 1 and "warning: skipped" in skipped.stderr and "zz-cell.json" in skipped.stderr
+    )
     assert "2.13.0 warm" in skipped.stdout
 
 
@@ -152,15 +207,24 @@ def test_an_unusable_run_folder_is_one_line(tmp_path, make):
     assert not (tmp_path / "m.json").exists()
 
 
-def test_failure_words():
-    cell = {"id": "m-torch1-warm-cpu", "model": "m", "source": "package:m", "mode": "warm", "device": "cpu",
-            "torch": "1"}
-    settings = {"runs": 2, "warmups": 0, "timeout_s": 1.0}
-    assert tables.failure_word(failed_cell_report(cell, settings, "torch==1 could not be installed: x")) == \
-        "install failed"
-    assert tables.failure_word(failed_cell_report(cell, settings, "could not start: no model")) == "load failed"
-    assert tables.failure_word(failed_cell_report(cell, settings, "every sample failed",
-                                                  "timed out after 1 s (--timeout)")) == "timeout"
-    assert tables.failure_word(failed_cell_report(cell, settings, "every sample failed",
-                                                  "killed by SIGSEGV")) == "crashed"
-    assert tables.failure_word({**failed_cell_report(cell, settings, "x"), "status": "partial"}) == "interrupted"
+def test_failure_words_come_from_the_failure_kind():
+    cell = CellInfo(
+        id="m-torch1-warm-cpu", model="m", source="package:m", mode="warm", device="cpu", torch="1"
+    )
+    settings = Settings(runs=2, warmups=0, timeout_s=1.0)
+
+    def word(kind: FailureKind, reason: str = "whatever the words") -> str:
+        return tables.failure_word(CellReport.failed(cell, settings, kind, reason))
+
+    assert word(FailureKind.INSTALL) == "install failed"
+    assert word(FailureKind.LOAD) == "load failed"
+    assert word(FailureKind.TIMEOUT) == "timeout"
+    assert word(FailureKind.CRASH, "timed out, says the text") == "crashed"  # the kind, never the text
+    assert word(FailureKind.INTERRUPTED) == "interrupted"
+    assert word(FailureKind.NOT_RUN) == "not run"
+
+
+def test_a_merged_report_round_trips(merged):
+    _, out, _ = merged
+    report = read_matrix(out)
+    assert isinstance(report, MatrixReport) and MatrixReport.decode(out, report.to_json()) == report

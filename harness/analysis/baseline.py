@@ -3,7 +3,8 @@
 A load time only means something on the machine that measured it, so a baseline is kept
 per machine: ``<root>/<fingerprint>.json`` is a validated copy of the report (a single
 cell report or a merged matrix report) saved last on that machine. ``compare auto`` (and
-``merge --baseline auto``) look up the current report's fingerprint here.
+``merge --baseline auto``) look up the current report's fingerprint here. The fingerprint
+comes from the report, so it is checked as a file name before any path is built from it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 from pathlib import Path
 
 from harness.errors import UserError
-from harness.result import cells_of, read_any, write_json_atomic
+from harness.result import Report, cells_of, read_any, safe_name
 
 DEFAULT_ROOT = "reports/baselines"
 
@@ -21,32 +22,42 @@ class BaselineError(UserError):
     """No usable baseline: none stored for this machine, or a report without a machine."""
 
 
-def fingerprint_of(report_path: str | os.PathLike, report: dict | None = None) -> str:
+def fingerprint_of(report_path: str | os.PathLike, report: Report | None = None) -> str:
     """The machine fingerprint of a report (every cell of a matrix report must share it)."""
     cells = cells_of(report if report is not None else read_any(report_path))
-    prints = {(c.get("machine") or {}).get("fingerprint") for c in cells.values()} - {None}
+    prints = {c.fingerprint for c in cells.values()} - {None}
     if not prints:
-        raise BaselineError(f"{report_path}: no machine fingerprint in the report (no cell recorded its machine)")
+        raise BaselineError(
+            f"{report_path}: no machine fingerprint in the report (no cell recorded its machine)"
+        )
     if len(prints) > 1:
-        raise BaselineError(f"{report_path}: cells from {len(prints)} machines ({', '.join(sorted(prints))}); "
-                            "a baseline belongs to one machine")
+        raise BaselineError(
+            f"{report_path}: cells from {len(prints)} machines ({', '.join(sorted(prints))}); "
+            "a baseline belongs to one machine"
+        )
     return prints.pop()
+
+
+def path_for(fingerprint: str, root: str | os.PathLike = DEFAULT_ROOT) -> Path:
+    """Where a machine's baseline lives; the fingerprint must be a safe file name."""
+    return Path(root) / f"{safe_name(fingerprint, 'machine fingerprint')}.json"
 
 
 def save(report_path: str | os.PathLike, root: str | os.PathLike = DEFAULT_ROOT) -> Path:
     """Store a report as the baseline of the machine that measured it; returns the stored path."""
-    data = read_any(report_path)
-    fingerprint = fingerprint_of(report_path, data)
-    return write_json_atomic(Path(root) / f"{fingerprint}.json", data)
+    report = read_any(report_path)
+    return report.write(path_for(fingerprint_of(report_path, report), root))
 
 
 def find_for(fingerprint: str, root: str | os.PathLike = DEFAULT_ROOT) -> Path | None:
     """The stored baseline of a machine, or None."""
-    path = Path(root) / f"{fingerprint}.json"
+    path = path_for(fingerprint, root)
     return path if path.is_file() else None
 
 
-def resolve(spec: str | os.PathLike, current_path: str | os.PathLike, root: str | os.PathLike = DEFAULT_ROOT) -> Path:
+def resolve(
+    spec: str | os.PathLike, current_path: str | os.PathLike, root: str | os.PathLike = DEFAULT_ROOT
+) -> Path:
     """A baseline argument as a path: ``auto`` is the stored baseline of the current report's
     machine; anything else is a report path."""
     if str(spec) != "auto":
@@ -54,8 +65,10 @@ def resolve(spec: str | os.PathLike, current_path: str | os.PathLike, root: str 
     fingerprint = fingerprint_of(current_path)
     found = find_for(fingerprint, root)
     if found is None:
-        raise BaselineError(f"no baseline stored for this machine (fingerprint {fingerprint}) under {root}; "
-                            f"store one with `python -m harness baseline save REPORT`")
+        raise BaselineError(
+            f"no baseline stored for this machine (fingerprint {fingerprint}) under {root}; "
+            f"store one with `python -m harness baseline save REPORT`"
+        )
     return found
 
 

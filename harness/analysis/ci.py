@@ -20,15 +20,30 @@ harness.analysis.baseline; this module only moves and groups finished reports.
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import UserError
-from harness.result import ReportError, load_json, read_matrix, read_report, write_json_atomic
+import msgspec
 
-RUN_FILE = "run.json"  # harness.session.RUN_FILE; not imported: session pulls in the runner side
-ENV_PREFIX = "env-torch-"
+from harness.errors import UserError
+from harness.result import (
+    ENV_PREFIX,
+    RUN_FILE,
+    CellReport,
+    EnvRecord,
+    FailureKind,
+    MatrixReport,
+    PlannedCell,
+    ReportError,
+    RunPlan,
+    Settings,
+    read_bytes,
+    read_matrix,
+    safe_name,
+    write_atomic,
+)
+from harness.result.document import decode_header
+
 NO_MACHINE = "unknown"  # group of cells that never ran anywhere (their runner died first)
 
 
@@ -39,25 +54,31 @@ class GatherError(UserError):
 @dataclass
 class Gathered:
     run_dir: Path
-    cells: dict[str, Path] = field(default_factory=dict)      # cell id -> source report
-    missing: list[str] = field(default_factory=list)          # planned, no report came back
-    skipped: list[str] = field(default_factory=list)          # unreadable files, with why
+    cells: dict[str, Path] = field(default_factory=dict)  # cell id -> source report
+    missing: list[str] = field(default_factory=list)  # planned, no report came back
+    skipped: list[str] = field(default_factory=list)  # unreadable plans and env records, with why
 
 
 def _json_files(folder: Path) -> list[Path]:
     # A downloaded artifact may hold the files directly or one folder deeper (the run id):
-    # take every JSON file below the folder.
-    return sorted(p for p in folder.rglob("*.json") if p.is_file() and not p.name.startswith("."))
+    # take every JSON file below the folder (a FIFO or device among them is refused on read).
+    return sorted(p for p in folder.rglob("*.json") if not p.name.startswith(".") and not p.is_dir())
 
 
-def gather(sources: list[str | os.PathLike], run_dir: str | os.PathLike, planned: list[dict] | None = None,
-           matrix: dict | None = None) -> Gathered:
+def gather(
+    sources: list[str | os.PathLike],
+    run_dir: str | os.PathLike,
+    planned: list[PlannedCell] | None = None,
+    matrix: dict | None = None,
+) -> Gathered:
     """Copy the cell reports of several runner folders into ``run_dir``.
 
-    ``planned`` (cell blocks with id, model, source, mode, device, torch, and runs, warmups,
-    timeout_s) adds cells the plan expected; those without a report get a failed record. A
-    cell reported by two folders is an error: two runners measured it, and which one counts
-    is not ours to guess.
+    ``planned`` adds cells the plan expected; those without a report get a failed record
+    (FailureKind.NOT_RUN). A cell reported by two folders is an error: two runners measured
+    it, and which one counts is not ours to guess; so is a file that cannot be read as a
+    report (corrupt, not UTF-8, a FIFO, a cell id that is not a file name). An unreadable
+    plan or environment record is only skipped (``Gathered.skipped``). Every file name
+    written is built from checked names (cell ids and environment names come from data).
     """
     run_dir = Path(run_dir)
     folders = [Path(s) for s in sources]
@@ -65,118 +86,130 @@ def gather(sources: list[str | os.PathLike], run_dir: str | os.PathLike, planned
         if not folder.is_dir():
             raise GatherError(f"{folder}: no such folder (give the runner folders to merge)")
     result = Gathered(run_dir=run_dir)
-    plan: dict[str, dict] = {}
+    plan: dict[str, PlannedCell] = {}
     matrices: list[dict] = []
-    environments: dict[str, tuple[Path, dict]] = {}
+    cells: dict[str, bytes] = {}
+    environments: dict[str, tuple[EnvRecord, bytes]] = {}
     for folder in folders:
         for path in _json_files(folder):
-            try:
-                data = load_json(path)
-            except ReportError as exc:
-                result.skipped.append(str(exc))
-                continue
-            if path.name == RUN_FILE:
-                for entry in data.get("planned") or []:
-                    if isinstance(entry, dict) and entry.get("id"):
-                        plan.setdefault(entry["id"], entry)
-                if isinstance(data.get("matrix"), dict):
-                    matrices.append(data["matrix"])
-            elif path.name.startswith(ENV_PREFIX):
-                version = str(data.get("torch") or path.stem[len(ENV_PREFIX):])
-                # Cold and warm sessions of one torch version each build (and record) an
-                # environment; keep one that built.
-                if version not in environments or (data.get("status") == "ok"
-                                                   and environments[version][1].get("status") != "ok"):
-                    environments[version] = (path, data)
-            elif data.get("kind") == "cell":
+            if path.name == RUN_FILE or path.name.startswith(ENV_PREFIX):
                 try:
-                    report = read_report(path)
-                except ReportError as exc:
+                    _read_side_file(path, plan, matrices, environments)
+                except ReportError as exc:  # the cells do not depend on it: say so, go on
                     result.skipped.append(str(exc))
-                    continue
-                cell_id = report["cell"]["id"]
-                if cell_id in result.cells:
-                    raise GatherError(f"cell {cell_id} is in two runner folders ({result.cells[cell_id]} and "
-                                      f"{path}); give each cell's folder once")
-                result.cells[cell_id] = path
+                continue
+            try:
+                data = read_bytes(path)
+                header = decode_header(path, data)
+                report = CellReport.decode(path, data, header) if header.kind == CellReport.KIND else None
+            except ReportError as exc:
+                raise GatherError(f"{exc}; move it away and gather again") from None
+            if report is None:
+                continue  # another kind of JSON file: not ours to gather
+            if report.id in result.cells:
+                raise GatherError(
+                    f"cell {report.id} is in two runner folders ({result.cells[report.id]} and "
+                    f"{path}); give each cell's folder once"
+                )
+            result.cells[report.id], cells[report.id] = path, data
     if not result.cells and not plan and not planned:
-        raise GatherError(f"no cell reports under {', '.join(map(str, folders)) or '(no folders)'}; "
-                          "nothing to merge")
+        raise GatherError(
+            f"no cell reports under {', '.join(map(str, folders)) or '(no folders)'}; nothing to merge"
+        )
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for cell_id, path in result.cells.items():
-        _copy(path, run_dir / f"{cell_id}.json")
-    for version, (path, _) in environments.items():
-        _copy(path, run_dir / f"{ENV_PREFIX}{version}.json")
-    for entry in planned or []:
-        plan.setdefault(entry["id"], entry)
-    for cell_id, entry in sorted(plan.items()):
-        if cell_id in result.cells:
-            continue
+    # Every name is checked before anything is written: no half-gathered folder.
+    targets = {cell_id: run_dir / f"{safe_name(cell_id, 'cell id')}.json" for cell_id in cells}
+    env_targets = {
+        torch: run_dir / f"{ENV_PREFIX}{safe_name(record.name, 'environment name')}.json"
+        for torch, (record, _) in environments.items()
+    }
+    for cell in planned or []:
+        plan.setdefault(cell.id, cell)
+    never = {
+        cell_id: run_dir / f"{safe_name(cell_id, 'cell id')}.json"
+        for cell_id in sorted(plan)
+        if cell_id not in cells
+    }
+    for cell_id, data in cells.items():
+        write_atomic(targets[cell_id], data)  # the bytes as the runner wrote them, checked
+    for torch, (_, data) in environments.items():
+        write_atomic(env_targets[torch], data)
+    for cell_id, target in never.items():
         result.missing.append(cell_id)
-        write_json_atomic(run_dir / f"{cell_id}.json", _never_reported(entry))
-    write_json_atomic(run_dir / RUN_FILE, {
-        "run_id": run_dir.name,
-        "planned": [{k: v for k, v in e.items() if k in ("id", "model", "source", "mode", "device", "torch")}
-                    for _, e in sorted(plan.items())],
-        "matrix": matrix if matrix is not None else (matrices[0] if matrices else None),
-        "gathered_from": [str(f) for f in folders],
-    })
+        _never_reported(plan[cell_id]).write(target)
+    RunPlan(
+        run_id=run_dir.name,
+        planned=[plan[cell_id] for cell_id in sorted(plan)],
+        matrix=matrix if matrix is not None else (matrices[0] if matrices else None),
+        gathered_from=[str(f) for f in folders],
+    ).write(run_dir / RUN_FILE)
     return result
 
 
-def _copy(source: Path, target: Path) -> None:
-    # A runner folder may be the run folder itself (one machine, `make ci-cell` then
-    # `make ci-merge` with the same RUN_ID): its files are already in place.
-    if source.resolve() != target.resolve():
-        shutil.copyfile(source, target)
+def _read_side_file(
+    path: Path,
+    plan: dict[str, PlannedCell],
+    matrices: list[dict],
+    environments: dict[str, tuple[EnvRecord, bytes]],
+) -> None:
+    """A runner's plan (its cells join the plan) or environment record (one per torch)."""
+    data = read_bytes(path)
+    if path.name == RUN_FILE:
+        runner_plan = RunPlan.decode(path, data)
+        for cell in runner_plan.planned:
+            plan.setdefault(cell.id, cell)
+        if runner_plan.matrix is not None:
+            matrices.append(runner_plan.matrix)
+        return
+    record = EnvRecord.decode(path, data)
+    # Cold and warm sessions of one torch version each build (and record) an environment;
+    # keep one that built.
+    kept = environments.get(record.torch)
+    if kept is None or (record.status == "ok" and kept[0].status != "ok"):
+        environments[record.torch] = (record, data)
 
 
-def _never_reported(entry: dict) -> dict:
-    from harness.result import failed_cell_report
-
-    settings = {"runs": entry.get("runs", 0), "warmups": entry.get("warmups", 0),
-                "timeout_s": entry.get("timeout_s", 0)}
-    report = failed_cell_report(entry, settings, "no report came back from the runner of this cell",
-                                "the cell was planned, but no runner folder holds its report: its job "
-                                "failed or was cancelled before the first sample finished")
+def _never_reported(cell: PlannedCell) -> CellReport:
     # The record is written where the merge runs, not where the cell would have run: it
     # belongs to no machine, so no machine's baseline or comparison takes it.
-    report["machine"] = None
-    return report
+    return CellReport.failed(
+        cell.info,
+        cell.settings or Settings(runs=0, warmups=0, timeout_s=0),
+        FailureKind.NOT_RUN,
+        "no report came back from the runner of this cell",
+        "the cell was planned, but no runner folder holds its report: its job failed or was cancelled "
+        "before the first sample finished",
+        machine=None,
+    )
 
 
-def planned_cells(matrix_path: str | os.PathLike, runs: int | None = None, warmups: int | None = None) -> tuple[list[dict], dict]:
+def planned_cells(
+    matrix_path: str | os.PathLike, runs: int | None = None, warmups: int | None = None
+) -> tuple[list[PlannedCell], dict]:
     """The cells a matrix file plans (with their settings), and the matrix as a dict."""
     from harness.matrix.expand import load_matrix
 
     matrix = load_matrix(matrix_path).with_overrides(runs=runs, warmups=warmups)
-    cells = [{"id": c.id, "model": c.model.name, "source": c.model.source, "mode": c.mode, "device": c.device,
-              "torch": c.torch.version, "runs": c.runs, "warmups": c.warmups, "timeout_s": c.timeout_s}
-             for c in matrix.cells]
-    return cells, matrix.to_dict()
+    return [cell.planned for cell in matrix.cells], matrix.to_dict()
 
 
-def fingerprint(cell_report: dict) -> str:
-    return (cell_report.get("machine") or {}).get("fingerprint") or NO_MACHINE
+def fingerprint(cell: CellReport) -> str:
+    return cell.fingerprint or NO_MACHINE
 
 
-def by_machine(report_path: str | os.PathLike) -> dict[str, dict]:
+def by_machine(report_path: str | os.PathLike) -> dict[str, MatrixReport]:
     """A merged matrix report split into one matrix report per machine fingerprint (cells
     with no machine under NO_MACHINE). Each part is a valid matrix report of its own."""
     report = read_matrix(report_path)
-    parts: dict[str, dict] = {}
-    for cell_id, cell in report["cells"].items():
-        part = parts.setdefault(fingerprint(cell), {**report, "cells": {}})
-        part["cells"][cell_id] = cell
-    return dict(sorted(parts.items()))
+    groups: dict[str, dict[str, CellReport]] = {}
+    for cell_id, cell in report.cells.items():
+        groups.setdefault(fingerprint(cell), {})[cell_id] = cell
+    return {fp: msgspec.structs.replace(report, cells=cells) for fp, cells in sorted(groups.items())}
 
 
-def machine_label(part: dict) -> str:
+def machine_label(part: MatrixReport) -> str:
     """A reader's name for a group: the CPU and core count its cells recorded."""
-    for cell in part["cells"].values():
-        machine = cell.get("machine") or {}
-        if machine.get("cpu"):
-            cores = f", {machine['cores']} cores" if machine.get("cores") else ""
-            return f"{machine['cpu']}{cores}"
+    for cell in part.cells.values():
+        if cell.machine is not None and cell.machine.cpu:
+            return cell.machine.label
     return "no machine (cells that never ran)"

@@ -32,23 +32,29 @@ comparison also looks at a control metric the stack cannot affect: interpreter s
 (``startup_s``, spawn to the probe's first line, before any import of the stack). When
 the median start-up of one side is more than 25% slower (no significance test here: the
 guard can only withhold a verdict, so it errs towards suspecting the machine; a quiet
-start-up wobbles by a few per cent, a busy 2-core machine doubles it), a ``slower`` verdict there (or ``faster``, if the baseline was the busy
-side) becomes ``inconclusive`` with that reason. It can only withhold a verdict, never
-make one; a change that itself slows interpreter start-up (a new ``.pth`` file in the
-environment) would be withheld too, and the reason says why. A change is only called when the size (ratio),
-the ordering (ranks) and the interval all point the same way, which keeps false alarms on
-an A/A comparison at or below alpha (see README, "Reading a comparison", for measured rates).
+start-up wobbles by a few per cent, a busy 2-core machine doubles it), a ``slower``
+verdict there (or ``faster``, if the baseline was the busy side) becomes ``inconclusive``
+with that reason. It can only withhold a verdict, never make one; a change that itself
+slows interpreter start-up (a new ``.pth`` file in the environment) would be withheld too,
+and the reason says why. A change is only called when the size (ratio), the ordering
+(ranks) and the interval all point the same way, which keeps false alarms on an A/A
+comparison at or below alpha (see README, "Reading a comparison", for measured rates).
 
 ``min_detectable`` answers "how many runs do I need?": the smallest slowdown that this very
 comparison would have called ``slower`` with these sample sizes and the spread observed
-here. It is found by moving the current sample onto the baseline's median (keeping its
-spread), then scaling it up by each shift at which an input of the decision changes (the
-shifts x_i/y_j - 1 where the Mann-Whitney U statistic steps, the threshold, and the shift
-that lifts the interval's low end past 1) and running the same decision just past each;
-the first shift called ``slower`` is the answer, exactly, not a grid approximation. When even a
-complete separation of the two samples cannot reach p < alpha (the exact two-sided
-Mann-Whitney minimum is 2 / C(n1 + n2, n1): 0.33 for 2+2 runs, 0.10 for 3+3, 0.029 for
-4+4, 0.008 for 5+5), no change can be detected at all and it is None.
+here. It moves the current sample onto the baseline's median (keeping its spread) and
+scales it up by a shift s. Two inputs of the decision then follow s exactly: the ratio and
+the bootstrap interval both scale by 1 + s (the resampling draws depend only on the sample
+sizes), so the ratio passes the threshold and the interval's low end passes 1 at shifts
+computed from one bootstrap. The third, the rank test, only improves as s grows (each
+x_i/y_j - 1 crossed adds one pair to U); so the first shift past both bounds at which
+p < alpha is found by bisection on s: about 45 rank tests of O(n log n) each, to 1e-12, for
+any sample sizes (never the n1 x n2 crossings, which are 10^8 for 10,000 samples a side).
+The answer is exact, not a grid approximation: the shift just past the crossing where the
+verdict turns ``slower``. When even a complete separation of the two samples cannot reach
+p < alpha (the exact two-sided Mann-Whitney minimum is 2 / C(n1 + n2, n1): 0.33 for 2+2
+runs, 0.10 for 3+3, 0.029 for 4+4, 0.008 for 5+5), no change can be detected at all and it
+is None.
 """
 
 from __future__ import annotations
@@ -58,8 +64,9 @@ import os
 import sys
 from dataclasses import asdict, dataclass, field
 
+from harness.analysis.stats import median_interval
 from harness.errors import UserError
-from harness.result import HEADLINE_METRICS, METRICS, ReportError, metric_values
+from harness.result import HEADLINE_METRICS, METRICS, CellReport, read_cells
 
 # Within this band a change is shown as "about the same" (≈) by the console's quick
 # median-only view: below what five samples on a shared machine can tell apart.
@@ -68,9 +75,6 @@ NEUTRAL_BAND = 0.05
 DEFAULT_THRESHOLD = 0.05
 DEFAULT_ALPHA = 0.05
 DEFAULT_FAIL_ON = ("total_s", "process_wall_s")
-CONFIDENCE = 0.95
-N_RESAMPLES = 9999
-SEED = 20261124
 
 VERDICTS = ("slower", "faster", "no change", "inconclusive")
 
@@ -80,6 +84,11 @@ VERDICTS = ("slower", "faster", "no change", "inconclusive")
 # wobbles by a few ms of ~20 ms); a busy 2-core machine doubles it.
 CONTROL_METRIC = "startup_s"
 CONTROL_THRESHOLD = 0.25
+
+# min_detectable's bisection stops when its bracket is this narrow (relative); the shift it
+# returns lies just past the crossing: PAST_ABS + PAST_REL x the shift beyond it.
+BISECT_TOLERANCE = 1e-12
+PAST_ABS, PAST_REL = 1e-6, 1e-9
 
 
 class CrossMachineError(UserError):
@@ -104,16 +113,29 @@ class MetricChange:
         return "slower" if self.change > 0 else "faster"
 
 
-def percent_changes(current: dict, baseline: dict, metrics: list[str] = HEADLINE_METRICS) -> list[MetricChange]:
+def percent_changes(
+    current: CellReport, baseline: CellReport, metrics: list[str] = HEADLINE_METRICS
+) -> list[MetricChange]:
     """Median of each metric in the current report against the baseline's (no statistics:
     the quick view the profile console prints; ``compare`` gives the verdict)."""
     out = []
     for metric in metrics:
-        cur = (current.get("stats") or {}).get(metric)
-        base = (baseline.get("stats") or {}).get(metric)
+        cur, base = current.stats.get(metric), baseline.stats.get(metric)
         if cur and base:
-            out.append(MetricChange(metric, cur["median"], base["median"]))
+            out.append(MetricChange(metric, cur.median, base.median))
     return out
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict on two samples of one metric, with the figures it rests on."""
+
+    verdict: str  # one of VERDICTS
+    reason: str  # one sentence: why the verdict
+    ratio: float = math.nan
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+    p_value: float | None = None
 
 
 @dataclass
@@ -181,14 +203,17 @@ class Comparison:
 
 # --- statistics -------------------------------------------------------------------------
 
+
 def _pct(x: float) -> str:
     return f"{x * 100:+.1f}%"
 
 
 def min_p_value(n1: int, n2: int) -> float:
     """Smallest two-sided p a Mann-Whitney U test can reach with these sizes (exact, no ties):
-    the two samples completely separated, 2 of the C(n1+n2, n1) rank orderings."""
-    return min(1.0, 2.0 / math.comb(n1 + n2, n1))
+    the two samples completely separated, 2 of the C(n1+n2, n1) rank orderings. In log space,
+    so that any size works (C(1030, 515) is past a float)."""
+    log_orderings = math.lgamma(n1 + n2 + 1) - math.lgamma(n1 + 1) - math.lgamma(n2 + 1)
+    return min(1.0, 2.0 * math.exp(-log_orderings))
 
 
 def min_runs_for(alpha: float) -> int:
@@ -199,84 +224,104 @@ def min_runs_for(alpha: float) -> int:
     return n
 
 
-def mann_whitney_p(base, cur) -> float:
+def _rank_test(base, cur) -> tuple[float, float]:
+    """Mann-Whitney U of ``cur`` against ``base`` less its mean under no change (> 0: cur
+    ranks higher), and the two-sided p (1 when every value is tied: nothing to rank)."""
     import numpy as np
     from scipy import stats
 
-    base, cur = np.asarray(base, float), np.asarray(cur, float)
     if np.all(base == base[0]) and np.all(cur == base[0]):
-        return 1.0  # every value tied: nothing to rank
-    p = float(stats.mannwhitneyu(cur, base, alternative="two-sided").pvalue)
-    return 1.0 if math.isnan(p) else p
+        return 0.0, 1.0
+    result = stats.mannwhitneyu(cur, base, alternative="two-sided")
+    p = float(result.pvalue)
+    return float(result.statistic) - base.size * cur.size / 2, 1.0 if math.isnan(p) else p
 
 
 def ratio_interval(base, cur) -> tuple[float, float]:
     """Bootstrap 95% interval of median(cur) / median(base), resampling each independently."""
     import numpy as np
-    from scipy import stats
 
     base, cur = np.asarray(base, float), np.asarray(cur, float)
     ratio = float(np.median(cur) / np.median(base))
     if np.ptp(base) == 0 and np.ptp(cur) == 0:
         return ratio, ratio  # no spread: nothing to resample
 
-    def statistic(b, c, axis=-1):
-        return np.median(c, axis=axis) / np.median(b, axis=axis)
-
-    result = stats.bootstrap(
-        (base, cur), statistic, paired=False, vectorized=True, axis=-1, confidence_level=CONFIDENCE,
-        n_resamples=N_RESAMPLES, method="percentile", random_state=np.random.default_rng(SEED),
-    )
-    low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+    low, high = median_interval(base, cur, combine=lambda base_median, cur_median: cur_median / base_median)
     return min(low, ratio), max(high, ratio)
 
 
-def decide(base, cur, *, threshold: float = DEFAULT_THRESHOLD, alpha: float = DEFAULT_ALPHA) -> dict:
-    """The verdict on two samples of one metric: ratio, ci_low, ci_high, p_value, verdict, reason."""
+def decide(base, cur, *, threshold: float = DEFAULT_THRESHOLD, alpha: float = DEFAULT_ALPHA) -> Decision:
+    """The verdict on two samples of one metric, and the figures it rests on."""
     import numpy as np
 
     base, cur = np.asarray(base, float), np.asarray(cur, float)
-    base_median, cur_median = float(np.median(base)), float(np.median(cur))
-    out = {"ratio": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_value": None}
     if base.size < 2 or cur.size < 2:
-        return {**out, "verdict": "inconclusive",
-                "reason": f"{base.size} baseline and {cur.size} current samples: need at least 2 on each side "
-                          f"(and {min_runs_for(alpha)} to detect anything at alpha {alpha:g})"}
+        return Decision(
+            "inconclusive",
+            f"{base.size} baseline and {cur.size} current samples: need at least 2 "
+            f"on each side (and {min_runs_for(alpha)} to detect anything at alpha "
+            f"{alpha:g})",
+        )
+    base_median, cur_median = float(np.median(base)), float(np.median(cur))
     if base_median <= 0:
-        return {**out, "verdict": "inconclusive",
-                "reason": f"the baseline median is {base_median:g}: a ratio to it means nothing"}
+        return Decision(
+            "inconclusive", f"the baseline median is {base_median:g}: a ratio to it means nothing"
+        )
     ratio = cur_median / base_median
     low, high = ratio_interval(base, cur)
-    p = mann_whitney_p(base, cur)
-    out = {"ratio": ratio, "ci_low": low, "ci_high": high, "p_value": p}
+    p = _rank_test(base, cur)[1]
+    figures = {"ratio": ratio, "ci_low": low, "ci_high": high, "p_value": p}
     ci = f"95% CI {_pct(low - 1)} to {_pct(high - 1)}"
     band = f"±{threshold * 100:g}%"
     if p < alpha and ratio > 1 + threshold and low > 1:
-        return {**out, "verdict": "slower",
-                "reason": f"median {_pct(ratio - 1)} ({ci}), p={p:.3g} < {alpha:g}: slower beyond the {band} threshold"}
+        return Decision(
+            "slower",
+            f"median {_pct(ratio - 1)} ({ci}), p={p:.3g} < {alpha:g}: slower beyond the {band} threshold",
+            **figures,
+        )
     if p < alpha and ratio < 1 - threshold and high < 1:
-        return {**out, "verdict": "faster",
-                "reason": f"median {_pct(ratio - 1)} ({ci}), p={p:.3g} < {alpha:g}: faster beyond the {band} threshold"}
+        return Decision(
+            "faster",
+            f"median {_pct(ratio - 1)} ({ci}), p={p:.3g} < {alpha:g}: faster beyond the {band} threshold",
+            **figures,
+        )
     if 1 - threshold <= low and high <= 1 + threshold:
-        return {**out, "verdict": "no change",
-                "reason": f"the {ci} lies inside {band}: any change is smaller than the threshold"}
+        return Decision(
+            "no change", f"the {ci} lies inside {band}: any change is smaller than the threshold", **figures
+        )
     floor = min_p_value(base.size, cur.size)
     if floor >= alpha:
-        why = (f"with {base.size} and {cur.size} samples no change can reach p < {alpha:g} (the smallest possible "
-               f"p is {floor:.2g}); run at least {min_runs_for(alpha)} samples on each side")
+        why = (
+            f"with {base.size} and {cur.size} samples no change can reach p < {alpha:g} (the smallest "
+            f"possible p is {floor:.2g}); run at least {min_runs_for(alpha)} samples on each side"
+        )
     elif abs(ratio - 1) > threshold and p >= alpha:
-        why = f"median {_pct(ratio - 1)} but p={p:.3g} ≥ {alpha:g}: the samples overlap too much to tell; add runs"
+        why = (
+            f"median {_pct(ratio - 1)} but p={p:.3g} ≥ {alpha:g}: the samples overlap too much to tell; "
+            "add runs"
+        )
     elif abs(ratio - 1) > threshold:
         why = f"median {_pct(ratio - 1)} and p={p:.3g}, but the {ci} includes no change; add runs"
     else:
-        why = f"median {_pct(ratio - 1)} is inside {band}, but the {ci} reaches beyond it; add runs to narrow it"
-    return {**out, "verdict": "inconclusive", "reason": why}
+        why = (
+            f"median {_pct(ratio - 1)} is inside {band}, but the {ci} reaches beyond it; "
+            "add runs to narrow it"
+        )
+    return Decision("inconclusive", why, **figures)
 
 
-def min_detectable(base, cur, *, threshold: float = DEFAULT_THRESHOLD, alpha: float = DEFAULT_ALPHA) -> float | None:
+def min_detectable(
+    base,
+    cur,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    alpha: float = DEFAULT_ALPHA,
+    ci_low: float | None = None,
+) -> float | None:
     """Smallest slowdown (fraction) that :func:`decide` would call ``slower`` with these sample
-    sizes and the spread observed here; None when no change can be significant. Method in
-    the module docstring."""
+    sizes and the spread observed here; None when no change can be significant. ``ci_low``:
+    the low end of ``ratio_interval(base, cur)`` when the caller has it (saves a bootstrap).
+    Method in the module docstring."""
     import numpy as np
 
     base, cur = np.asarray(base, float), np.asarray(cur, float)
@@ -285,48 +330,65 @@ def min_detectable(base, cur, *, threshold: float = DEFAULT_THRESHOLD, alpha: fl
     base_median, cur_median = float(np.median(base)), float(np.median(cur))
     if base_median <= 0 or cur_median <= 0:
         return None
-    noise = cur * (base_median / cur_median)  # the current spread, centred on the baseline
-    # The verdict can only change where one of its inputs does: where a rank changes (the
-    # shifts x/y - 1), where the ratio passes the threshold, and where the interval's low
-    # end passes 1 (scaling the current sample by 1+s scales every resampled ratio, hence
-    # the interval, by exactly 1+s).
-    crossings = {float(x / y - 1) for x in base for y in noise if y > 0}
-    ci_low, _ = ratio_interval(base, noise)
-    if ci_low > 0:
-        crossings.add(1 / ci_low - 1)
-    candidates = sorted(s for s in crossings | {threshold} if s >= threshold)
-    for shift in candidates:
-        s = shift + 1e-6 + 1e-9 * abs(shift)  # just past the crossing
-        shifted = noise * (1 + s)
-        if mann_whitney_p(base, shifted) >= alpha:
-            continue
-        if decide(base, shifted, threshold=threshold, alpha=alpha)["verdict"] == "slower":
-            return s
-    # Beyond every crossing the samples are separated; the interval may still need more.
-    for factor in (1.5, 2, 3, 5, 10):
-        s = (candidates[-1] + 1) * factor - 1 if candidates else threshold * factor
-        if decide(base, noise * (1 + s), threshold=threshold, alpha=alpha)["verdict"] == "slower":
-            return s
-    return None
+    scale = base_median / cur_median
+    noise = cur * scale  # the current spread, centred on the baseline
+    # Shifted by s, the ratio and the interval are (1 + s) times their values at s = 0.
+    ratio0 = float(np.median(noise)) / base_median
+    low0 = (ratio_interval(base, cur)[0] if ci_low is None else ci_low) * scale
+    if low0 <= 0:
+        return None
+    start = max((1 + threshold) / ratio0, 1 / low0) - 1
+
+    def past(shift: float) -> float:
+        return shift + PAST_ABS + PAST_REL * abs(shift)
+
+    def ranks_say_slower(shift: float) -> bool:
+        above_mean, p = _rank_test(base, noise * (1 + shift))
+        return above_mean > 0 and p < alpha
+
+    low = past(start)
+    if ranks_say_slower(low):
+        return low
+    # The rank test improves as the shift grows: double it until the samples separate enough,
+    # then bisect down to the crossing where the verdict turns.
+    high = low
+    for _ in range(64):
+        high = 2 * (1 + high) - 1
+        if ranks_say_slower(high):
+            break
+    else:
+        return None
+    while high - low > BISECT_TOLERANCE * (1 + high):
+        middle = (low + high) / 2
+        low, high = (low, middle) if ranks_say_slower(middle) else (middle, high)
+    return past(high)
 
 
 # --- reports ----------------------------------------------------------------------------
 
-def _fingerprints(cells: dict[str, dict]) -> list[str]:
-    return sorted({(c.get("machine") or {}).get("fingerprint") for c in cells.values()} - {None})
+
+def _fingerprints(cells: dict[str, CellReport]) -> list[str]:
+    return sorted({c.fingerprint for c in cells.values()} - {None})
 
 
-def _failure(report: dict) -> str | None:
-    if report.get("status") != "failed":
+def _failure(report: CellReport) -> str | None:
+    if report.status != "failed":
         return None
-    failure = report.get("failure") or {}
-    return failure.get("reason") or "failed"
+    return report.failure.reason if report.failure else "failed"
 
 
-def compare_cells(baseline: dict[str, dict], current: dict[str, dict], *, threshold: float = DEFAULT_THRESHOLD,
-                  alpha: float = DEFAULT_ALPHA, fail_on=DEFAULT_FAIL_ON, metrics=HEADLINE_METRICS,
-                  allow_cross_machine: bool = False, baseline_label: str = "baseline",
-                  current_label: str = "current") -> Comparison:
+def compare_cells(
+    baseline: dict[str, CellReport],
+    current: dict[str, CellReport],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    alpha: float = DEFAULT_ALPHA,
+    fail_on=DEFAULT_FAIL_ON,
+    metrics=HEADLINE_METRICS,
+    allow_cross_machine: bool = False,
+    baseline_label: str = "baseline",
+    current_label: str = "current",
+) -> Comparison:
     """Compare cell reports (by cell id) of two runs, cell by cell and metric by metric."""
     if not 0 < threshold < 1:
         raise UserError(f"threshold {threshold:g}: use a fraction between 0 and 1 (0.05 = 5%)")
@@ -341,16 +403,28 @@ def compare_cells(baseline: dict[str, dict], current: dict[str, dict], *, thresh
         raise CrossMachineError(
             f"{baseline_label} and {current_label} come from different machines (fingerprints "
             f"{', '.join(fps['baseline'])} vs {', '.join(fps['current'])}); compare runs of one machine, "
-            f"or pass --allow-cross-machine")
+            f"or pass --allow-cross-machine"
+        )
     comparison = Comparison(
-        verdicts=[], missing_in_current=sorted(set(baseline) - set(current)),
-        missing_in_baseline=sorted(set(current) - set(baseline)), failed={}, cross_machine=cross,
-        threshold=threshold, alpha=alpha, gated_metrics=tuple(fail_on), baseline_label=baseline_label,
-        current_label=current_label, fingerprints=fps)
+        verdicts=[],
+        missing_in_current=sorted(set(baseline) - set(current)),
+        missing_in_baseline=sorted(set(current) - set(baseline)),
+        failed={},
+        cross_machine=cross,
+        threshold=threshold,
+        alpha=alpha,
+        gated_metrics=tuple(fail_on),
+        baseline_label=baseline_label,
+        current_label=current_label,
+        fingerprints=fps,
+    )
     for cell_id in sorted(set(baseline) & set(current)):
         base_report, cur_report = baseline[cell_id], current[cell_id]
-        failures = [f"{side}: {why}" for side, why in
-                    (("baseline", _failure(base_report)), ("current", _failure(cur_report))) if why]
+        failures = [
+            f"{side}: {why}"
+            for side, why in (("baseline", _failure(base_report)), ("current", _failure(cur_report)))
+            if why
+        ]
         if failures:
             comparison.failed[cell_id] = "; ".join(failures)
             continue
@@ -358,7 +432,7 @@ def compare_cells(baseline: dict[str, dict], current: dict[str, dict], *, thresh
         if busier:
             comparison.busy[cell_id] = why_busy
         for metric in metrics:
-            base, cur = metric_values(base_report, metric), metric_values(cur_report, metric)
+            base, cur = base_report.values(metric), cur_report.values(metric)
             if not base and not cur:
                 continue  # not measured on either side (e.g. CUDA figures on CPU)
             verdict = _verdict(cell_id, metric, base, cur, threshold, alpha)
@@ -370,12 +444,12 @@ def compare_cells(baseline: dict[str, dict], current: dict[str, dict], *, thresh
     return comparison
 
 
-def busier_side(base_report: dict, cur_report: dict) -> tuple[str | None, str]:
+def busier_side(base_report: CellReport, cur_report: CellReport) -> tuple[str | None, str]:
     """Which side ran on a busier machine, by the control metric: ('current'|'baseline', why)
     when its median start-up was more than CONTROL_THRESHOLD slower, else (None, '')."""
     import numpy as np
 
-    base, cur = metric_values(base_report, CONTROL_METRIC), metric_values(cur_report, CONTROL_METRIC)
+    base, cur = base_report.values(CONTROL_METRIC), cur_report.values(CONTROL_METRIC)
     if len(base) < 2 or len(cur) < 2 or min(np.median(base), np.median(cur)) <= 0:
         return None, ""
     ratio = float(np.median(cur) / np.median(base))
@@ -385,38 +459,54 @@ def busier_side(base_report: dict, cur_report: dict) -> tuple[str | None, str]:
         side, change = "baseline", 1 / ratio - 1
     else:
         return None, ""
-    return side, (f"interpreter start-up, which runs before the stack loads, took {change * 100:+.0f}% in the "
-                  f"{side} run: its machine was busier; re-run on a quiet machine")
+    return side, (
+        f"interpreter start-up, which runs before the stack loads, took {change * 100:+.0f}% in the "
+        f"{side} run: its machine was busier; re-run on a quiet machine"
+    )
 
 
-def _verdict(cell_id: str, metric: str, base: list[float], cur: list[float], threshold: float,
-             alpha: float) -> MetricVerdict:
+def _verdict(
+    cell_id: str, metric: str, base: list[float], cur: list[float], threshold: float, alpha: float
+) -> MetricVerdict:
     import numpy as np
 
-    decision = decide(base, cur, threshold=threshold, alpha=alpha) if base and cur else {
-        "ratio": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_value": None, "verdict": "inconclusive",
-        "reason": f"no counted samples of {metric} in the {'current' if base else 'baseline'} report"}
+    if base and cur:
+        decision = decide(base, cur, threshold=threshold, alpha=alpha)
+        detectable = min_detectable(
+            base,
+            cur,
+            threshold=threshold,
+            alpha=alpha,
+            ci_low=None if math.isnan(decision.ci_low) else decision.ci_low,
+        )
+    else:
+        decision = Decision(
+            "inconclusive",
+            f"no counted samples of {metric} in the {'current' if base else 'baseline'} report",
+        )
+        detectable = None
     return MetricVerdict(
-        cell_id=cell_id, metric=metric,
+        cell_id=cell_id,
+        metric=metric,
         baseline_median=float(np.median(base)) if base else math.nan,
         current_median=float(np.median(cur)) if cur else math.nan,
-        ratio=decision["ratio"], ci_low=decision["ci_low"], ci_high=decision["ci_high"],
-        p_value=decision["p_value"], verdict=decision["verdict"],
-        min_detectable=min_detectable(base, cur, threshold=threshold, alpha=alpha) if base and cur else None,
-        n_baseline=len(base), n_current=len(cur), reason=decision["reason"])
+        ratio=decision.ratio,
+        ci_low=decision.ci_low,
+        ci_high=decision.ci_high,
+        p_value=decision.p_value,
+        verdict=decision.verdict,
+        min_detectable=detectable,
+        n_baseline=len(base),
+        n_current=len(cur),
+        reason=decision.reason,
+    )
 
 
 def compare_files(baseline_path, current_path, **options) -> Comparison:
-    """compare_cells on two report files (cell or matrix reports). A corrupt file, two
-    schema versions, or two machines (unless allow_cross_machine) are one-line errors."""
-    from harness.result import cells_of, read_any
-
-    base_report, cur_report = read_any(baseline_path), read_any(current_path)
-    if base_report["schema_version"] != cur_report["schema_version"]:
-        raise ReportError(
-            f"{baseline_path} has schema_version {base_report['schema_version']!r} but {current_path} has "
-            f"{cur_report['schema_version']!r}; compare reports written by one format version")
-    baseline, current = cells_of(base_report), cells_of(cur_report)
+    """compare_cells on two report files (cell or matrix reports, of any version this harness
+    reads). A file that is not a usable report, or two machines (unless allow_cross_machine),
+    is a one-line error."""
+    baseline, current = read_cells(baseline_path), read_cells(current_path)
     options.setdefault("baseline_label", str(baseline_path))
     options.setdefault("current_label", str(current_path))
     return compare_cells(baseline, current, **options)
@@ -447,16 +537,20 @@ def table_rows(comparison: Comparison, fmt: str, colour: bool) -> list[list[str]
         elif colour:
             verdict = f"{_COLOURS[v.verdict]}{verdict}\033[0m"
         has_ratio = not math.isnan(v.ratio)
-        rows.append([
-            v.cell_id, v.metric + (" *" if gated else ""),
-            _value(v.metric, v.baseline_median), _value(v.metric, v.current_median),
-            _pct(v.change) if has_ratio else "–",
-            f"{_pct(v.ci_low - 1)} … {_pct(v.ci_high - 1)}" if has_ratio else "–",
-            f"{v.p_value:.3f}" if v.p_value is not None else "–",
-            f"{v.n_baseline}/{v.n_current}",
-            f"{v.min_detectable * 100:.0f}%" if v.min_detectable is not None else "–",
-            verdict,
-        ])
+        rows.append(
+            [
+                v.cell_id,
+                v.metric + (" *" if gated else ""),
+                _value(v.metric, v.baseline_median),
+                _value(v.metric, v.current_median),
+                _pct(v.change) if has_ratio else "–",
+                f"{_pct(v.ci_low - 1)} … {_pct(v.ci_high - 1)}" if has_ratio else "–",
+                f"{v.p_value:.3f}" if v.p_value is not None else "–",
+                f"{v.n_baseline}/{v.n_current}",
+                f"{v.min_detectable * 100:.0f}%" if v.min_detectable is not None else "–",
+                verdict,
+            ]
+        )
     return rows
 
 
@@ -476,18 +570,39 @@ def render(comparison: Comparison, fmt: str = "text", *, colour: bool | None = N
     lines = []
     title = f"Comparison: {c.current_label} against baseline {c.baseline_label}"
     if c.cross_machine:
-        title = ("CROSS-MACHINE " + title + " — the reports come from different machines "
-                 f"({', '.join(c.fingerprints.get('baseline', []))} vs {', '.join(c.fingerprints.get('current', []))}); "
-                 "differences may be the machines'")
+        machines = " vs ".join(", ".join(c.fingerprints.get(side, [])) for side in ("baseline", "current"))
+        title = (
+            f"CROSS-MACHINE {title} — the reports come from different machines ({machines}); "
+            "differences may be the machines'"
+        )
     lines.append(f"## {title}" if fmt == "md" else title)
     lines.append("")
-    lines.append(f"threshold ±{c.threshold * 100:g}%, alpha {c.alpha:g}; * gated metrics "
-                 f"({', '.join(c.gated_metrics) or 'none'}): slower there fails the check")
+    lines.append(
+        f"threshold ±{c.threshold * 100:g}%, alpha {c.alpha:g}; * gated metrics "
+        f"({', '.join(c.gated_metrics) or 'none'}): slower there fails the check"
+    )
     lines.append("")
-    headers = ["cell", "metric", "baseline", "current", "change", "95% CI", "p", "n b/c", "detects ≥", "verdict"]
+    headers = [
+        "cell",
+        "metric",
+        "baseline",
+        "current",
+        "change",
+        "95% CI",
+        "p",
+        "n b/c",
+        "detects ≥",
+        "verdict",
+    ]
     if c.verdicts:
-        lines.append(tabulate(table_rows(c, fmt, bool(colour)), headers=headers,
-                              tablefmt="github" if fmt == "md" else "simple", disable_numparse=True))
+        lines.append(
+            tabulate(
+                table_rows(c, fmt, bool(colour)),
+                headers=headers,
+                tablefmt="github" if fmt == "md" else "simple",
+                disable_numparse=True,
+            )
+        )
     else:
         lines.append("No cell is present in both reports with samples to compare.")
     notes = [v for v in c.verdicts if v.verdict != "no change"]
@@ -495,8 +610,10 @@ def render(comparison: Comparison, fmt: str = "text", *, colour: bool | None = N
         lines.append("")
         lines.append("Why:" if fmt == "text" else "**Why:**")
         lines.extend(f"- {v.cell_id} {v.metric}: {v.verdict}: {v.reason}" for v in notes)
-    for title_text, cells in (("Missing in current", c.missing_in_current),
-                              ("Missing in baseline", c.missing_in_baseline)):
+    for title_text, cells in (
+        ("Missing in current", c.missing_in_current),
+        ("Missing in baseline", c.missing_in_baseline),
+    ):
         if cells:
             lines.append("")
             lines.append(f"{title_text}: " + ", ".join(cells))
@@ -511,8 +628,10 @@ def render(comparison: Comparison, fmt: str = "text", *, colour: bool | None = N
     lines.append("")
     regressions = c.regressions()
     if regressions:
-        lines.append(f"REGRESSION: {len(regressions)} gated metric(s) slower: " +
-                     ", ".join(f"{v.cell_id} {v.metric} {_pct(v.change)}" for v in regressions))
+        lines.append(
+            f"REGRESSION: {len(regressions)} gated metric(s) slower: "
+            + ", ".join(f"{v.cell_id} {v.metric} {_pct(v.change)}" for v in regressions)
+        )
     else:
         lines.append(f"No regression on the gated metrics ({', '.join(c.gated_metrics) or 'none'}).")
     return "\n".join(lines) + "\n"
@@ -526,4 +645,3 @@ def _nan_to_none(data):
     if isinstance(data, list):
         return [_nan_to_none(v) for v in data]
     return data
-

@@ -7,22 +7,24 @@ different reports never get the same canned paragraph.
 
 from __future__ import annotations
 
-from harness.result import DEFAULT_TARGETS, METRICS
+from harness.result import METRICS, CellReport, Recommendation, TargetResult
 
 # Reading a small model's weights from the page cache should go at several hundred MB/s
 # even on a small machine; far below that, init is not about bytes but about Python work.
 SLOW_INIT_MB_PER_S = 100.0
 NOISY_CV = 0.10
+# Packages that come in through transformers' optional integrations, never needed to encode.
+NOT_NEEDED_TO_ENCODE = {"scipy", "sympy", "sklearn", "pandas", "matplotlib"}
 
 
-def target_results(stats: dict, targets: dict[str, float]) -> dict[str, dict]:
+def target_results(report: CellReport) -> dict[str, TargetResult]:
+    """Each target of the report against the median of its metric (metrics without figures
+    are left out)."""
     out = {}
-    for metric, target in targets.items():
-        summary = stats.get(metric)
-        if summary is None:
-            continue
-        value = summary["median"]
-        out[metric] = {"target": target, "value": value, "met": value <= target}
+    for metric, target in report.targets.items():
+        median = report.median(metric)
+        if median is not None:
+            out[metric] = TargetResult(target=target, value=median, met=median <= target)
     return out
 
 
@@ -33,19 +35,16 @@ def _fmt(metric: str, value: float) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 
-def recommendations(report: dict, other_mode: dict | None = None) -> list[dict]:
-    """Advice drawn from one cell report's stats (and, given, the same cell in the other mode)."""
-    stats = report.get("stats", {})
-    targets = report.get("targets", DEFAULT_TARGETS)
-    mode = report.get("cell", {}).get("mode", "warm")
-    recs: list[dict] = []
+def recommendations(report: CellReport) -> list[Recommendation]:
+    """Advice drawn from one cell report's statistics."""
+    targets = report.targets
+    mode = report.cell.mode
+    recs: list[Recommendation] = []
 
     def add(level: str, text: str) -> None:
-        recs.append({"level": level, "text": text})
+        recs.append(Recommendation(level=level, text=text))
 
-    def median(metric: str) -> float | None:
-        return stats[metric]["median"] if metric in stats else None
-
+    median = report.median
     total, imports, init = median("total_s"), median("import_s"), median("init_s")
     first, memory, wall = median("first_encode_s"), median("memory_mb"), median("process_wall_s")
     if total is None:
@@ -53,83 +52,117 @@ def recommendations(report: dict, other_mode: dict | None = None) -> list[dict]:
         return recs
 
     if total <= targets.get("total_s", float("inf")):
-        add("ok", f"{mode.capitalize()} start ({_fmt('total_s', total)}) meets the target ({_fmt('total_s', targets['total_s'])}).")
+        add(
+            "ok",
+            f"{mode.capitalize()} start ({_fmt('total_s', total)}) meets the target "
+            f"({_fmt('total_s', targets['total_s'])}).",
+        )
     else:
-        add("warn", f"{mode.capitalize()} start ({_fmt('total_s', total)}) misses the target "
-                    f"({_fmt('total_s', targets['total_s'])}): load the model in a background thread, "
-                    f"or keep it in a long-lived process, so that users do not wait on it.")
+        add(
+            "warn",
+            f"{mode.capitalize()} start ({_fmt('total_s', total)}) misses the target "
+            f"({_fmt('total_s', targets['total_s'])}): load the model in a background thread, "
+            f"or keep it in a long-lived process, so that users do not wait on it.",
+        )
 
     if imports is not None:
         share = imports / total if total else 0
-        attribution = (report.get("import_attribution") or {}).get("packages", [])[:4]
-        top = ", ".join(f"{p['package']} {_fmt('import_s', p['self_s'])}" for p in attribution)
+        attribution = report.import_attribution.packages[:4] if report.import_attribution else []
+        top = ", ".join(f"{p.package} {_fmt('import_s', p.self_s)}" for p in attribution)
         if imports > targets.get("import_s", float("inf")) or share > 0.5:
             text = f"Imports take {_fmt('import_s', imports)}, {share:.0%} of the load"
             text += f"; the costliest packages are {top}." if top else "."
-            heavy = [p["package"] for p in attribution if p["package"] in {"scipy", "sympy", "sklearn", "pandas", "matplotlib"}]
+            heavy = [p.package for p in attribution if p.package in NOT_NEEDED_TO_ENCODE]
             if heavy:
                 verb = "is" if len(heavy) == 1 else "are"
-                text += (f" {', '.join(heavy)} {verb} not needed to encode: they come in through "
-                         f"transformers/sentence-transformers' optional integrations; import the model "
-                         f"stack lazily (inside the function that first needs it) so that commands which "
-                         f"never embed do not pay for it.")
+                text += (
+                    f" {', '.join(heavy)} {verb} not needed to encode: they come in through "
+                    f"transformers/sentence-transformers' optional integrations; import the model "
+                    f"stack lazily (inside the function that first needs it) so that commands which "
+                    f"never embed do not pay for it."
+                )
             else:
                 text += " Import sentence_transformers lazily, where it is first needed."
             add("warn", text)
 
-    weights_bytes = (report.get("model_info") or {}).get("weights_bytes")
+    weights_bytes = report.model_info.weights_bytes if report.model_info else None
     if init is not None:
         if weights_bytes:
             weights_mb = weights_bytes / 2**20
             rate = weights_mb / init if init > 0 else float("inf")
             if init > targets.get("init_s", float("inf")) or rate < SLOW_INIT_MB_PER_S:
-                add("warn", f"Model init takes {_fmt('init_s', init)} for {weights_mb:.0f} MB of weights "
-                            f"({rate:.0f} MB/s): slow for the model's size; check that weights are safetensors "
-                            f"(memory-mapped) and that the tokenizer is the fast one.")
+                add(
+                    "warn",
+                    f"Model init takes {_fmt('init_s', init)} for {weights_mb:.0f} MB of weights "
+                    f"({rate:.0f} MB/s): slow for the model's size; check that weights are safetensors "
+                    f"(memory-mapped) and that the tokenizer is the fast one.",
+                )
             else:
-                add("ok", f"Model init takes {_fmt('init_s', init)} for {weights_mb:.0f} MB of weights ({rate:.0f} MB/s).")
+                add(
+                    "ok",
+                    f"Model init takes {_fmt('init_s', init)} for {weights_mb:.0f} MB of weights "
+                    f"({rate:.0f} MB/s).",
+                )
         elif init > targets.get("init_s", float("inf")):
-            add("warn", f"Model init takes {_fmt('init_s', init)}, over the {_fmt('init_s', targets['init_s'])} target.")
+            add(
+                "warn",
+                f"Model init takes {_fmt('init_s', init)}, over the {_fmt('init_s', targets['init_s'])} "
+                f"target.",
+            )
 
     if first is not None and first > targets.get("first_encode_s", float("inf")):
-        add("warn", f"The first encode takes {_fmt('first_encode_s', first)} against "
-                    f"{_fmt('encode_s', median('encode_s') or 0)} steady state: run one throw-away encode at start-up.")
+        add(
+            "warn",
+            f"The first encode takes {_fmt('first_encode_s', first)} against "
+            f"{_fmt('encode_s', median('encode_s') or 0)} steady state: run one throw-away encode at "
+            f"start-up.",
+        )
 
     if memory is not None:
         if memory > targets.get("memory_mb", float("inf")):
-            add("warn", f"Memory grows by {_fmt('memory_mb', memory)} (target {_fmt('memory_mb', targets['memory_mb'])}); "
-                        f"peak RSS {_fmt('peak_rss_mb', median('peak_rss_mb') or 0)}. Most of it is torch's own "
-                        f"libraries: a smaller model changes little; a lighter runtime (ONNX) does.")
+            add(
+                "warn",
+                f"Memory grows by {_fmt('memory_mb', memory)} (target "
+                f"{_fmt('memory_mb', targets['memory_mb'])}); peak RSS "
+                f"{_fmt('peak_rss_mb', median('peak_rss_mb') or 0)}. Most of it is torch's own "
+                f"libraries: a smaller model changes little; a lighter runtime (ONNX) does.",
+            )
         else:
-            add("ok", f"Memory grows by {_fmt('memory_mb', memory)}, within the {_fmt('memory_mb', targets['memory_mb'])} target.")
+            add(
+                "ok",
+                f"Memory grows by {_fmt('memory_mb', memory)}, within the "
+                f"{_fmt('memory_mb', targets['memory_mb'])} target.",
+            )
 
     if wall is not None and total and wall - total > 0.25:
-        add("info", f"The whole process takes {_fmt('process_wall_s', wall)}: {_fmt('process_wall_s', wall - total)} "
-                    f"more than the load itself goes to interpreter start-up and shutdown.")
+        add(
+            "info",
+            f"The whole process takes {_fmt('process_wall_s', wall)}: "
+            f"{_fmt('process_wall_s', wall - total)} more than the load itself goes to interpreter "
+            f"start-up and shutdown.",
+        )
 
-    bytecode = (report.get("environment") or {}).get("bytecode") or {}
-    if bytecode and not bytecode.get("compiled"):
-        frac = bytecode.get("fraction")
-        add("warn", f"Only {frac or 0:.0%} of the stack's modules have compiled bytecode: first starts compile them. "
-                    f"Install with pip (which compiles), or uv with UV_COMPILE_BYTECODE=1.")
+    bytecode = report.environment.bytecode if report.environment else None
+    if bytecode and not bytecode.compiled:
+        add(
+            "warn",
+            f"Only {bytecode.fraction or 0:.0%} of the stack's modules have compiled bytecode: first "
+            f"starts compile them. Install with pip (which compiles), or uv with UV_COMPILE_BYTECODE=1.",
+        )
 
-    cold = report.get("cold_cache")
-    if mode == "cold" and cold is not None and not cold.get("verified"):
-        add("warn", f"Cold numbers are UNVERIFIED: {cold.get('note')}")
+    cold = report.cold_cache
+    if mode == "cold" and cold is not None and not cold.verified:
+        add("warn", f"Cold numbers are UNVERIFIED: {cold.note}")
 
     for metric in ("total_s", "process_wall_s"):
-        summary = stats.get(metric)
-        if summary and summary.get("stdev") and summary["median"]:
-            cv = summary["stdev"] / summary["median"]
+        summary = report.stats.get(metric)
+        if summary and summary.stdev and summary.median:
+            cv = summary.stdev / summary.median
             if cv > NOISY_CV:
-                add("info", f"{METRICS[metric].label} varies by {cv:.0%} between samples: the machine is noisy; "
-                            f"add runs (--runs) before trusting a small difference.")
+                add(
+                    "info",
+                    f"{METRICS[metric].label} varies by {cv:.0%} between samples: the machine is noisy; "
+                    f"add runs (--runs) before trusting a small difference.",
+                )
                 break
-
-    if other_mode is not None:
-        other_total = (other_mode.get("stats", {}).get("total_s") or {}).get("median")
-        if other_total:
-            cold_total, warm_total = (total, other_total) if mode == "cold" else (other_total, total)
-            add("info", f"Cold start is {cold_total / warm_total:.1f}x warm ({_fmt('total_s', cold_total)} against "
-                        f"{_fmt('total_s', warm_total)}): the first run after a reboot or an upgrade reads everything from disk.")
     return recs

@@ -24,36 +24,72 @@ def configure(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
 
-    gather = actions.add_parser("gather", help="copy the cell reports of runner folders into one run folder",
-                                description="Copy the cell reports of runner folders into one run folder; a "
-                                            "planned cell with no report gets a failed record.")
+    gather = actions.add_parser(
+        "gather",
+        help="copy the cell reports of runner folders into one run folder",
+        description="Copy the cell reports of runner folders into one run folder; a "
+        "planned cell with no report gets a failed record.",
+    )
     gather.add_argument("folders", nargs="+", metavar="FOLDER", help="runner folders (downloaded artifacts)")
-    gather.add_argument("--into", required=True, type=Path, metavar="RUN_DIR",
-                        help="the run folder to write (reports/runs/<run id>)")
-    gather.add_argument("--matrix", type=Path,
-                        help="the matrix the run planned: each of its cells without a report is recorded failed")
-    gather.add_argument("--runs", type=positive_int, help="the runs override the cells ran with (for --matrix)")
+    gather.add_argument(
+        "--into",
+        required=True,
+        type=Path,
+        metavar="RUN_DIR",
+        help="the run folder to write (reports/runs/<run id>)",
+    )
+    gather.add_argument(
+        "--matrix",
+        type=Path,
+        help="the matrix the run planned: each of its cells without a report is recorded failed",
+    )
+    gather.add_argument(
+        "--runs", type=positive_int, help="the runs override the cells ran with (for --matrix)"
+    )
 
-    comp = actions.add_parser("compare", help="compare each machine's cells with that machine's stored baseline",
-                              description="Split a merged report by machine fingerprint and compare each part "
-                                          "with the baseline stored for that fingerprint.")
+    comp = actions.add_parser(
+        "compare",
+        help="compare each machine's cells with that machine's stored baseline",
+        description="Split a merged report by machine fingerprint and compare each part "
+        "with the baseline stored for that fingerprint.",
+    )
     comp.add_argument("report", metavar="REPORT", help="a merged matrix report")
-    comp.add_argument("--baselines-dir", default=DEFAULT_BASELINES, help="stored baselines (default: %(default)s)")
-    comp.add_argument("--threshold", type=fraction, default=0.05,
-                      help="smallest change that matters, as a fraction (default: %(default)s)")
-    comp.add_argument("--alpha", type=fraction, default=0.05,
-                      help="significance level (default: %(default)s)")
-    comp.add_argument("--fail-on", type=metric_list, default=("total_s", "process_wall_s"), metavar="METRICS",
-                      help="comma-separated metrics whose slowdown exits 1 (default: total_s,process_wall_s)")
+    comp.add_argument(
+        "--baselines-dir", default=DEFAULT_BASELINES, help="stored baselines (default: %(default)s)"
+    )
+    comp.add_argument(
+        "--threshold",
+        type=fraction,
+        default=0.05,
+        help="smallest change that matters, as a fraction (default: %(default)s)",
+    )
+    comp.add_argument(
+        "--alpha", type=fraction, default=0.05, help="significance level (default: %(default)s)"
+    )
+    comp.add_argument(
+        "--fail-on",
+        type=metric_list,
+        default=("total_s", "process_wall_s"),
+        metavar="METRICS",
+        help="comma-separated metrics whose slowdown exits 1 (default: total_s,process_wall_s)",
+    )
     comp.add_argument("--format", choices=["text", "md"], default="text", help="output (default: text)")
-    comp.add_argument("--step-summary", action="store_true",
-                      help="also append the markdown to $GITHUB_STEP_SUMMARY when it is set")
+    comp.add_argument(
+        "--step-summary",
+        action="store_true",
+        help="also append the markdown to $GITHUB_STEP_SUMMARY when it is set",
+    )
 
-    base = actions.add_parser("baseline", help="store each machine's cells as that machine's baseline",
-                              description="Store each machine's part of a merged report as the baseline of that "
-                                          "fingerprint. A cell that did not complete keeps its previous baseline.")
+    base = actions.add_parser(
+        "baseline",
+        help="store each machine's cells as that machine's baseline",
+        description="Store each machine's part of a merged report as the baseline of that "
+        "fingerprint. A cell that did not complete keeps its previous baseline.",
+    )
     base.add_argument("report", metavar="REPORT", help="a merged matrix report")
-    base.add_argument("--baselines-dir", default=DEFAULT_BASELINES, help="stored baselines (default: %(default)s)")
+    base.add_argument(
+        "--baselines-dir", default=DEFAULT_BASELINES, help="stored baselines (default: %(default)s)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,7 +101,8 @@ def _gather(args: argparse.Namespace) -> int:
 
     planned, matrix = ci.planned_cells(args.matrix, runs=args.runs) if args.matrix else (None, None)
     result = ci.gather(args.folders, args.into, planned=planned, matrix=matrix)
-    print(f"gathered {len(result.cells)} cell report(s) from {len(args.folders)} folder(s) into {result.run_dir}")
+    folders = len(args.folders)
+    print(f"gathered {len(result.cells)} cell report(s) from {folders} folder(s) into {result.run_dir}")
     for cell_id in result.missing:
         print(f"  {cell_id}: planned, but no report came back; recorded as failed")
     for why in result.skipped:
@@ -74,76 +111,92 @@ def _gather(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from harness.analysis import baseline
-    from harness.analysis import ci
+    from harness.analysis import baseline, ci
     from harness.analysis.compare import compare_cells, render
-    from harness.result import read_cells
+    from harness.result import append_bytes, read_cells
 
     md = args.format == "md"
     parts = ci.by_machine(args.report)
     out: list[str] = []
     worst = 0
     for fp, part in parts.items():
-        cells = part["cells"]
-        heading = (f"Cells that never ran: {len(cells)}" if fp == ci.NO_MACHINE
-                   else f"Machine {ci.machine_label(part)} ({fp}): {len(cells)} cell(s)")
+        cells = part.cells
+        heading = (
+            f"Cells that never ran: {len(cells)}"
+            if fp == ci.NO_MACHINE
+            else f"Machine {ci.machine_label(part)} ({fp}): {len(cells)} cell(s)"
+        )
         out.append(f"### {heading}" if md else heading)
         out.append("")
         if fp == ci.NO_MACHINE:
-            out.extend(f"- {cell_id}: {((c.get('failure') or {}).get('reason')) or c.get('status')}"
-                       for cell_id, c in sorted(cells.items()))
+            out.extend(
+                f"- {cell_id}: {c.failure.reason if c.failure else c.status}"
+                for cell_id, c in sorted(cells.items())
+            )
             out.append("")
             continue
         stored = baseline.find_for(fp, args.baselines_dir)
         if stored is None:
-            out.append(f"No baseline yet for this machine (fingerprint {fp}): nothing to compare with. "
-                       f"This run becomes its baseline once it is stored (`python -m harness ci baseline`; "
-                       f"the scheduled workflow does it on the default branch).")
+            out.append(
+                f"No baseline yet for this machine (fingerprint {fp}): nothing to compare with. "
+                f"This run becomes its baseline once it is stored (`python -m harness ci baseline`; "
+                f"the scheduled workflow does it on the default branch)."
+            )
             out.append("")
             continue
-        comparison = compare_cells(read_cells(stored), cells, threshold=args.threshold, alpha=args.alpha,
-                                   fail_on=args.fail_on, baseline_label=str(stored),
-                                   current_label=f"this run ({fp})")
+        comparison = compare_cells(
+            read_cells(stored),
+            cells,
+            threshold=args.threshold,
+            alpha=args.alpha,
+            fail_on=args.fail_on,
+            baseline_label=str(stored),
+            current_label=f"this run ({fp})",
+        )
         # The comparison's own heading is one level deeper than the machine's.
-        out.append(render(comparison, args.format).replace("## ", "#### ", 1) if md else render(comparison, "text"))
+        out.append(
+            render(comparison, args.format).replace("## ", "#### ", 1) if md else render(comparison, "text")
+        )
         worst = max(worst, comparison.exit_code())
-    verdict = ("REGRESSION: a gated metric is significantly slower on some machine (see above)" if worst
-               else "No significant regression on any machine with a baseline.")
+    verdict = (
+        "REGRESSION: a gated metric is significantly slower on some machine (see above)"
+        if worst
+        else "No significant regression on any machine with a baseline."
+    )
     out.append(f"**{verdict}**" if md else verdict)
     text = "\n".join(out) + "\n"
     print(text, end="")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if args.step_summary and summary:
-        with open(summary, "a") as fh:
-            fh.write(text if md else f"```\n{text}```\n")
+        append_bytes(summary, (text if md else f"```\n{text}```\n").encode())
     return worst
 
 
 def _baseline(args: argparse.Namespace) -> int:
-    from harness.analysis import baseline
-    from harness.analysis import ci
-    from harness.result import load_json, write_json_atomic
+    import msgspec
 
-    root = Path(args.baselines_dir)
+    from harness.analysis import baseline, ci
+    from harness.result import cells_of, read_any
+
     for fp, part in ci.by_machine(args.report).items():
         if fp == ci.NO_MACHINE:
             continue
-        cells = part["cells"]
+        target = baseline.path_for(fp, args.baselines_dir)
+        cells = dict(part.cells)
         kept = []
-        previous = baseline.find_for(fp, root)
-        if previous is not None:
-            old = load_json(previous)
-            old_cells = old.get("cells") if old.get("kind") == "matrix" else {old["cell"]["id"]: old}
-            for cell_id, cell in (old_cells or {}).items():
-                if cell_id not in cells or cells[cell_id].get("status") != "complete":
+        if target.is_file():
+            for cell_id, cell in cells_of(read_any(target)).items():
+                if cell_id not in cells or cells[cell_id].status != "complete":
                     cells[cell_id] = cell
                     kept.append(cell_id)
-        done = [c for c in cells.values() if c.get("status") == "complete"]
-        if not done:
+        if not any(c.status == "complete" for c in cells.values()):
             print(f"machine {fp}: no complete cell; its baseline is left as it was")
             continue
-        path = write_json_atomic(root / f"{fp}.json", part)
-        baseline.fingerprint_of(path)  # validates what was written: one machine, a readable report
-        note = f" ({len(kept)} cell(s) kept from the previous baseline: {', '.join(sorted(kept))})" if kept else ""
+        path = msgspec.structs.replace(part, cells=cells).write(target)
+        note = (
+            f" ({len(kept)} cell(s) kept from the previous baseline: {', '.join(sorted(kept))})"
+            if kept
+            else ""
+        )
         print(f"baseline for machine {fp} ({ci.machine_label(part)}): {path}, {len(cells)} cell(s){note}")
     return 0

@@ -13,22 +13,48 @@ from harness.errors import UserError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("reports", nargs="+", metavar="REPORT",
-                        help="BASELINE CURRENT (cell or matrix reports); BASELINE may be 'auto', the stored "
-                             "baseline of CURRENT's machine; a single REPORT means 'auto REPORT'")
-    parser.add_argument("--baseline", help="the baseline (a report path or 'auto'), instead of the first REPORT")
-    parser.add_argument("--threshold", type=fraction, default=0.05,
-                        help="smallest change that matters, as a fraction (default: %(default)s)")
-    parser.add_argument("--alpha", type=fraction, default=0.05,
-                        help="significance level of the Mann-Whitney U test (default: %(default)s)")
-    parser.add_argument("--fail-on", type=metric_list, default=("total_s", "process_wall_s"), metavar="METRICS",
-                        help="comma-separated metrics whose slowdown exits 1 (default: total_s,process_wall_s; "
-                             "'' for none)")
-    parser.add_argument("--format", choices=["text", "md", "json"], default="text", help="output (default: text)")
-    parser.add_argument("--allow-cross-machine", action="store_true",
-                        help="compare reports of different machines (the heading says so)")
-    parser.add_argument("--baselines-dir", default=DEFAULT_BASELINES,
-                        help="where stored baselines live (default: %(default)s)")
+    parser.add_argument(
+        "reports",
+        nargs="+",
+        metavar="REPORT",
+        help="BASELINE CURRENT (cell or matrix reports); BASELINE may be 'auto', the stored "
+        "baseline of CURRENT's machine; a single REPORT means 'auto REPORT'",
+    )
+    parser.add_argument(
+        "--baseline", help="the baseline (a report path or 'auto'), instead of the first REPORT"
+    )
+    parser.add_argument(
+        "--threshold",
+        type=fraction,
+        default=0.05,
+        help="smallest change that matters, as a fraction (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=fraction,
+        default=0.05,
+        help="significance level of the Mann-Whitney U test (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--fail-on",
+        type=metric_list,
+        default=("total_s", "process_wall_s"),
+        metavar="METRICS",
+        help="comma-separated metrics whose slowdown exits 1 (default: total_s,process_wall_s; '' for none)",
+    )
+    parser.add_argument(
+        "--format", choices=["text", "md", "json"], default="text", help="output (default: text)"
+    )
+    parser.add_argument(
+        "--allow-cross-machine",
+        action="store_true",
+        help="compare reports of different machines (the heading says so)",
+    )
+    parser.add_argument(
+        "--baselines-dir",
+        default=DEFAULT_BASELINES,
+        help="where stored baselines live (default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,7 +74,13 @@ def run(args: argparse.Namespace) -> int:
     if not current:
         raise UserError("no current report given (no reports/matrix-*.json yet? pass CURRENT=...)")
     baseline = baselines.resolve(spec, current, args.baselines_dir)
-    comparison = compare_files(baseline, current, threshold=args.threshold, alpha=args.alpha,
-                               fail_on=args.fail_on, allow_cross_machine=args.allow_cross_machine)
+    comparison = compare_files(
+        baseline,
+        current,
+        threshold=args.threshold,
+        alpha=args.alpha,
+        fail_on=args.fail_on,
+        allow_cross_machine=args.allow_cross_machine,
+    )
     print(render(comparison, args.format), end="")
     return comparison.exit_code()

@@ -9,8 +9,12 @@ SPARK = "▁▂▃▄▅▆▇█"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", default="reports/history", help="history folder (default: %(default)s)")
-    parser.add_argument("--format", choices=["text", "md", "json"], default="text", help="output (default: text)")
-    parser.add_argument("--metric", default="total_s", help="the metric whose median to follow (default: %(default)s)")
+    parser.add_argument(
+        "--format", choices=["text", "md", "json"], default="text", help="output (default: text)"
+    )
+    parser.add_argument(
+        "--metric", default="total_s", help="the metric whose median to follow (default: %(default)s)"
+    )
 
 
 def _spark(values: list[float]) -> str:
@@ -34,7 +38,11 @@ def run(args: argparse.Namespace) -> int:
     entries = history.load(args.root)
     trends = history.trends(entries, args.metric)
     if args.format == "json":
-        print(json.dumps({"runs": [e["run_id"] for e in entries], "metric": args.metric, "cells": trends}, indent=2))
+        print(
+            json.dumps(
+                {"runs": [e.run_id for e in entries], "metric": args.metric, "cells": trends}, indent=2
+            )
+        )
         return 0
     if not entries:
         print(f"no runs recorded under {args.root} (merge records each matrix run)")
@@ -46,11 +54,27 @@ def run(args: argparse.Namespace) -> int:
         for i in trend["steps"]:
             before = values[i - 1]
             flagged.append(f"{trend['points'][i][0]} ({(values[i] - before) / before * 100:+.0f}%)")
-        rows.append([cell_id, len(values), f"{values[0]:.3f}", f"{values[-1]:.3f}", _spark(values),
-                     ", ".join(flagged) or "–"])
+        rows.append(
+            [
+                cell_id,
+                len(values),
+                f"{values[0]:.3f}",
+                f"{values[-1]:.3f}",
+                _spark(values),
+                ", ".join(flagged) or "–",
+            ]
+        )
     unit = METRICS[args.metric].unit
-    print(f"runs: {len(entries)}; median {args.metric} ({unit}) per run, oldest to newest; "
-          "a step needs two runs on the new level")
-    print(tabulate(rows, headers=["cell", "runs", "first", "latest", "trend", "step at run"],
-                   tablefmt="github" if args.format == "md" else "simple", disable_numparse=True))
+    print(
+        f"runs: {len(entries)}; median {args.metric} ({unit}) per run, oldest to newest; "
+        "a step needs two runs on the new level"
+    )
+    print(
+        tabulate(
+            rows,
+            headers=["cell", "runs", "first", "latest", "trend", "step at run"],
+            tablefmt="github" if args.format == "md" else "simple",
+            disable_numparse=True,
+        )
+    )
     return 0

@@ -6,7 +6,9 @@ Writes ``reports/matrix-<run id>.json`` (or ``--output``), adds the run to the h
 shows its change against the baseline's same cell.
 
 Exit status: 0 when every planned cell is complete, 1 when some failed or never ran (the
-tables say which and why), 2 for a run folder or baseline that cannot be used.
+tables say which and why), 2 for a run folder or baseline that cannot be used, 3 when the
+merged report or the history cannot be written (one line; a merged report already written
+is kept).
 """
 
 from __future__ import annotations
@@ -18,44 +20,55 @@ from pathlib import Path
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder: reports/runs/<run id>")
-    parser.add_argument("--format", choices=["text", "md", "json"], default="text",
-                        help="tables as text, GitHub markdown or JSON (default: %(default)s)")
-    parser.add_argument("--baseline", metavar="FILE|auto",
-                        help="show each cell's change against this report ('auto': this machine's stored baseline)")
-    parser.add_argument("--output", "-o", type=Path, help="merged report (default: reports/matrix-<run id>.json)")
-    parser.add_argument("--history", type=Path, default=Path("reports/history"),
-                        help="history folder the run is added to (default: %(default)s)")
+    parser.add_argument(
+        "--format",
+        choices=["text", "md", "json"],
+        default="text",
+        help="tables as text, GitHub markdown or JSON (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="FILE|auto",
+        help="show each cell's change against this report ('auto': this machine's stored baseline)",
+    )
+    parser.add_argument(
+        "--output", "-o", type=Path, help="merged report (default: reports/matrix-<run id>.json)"
+    )
+    parser.add_argument(
+        "--history",
+        type=Path,
+        default=Path("reports/history"),
+        help="history folder the run is added to (default: %(default)s)",
+    )
     parser.add_argument("--no-history", action="store_true", help="do not add the run to the history")
-    parser.add_argument("--skip-bad", action="store_true",
-                        help="leave out unreadable cell files (named in a warning) instead of stopping")
+    parser.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="leave out unreadable cell files (named in a warning) instead of stopping",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from harness.report import tables
     from harness.analysis.merge import default_output, merge_run
-    from harness.result import read_cells, write_json_atomic
+    from harness.report import tables
+    from harness.result import WriteError, read_cells
 
     report, warnings = merge_run(args.run_dir, skip_bad=args.skip_bad)
     output = args.output or default_output(args.run_dir)
-    try:
-        write_json_atomic(output, report)
-    except OSError as exc:
-        from harness.errors import UserError
-
-        raise UserError(f"{output}: cannot write the merged report ({exc.strerror or exc})") from None
+    report.write(output)
     for warning in warnings:
         print(f"harness merge: warning: {warning}", file=sys.stderr)
 
     history_note = None
     if not args.no_history:
+        from harness.analysis import history
+
         try:
-            from harness.analysis import history
-        except ImportError:  # an older checkout without the history module
-            history = None
-        if history is not None:
-            history_note = str(history.record(output, root=args.history))
+            history_note = str(history.record(report, root=args.history, path=output))
+        except WriteError as exc:
+            raise WriteError(f"{exc}; the merged report is written: {output}") from None
 
     changes, baseline_label = None, None
     if args.baseline:
@@ -63,10 +76,13 @@ def run(args: argparse.Namespace) -> int:
 
         base_path = baselines.resolve(args.baseline, output)
         baseline_label = str(base_path)
-        changes, cross = tables.changes_against(read_cells(base_path), report["cells"])
+        changes, cross = tables.changes_against(read_cells(base_path), report.cells)
         if cross:
-            print(f"harness merge: warning: {base_path} comes from another machine; "
-                  f"its differences may be the machines'", file=sys.stderr)
+            print(
+                f"harness merge: warning: {base_path} comes from another machine; "
+                f"its differences may be the machines'",
+                file=sys.stderr,
+            )
 
     where = {"cell reports": str(args.run_dir), "merged report": str(output)}
     if history_note:
@@ -77,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
         data["where"] = where
         print(json.dumps(data, indent=2))
     else:
-        print(tables.render(report, args.format, changes=changes, baseline_label=baseline_label, where=where), end="")
-    incomplete = [c for c in report["cells"].values() if c["status"] != "complete"] + report["missing"]
+        print(
+            tables.render(report, args.format, changes=changes, baseline_label=baseline_label, where=where),
+            end="",
+        )
+    incomplete = [c for c in report.cells.values() if c.status != "complete"] + report.missing
     return 1 if incomplete else 0
