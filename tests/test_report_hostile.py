@@ -179,3 +179,14 @@ def test_html_page_never_replaces_a_device(hostile, tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "/dev/null" in proc.stderr
     assert Path("/dev/null").is_char_device()
+
+
+def test_merge_markdown_escapes_names(hostile, tmp_path):
+    run_dir = tmp_path / "runs" / "r-hostile"
+    measured = next(c for c in hostile.cells.values() if c.status == "complete")
+    measured.write(run_dir / f"{measured.id}.json")
+    proc = harness(
+        "merge", str(run_dir), "--format", "md", "--output", str(tmp_path / "m.json"), "--no-history"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert_markdown_is_inert(proc.stdout)
