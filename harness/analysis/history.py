@@ -196,14 +196,15 @@ def _moved(data, bounds: list[int], min_size: int, window: int) -> list[int]:
     return bounds
 
 
-def steps(values: list[float], threshold: float = STEP_THRESHOLD) -> list[int]:
-    """Indices of the runs at which a step change happened (the first run of a new level)."""
+def steps(values: list[float], threshold: float = STEP_THRESHOLD, window: int = WINDOW) -> list[int]:
+    """Indices of the runs at which a step change happened (the first run of a new level);
+    ``window`` at least ``len(values)`` makes the fit exact."""
     if any(v is None for v in values) or len(values) < 2 * MIN_SEGMENT:
         return []
     level = statistics.median(values)
     sigma = noise(values)
     penalty = max(3 * sigma, threshold * abs(level)) * MIN_SEGMENT
-    starts = segments(values, penalty)
+    starts = segments(values, penalty, window=window)
     out = []
     for k in range(1, len(starts)):
         before = statistics.median(values[starts[k - 1] : starts[k]])

@@ -113,6 +113,7 @@ def _gather(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from harness.analysis import baseline, ci
     from harness.analysis.compare import compare_cells, render
+    from harness.errors import UserError
     from harness.result import append_bytes, read_cells
 
     md = args.format == "md"
@@ -168,7 +169,10 @@ def _compare(args: argparse.Namespace) -> int:
     print(text, end="")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if args.step_summary and summary:
-        append_bytes(summary, (text if md else f"```\n{text}```\n").encode())
+        try:
+            append_bytes(summary, (text if md else f"```\n{text}```\n").encode())
+        except UserError as exc:  # WriteError (exit 3) or a FIFO/device (TargetError, exit 2)
+            raise type(exc)(f"GITHUB_STEP_SUMMARY: {exc}") from None
     return worst
 
 
