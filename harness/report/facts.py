@@ -15,7 +15,7 @@ from pathlib import Path
 import msgspec
 
 from harness.errors import UserError
-from harness.report.format import MODE_ORDER, version_key
+from harness.report.format import MODE_ORDER, one_line, version_key
 from harness.result import CellReport, FailureKind, Machine, MatrixReport, read_any, read_cells
 
 # Why a cell has no figures, in a word or two (the tables' legend documents these words).
@@ -115,13 +115,16 @@ def failure_word(cell: CellReport) -> str:
     return FAILURE_WORDS[FailureKind.INTERRUPTED if cell.status == "partial" else FailureKind.CRASH]
 
 
-@dataclass(frozen=True)
-class FailedCell:
+class FailedCell(msgspec.Struct, frozen=True):
     """A cell without figures: its id, why in a word, and the reason it gave."""
 
     cell: str
     word: str
     reason: str
+
+    def cells(self) -> list[str]:
+        """Its row in a table of failed cells (``cell``, ``why``, ``reason``)."""
+        return [self.cell, self.word, one_line(self.reason, 100)]
 
 
 def failed_cells(report: MatrixReport) -> list[FailedCell]:

@@ -102,14 +102,12 @@ def _svg(fig, plot_id: str, title: str) -> str:
         view_box = re.search(r'viewBox="([^"]*)"', attrs)
         box = view_box.group(1) if view_box else "0 0 100 100"
         # HTML's parser puts inline <svg> (and xlink:href) in the right namespaces itself.
-        return f'<svg id="{plot_id}" class="plot" role="img" aria-label="{_attr(title)}" viewBox="{box}">'
+        return (
+            f'<svg id="{plot_id}" class="plot" role="img" aria-label="{html.escape(title)}" viewBox="{box}">'
+        )
 
     text = re.sub(r"<svg\b([^>]*)>", root, text, count=1)
     return text.strip()
-
-
-def _attr(text: str) -> str:
-    return html.escape(text, quote=True)
 
 
 def _seconds(value: float, _pos=None) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import msgspec
 
 from harness.errors import UserError
-from harness.report.facts import FAILURE_WORDS, failed_cells, failure_word
+from harness.report.facts import FAILURE_WORDS, FailedCell, failed_cells, failure_word
 from harness.report.format import (
     axes_key,
     decimals,
@@ -113,21 +113,11 @@ class EnvRow(msgspec.Struct):
         ]
 
 
-class Failed(msgspec.Struct):
-    cell: str
-    word: str
-    reason: str
-
-    def cells(self) -> list[str]:
-        """The row under FAILED_HEADERS."""
-        return [self.cell, self.word, one_line(self.reason, 100)]
-
-
 class Tables(msgspec.Struct):
     run_id: str
     tables: list[Table]
     environments: list[EnvRow]
-    failed: list[Failed]
+    failed: list[FailedCell]
 
 
 ENV_HEADERS = ["torch", "status", "build", "python", "torch installed", "sentence-transformers", "error"]
@@ -218,8 +208,7 @@ def tables_of(
         )
         for torch, env in sorted(report.environments.items(), key=lambda kv: version_key(kv[0]))
     ]
-    failed = [Failed(cell=f.cell, word=f.word, reason=f.reason) for f in failed_cells(report)]
-    return Tables(run_id=report.run_id, tables=tables, environments=environments, failed=failed)
+    return Tables(run_id=report.run_id, tables=tables, environments=environments, failed=failed_cells(report))
 
 
 def table_data(
