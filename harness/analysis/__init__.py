@@ -1,3 +1,3 @@
-"""Analysis of finished samples: statistics, comparison verdicts, history, baselines, judgement, merge.
-Imports: harness.result, numpy and scipy; never harness.report or harness.commands.
+"""Finished results analysed: statistics, judgement, verdicts, baselines, history, merge, CI glue.
+Imports: harness.result, numpy, scipy, and the run plan/matrix readers of measure and matrix; never report.
 """
