@@ -48,8 +48,11 @@ def page_id(path: Path) -> str:
 
 # -- parsing the marked blocks ----------------------------------------------------------------
 
-FENCE = re.compile(r"^(?P<marker><!--\s*(?P<what>runnable|file:\s*(?P<name>[\w.-]+))\s*-->\n)?"
-                   r"```(?P<lang>[\w-]*)\n(?P<body>.*?)^```$", re.M | re.S)
+FENCE = re.compile(
+    r"^(?P<marker><!--\s*(?P<what>runnable|file:\s*(?P<name>[\w.-]+))\s*-->\n)?"
+    r"```(?P<lang>[\w-]*)\n(?P<body>.*?)^```$",
+    re.M | re.S,
+)
 EXIT = re.compile(r"\s+#\s*exit status (\d+)\s*$")
 
 
@@ -144,8 +147,11 @@ def _scratch(tmp_path: Path) -> Path:
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"GITHUB_STEP_SUMMARY", "HARNESS_RUN_ID", "MATRIX", "HF_HUB_OFFLINE"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"GITHUB_STEP_SUMMARY", "HARNESS_RUN_ID", "MATRIX", "HF_HUB_OFFLINE"}
+    }
     env.update(
         PATH=f"{Path(sys.prefix) / 'bin'}{os.pathsep}{env.get('PATH', '')}",
         HF_HOME=str(tmp_path / "hf-home"),  # an empty Hugging Face cache: a hub id is never found
@@ -167,8 +173,9 @@ def test_runnable_commands(page: Path, tmp_path):
         for c in step.commands:
             i = commands.index(c)
             script.append(f"echo '@@docs-start-{i}@@'\n{c.text}\necho \"@@docs-status-{i}=$?@@\"")
-    proc = subprocess.run(["bash", "-c", "\n".join(script)], cwd=work, env=env, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        ["bash", "-c", "\n".join(script)], cwd=work, env=env, capture_output=True, text=True, timeout=600
+    )
     out = proc.stdout
     for i, c in enumerate(commands):
         where = f"{page_id(page)}:{c.line}: `{c.text}`"
@@ -184,12 +191,23 @@ def test_runnable_commands(page: Path, tmp_path):
 
 
 def test_site_builds_strict(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(REPO / "mkdocs.yml"),
-                           "-d", str(tmp_path / "site")], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    site = tmp_path / "site"
+    command = [
+        sys.executable,
+        "-m",
+        "mkdocs",
+        "build",
+        "--strict",
+        "-f",
+        str(REPO / "mkdocs.yml"),
+        "-d",
+        str(site),
+    ]
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    assert (tmp_path / "site" / "troubleshooting" / "index.html").is_file()
-    assert (tmp_path / "site" / "report-matrix.png").is_file()
+    assert (site / "troubleshooting" / "index.html").is_file()
+    assert (site / "report-matrix.png").is_file()
 
 
 # -- make targets ---------------------------------------------------------------------------------
@@ -207,10 +225,12 @@ def _docs_text() -> str:
 
 
 def test_make_targets_shown_exist():
-    shown = {m[2] for p in pages() for _, _, _, body, _ in code_blocks(p.read_text()) for m in MAKE_CALL.finditer(body)}
+    bodies = [body for p in pages() for _, _, _, body, _ in code_blocks(p.read_text())]
+    shown = {m[2] for body in bodies for m in MAKE_CALL.finditer(body)}
     assert {"profile-matrix", "test", "profile"} <= shown
     for target in sorted(shown):
-        proc = subprocess.run(["make", "-n", "-C", str(REPO), target], capture_output=True, text=True, timeout=60)
+        command = ["make", "-n", "-C", str(REPO), target]
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, f"`make {target}` is shown in the docs but: {proc.stderr.strip()}"
 
 
@@ -224,8 +244,14 @@ def test_every_make_target_documented():
 
 
 def _help(*verbs: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "harness", *verbs, "--help"], capture_output=True, text=True,
-                          cwd=REPO, timeout=60, env={**os.environ, "COLUMNS": "200"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", *verbs, "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
 
@@ -253,10 +279,16 @@ def test_every_verb_and_option_documented():
         for action in actions:
             if not re.search(rf"{re.escape(verb)} {re.escape(action)}\b", text):
                 missing.append(f"harness {verb} {action}")
-            missing += [f"harness {verb} {action} {o}" for o in sorted(_options(_help(verb, action)))
-                        if not re.search(rf"{re.escape(o)}(?![\w-])", text)]
-        missing += [f"harness {verb} {o}" for o in sorted(_options(help_text))
-                    if not re.search(rf"{re.escape(o)}(?![\w-])", text)]
+            missing += [
+                f"harness {verb} {action} {o}"
+                for o in sorted(_options(_help(verb, action)))
+                if not re.search(rf"{re.escape(o)}(?![\w-])", text)
+            ]
+        missing += [
+            f"harness {verb} {o}"
+            for o in sorted(_options(help_text))
+            if not re.search(rf"{re.escape(o)}(?![\w-])", text)
+        ]
     assert not missing, f"named by the CLI but nowhere in README.md or docs/: {missing}"
 
 
@@ -266,8 +298,15 @@ def test_every_verb_and_option_documented():
 def test_readme_is_short_and_keeps_its_contract():
     text = README.read_text()
     assert len(text.splitlines()) <= README_MAX_LINES
-    for needed in ("make profile-matrix", "make test", "RUNS=", "MODEL=", "COLD_START=true", "--cold-start",
-                   "](docs/report-matrix.png)"):
+    for needed in (
+        "make profile-matrix",
+        "make test",
+        "RUNS=",
+        "MODEL=",
+        "COLD_START=true",
+        "--cold-start",
+        "](docs/report-matrix.png)",
+    ):
         assert needed in text, needed
 
 
@@ -277,8 +316,13 @@ def test_readme_matrix_example_is_a_valid_matrix(tmp_path):
     example = tmp_path / "matrix.yaml"
     example.write_text(yaml_blocks[0])
     assert len(yaml_blocks[0].splitlines()) <= 10
-    proc = subprocess.run([sys.executable, "-m", "harness", "matrix", "--matrix", str(example)],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "matrix", "--matrix", str(example)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
 
 
