@@ -43,15 +43,25 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
 def build_uv(location: Path, packages: list[str]) -> float:
     env = {**os.environ, **uv_environment()}
     uv = uv_bin()
-    return (timed([uv, "venv", "-q", "-p", sys.executable, str(location)], env)
-            + timed([uv, "pip", "install", "-q", "--python", str(location / "bin" / "python"), *packages], env))
+    return timed([uv, "venv", "-q", "-p", sys.executable, str(location)], env) + timed(
+        [uv, "pip", "install", "-q", "--python", str(location / "bin" / "python"), *packages], env
+    )
 
 
 def build_pip(location: Path, packages: list[str]) -> float:
     env = dict(os.environ)
-    return (timed([sys.executable, "-m", "venv", str(location)], env)
-            + timed([str(location / "bin" / "python"), "-m", "pip", "install", "-q",
-                     "--disable-pip-version-check", *packages], env))
+    return timed([sys.executable, "-m", "venv", str(location)], env) + timed(
+        [
+            str(location / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            *packages,
+        ],
+        env,
+    )
 
 
 def main() -> int:

@@ -39,9 +39,26 @@ model.encode("The quick brown fox jumps over the lazy dog.")
 
 
 def harness_walls(runs: int, out: Path) -> list[float]:
-    subprocess.run([sys.executable, "-m", "harness", "profile", "--runs", str(runs), "--warmups", "0",
-                    "--encode-repeats", "0", "--no-import-attribution", "--quiet", "--output", str(out)],
-                   cwd=REPO, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "profile",
+            "--runs",
+            str(runs),
+            "--warmups",
+            "0",
+            "--encode-repeats",
+            "0",
+            "--no-import-attribution",
+            "--quiet",
+            "--output",
+            str(out),
+        ],
+        cwd=REPO,
+        check=True,
+    )
     report = json.loads(out.read_text())
     return [s["metrics"]["process_wall_s"] for s in report["samples"] if s["ok"] and not s["warmup"]]
 
@@ -49,21 +66,41 @@ def harness_walls(runs: int, out: Path) -> list[float]:
 def bare_walls(runs: int, script: Path, env: dict) -> tuple[list[float], str]:
     if shutil.which("hyperfine"):
         export = script.with_suffix(".hyperfine.json")
-        subprocess.run(["hyperfine", "--runs", str(runs), "--shell=none", "--style", "none",
-                        "--export-json", str(export), f"{sys.executable} {script}"],
-                       check=True, env=env, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                "hyperfine",
+                "--runs",
+                str(runs),
+                "--shell=none",
+                "--style",
+                "none",
+                "--export-json",
+                str(export),
+                f"{sys.executable} {script}",
+            ],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
         return json.loads(export.read_text())["results"][0]["times"], "hyperfine"
     walls = []
     for _ in range(runs):
         t0 = time.perf_counter_ns()
-        subprocess.run([sys.executable, str(script)], check=True, env=env,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, str(script)],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         walls.append((time.perf_counter_ns() - t0) / 1e9)
     return walls, "perf_counter around subprocess.run"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--runs", type=int, default=5, help="samples per side per round")
     args = parser.parse_args()
@@ -81,8 +118,11 @@ def main() -> int:
             b, clock = bare_walls(args.runs, script, env)
             harness_all += h
             bare_all += b
-            print(f"round {round_no}: harness median {statistics.median(h):.3f} s, "
-                  f"bare median {statistics.median(b):.3f} s ({clock})", flush=True)
+            print(
+                f"round {round_no}: harness median {statistics.median(h):.3f} s, "
+                f"bare median {statistics.median(b):.3f} s ({clock})",
+                flush=True,
+            )
     h_med, b_med = statistics.median(harness_all), statistics.median(bare_all)
     ratio = h_med / b_med
     print()

@@ -24,9 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.analysis.merge import cell_files  # noqa: E402
-from harness.result import read_report  # noqa: E402
-from harness.measure.manager import environments_in  # noqa: E402
+from harness.analysis.merge import merge_run  # noqa: E402
 
 
 def main() -> int:
@@ -39,12 +37,24 @@ def main() -> int:
     bin_dir = Path(sys.executable).parent
     run_id = "bench-overhead-" + datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = ROOT / "reports" / "runs" / run_id
-    env = {**os.environ, "MATRIX": str(args.matrix.resolve()), "HARNESS_RUN_ID": run_id,
-           "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        "MATRIX": str(args.matrix.resolve()),
+        "HARNESS_RUN_ID": run_id,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     posargs = ["--", "--runs", str(args.runs)] if args.runs else []
     with tempfile.TemporaryDirectory(prefix="bench-nox-") as envdir:
-        cmd = [str(bin_dir / "nox"), "-f", str(ROOT / "noxfile.py"), "--envdir", envdir, "-s", "profile_matrix",
-               *posargs]
+        cmd = [
+            str(bin_dir / "nox"),
+            "-f",
+            str(ROOT / "noxfile.py"),
+            "--envdir",
+            envdir,
+            "-s",
+            "profile_matrix",
+            *posargs,
+        ]
         print("$ MATRIX=" + str(args.matrix) + " " + " ".join(cmd), flush=True)
         started = time.perf_counter()
         proc = subprocess.run(cmd, env=env, cwd=ROOT)
@@ -52,32 +62,35 @@ def main() -> int:
     if proc.returncode != 0:
         print(f"nox exited {proc.returncode}; figures below cover what finished", file=sys.stderr)
 
-    samples_s = 0.0
-    counted_s = 0.0
-    n_samples = 0
-    cells = 0
-    for path in cell_files(run_dir):
-        report = read_report(path)
-        cells += 1
-        for sample in report["samples"]:
-            value = (sample.get("metrics") or {}).get("process_wall_s")
-            if value is not None:
-                samples_s += value
-                n_samples += 1
-                if not sample["warmup"] and sample["ok"]:
-                    counted_s += value
-    build_s = sum(e.get("build_s") or 0.0 for e in environments_in(run_dir).values())
+    report, _ = merge_run(run_dir, skip_bad=True)
+    cells = len(report.cells)
+    walls = [
+        (s, s.metrics["process_wall_s"])
+        for c in report.cells.values()
+        for s in c.samples
+        if "process_wall_s" in s.metrics
+    ]
+    n_samples = len(walls)
+    samples_s = sum(wall for _, wall in walls)
+    counted_s = sum(wall for sample, wall in walls if sample.counted)
+    build_s = sum(env.build_s or 0.0 for env in report.environments.values())
     if not args.keep:
         shutil.rmtree(run_dir, ignore_errors=True)
 
     print()
     print(f"matrix: {args.matrix}  ({cells} cells, {n_samples} samples)")
     print(f"matrix wall time (nox -s profile_matrix):      {wall_s:7.1f} s")
-    print(f"sum of samples' process_wall_s:                {samples_s:7.1f} s  (counted samples only: {counted_s:.1f} s)")
-    print(f"ratio wall / samples:                          {wall_s / samples_s:7.2f} x" if samples_s else "no samples")
+    print(
+        f"sum of samples' process_wall_s:                {samples_s:7.1f} s  "
+        f"(counted samples only: {counted_s:.1f} s)"
+    )
+    ratio = f"{wall_s / samples_s:7.2f} x" if samples_s else "no samples"
+    print(f"ratio wall / samples:                          {ratio}")
     print(f"  of which environment builds:                 {build_s:7.1f} s")
-    print(f"  other harness overhead:                      {wall_s - samples_s - build_s:7.1f} s "
-          f"(nox, profile start-up, eviction, import attribution, statistics, reports)")
+    print(
+        f"  other harness overhead:                      {wall_s - samples_s - build_s:7.1f} s "
+        f"(nox, profile start-up, eviction, import attribution, statistics, reports)"
+    )
     return 0
 
 

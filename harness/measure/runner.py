@@ -296,8 +296,7 @@ class CellRun:
         block.note = (
             f"{len(flagged)} of {len(counted)} samples started with more than "
             f"{COLD_RESIDENCY_THRESHOLD:.0%} of {', '.join(Path(p).name for p in warm_files)} "
-            "in the page cache"
-            + (f" ({why}: pages another process maps cannot be evicted)" if why else "")
+            "in the page cache" + (f" ({why}: pages another process maps cannot be evicted)" if why else "")
         )
 
     def write(self, report: CellReport | None = None) -> None:
