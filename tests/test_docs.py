@@ -147,11 +147,19 @@ def _scratch(tmp_path: Path) -> Path:
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"GITHUB_STEP_SUMMARY", "HARNESS_RUN_ID", "MATRIX", "HF_HUB_OFFLINE"}
+    # Nothing of the caller's that would change what the commands do or where they write.
+    dropped = {
+        "GITHUB_STEP_SUMMARY",
+        "HARNESS_RUN_ID",
+        "HARNESS_REPORTS_DIR",
+        "MATRIX",
+        "HF_HUB_OFFLINE",
+        "HF_HUB_CACHE",
+        "HUGGINGFACE_HUB_CACHE",
+        "TRANSFORMERS_CACHE",
+        "SENTENCE_TRANSFORMERS_HOME",
     }
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update(
         PATH=f"{Path(sys.prefix) / 'bin'}{os.pathsep}{env.get('PATH', '')}",
         HF_HOME=str(tmp_path / "hf-home"),  # an empty Hugging Face cache: a hub id is never found
