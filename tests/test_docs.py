@@ -7,7 +7,8 @@ What is covered (docs/development.md, "The documentation", says how to mark a co
 * every command in a block marked ``<!-- runnable -->`` (README.md and docs/*.md) runs
   against the real tool, page by page in order, in a scratch folder (never the checkout),
   and must exit with the status its ``# exit status N`` comment names (default 0) and
-  print the output lines the page shows;
+  print the output lines the page shows (every ``console`` block, the ones with a ``$``
+  prompt, must be so marked);
 * every ``make TARGET`` shown in a code block is a target of the Makefile (``make -n``),
   and every target of the Makefile is named in the docs;
 * every verb and option of ``python -m harness`` is named in the docs;
@@ -88,7 +89,9 @@ def steps_of(path: Path) -> list[Step]:
     for what, name, lang, body, first in code_blocks(path.read_text()):
         if what and what.startswith("file:"):
             steps.append(Step(file=(name, body)))
-        elif what == "runnable":
+        elif lang == "console" or what == "runnable":
+            # A `$ ` prompt promises output the reader will see: console blocks are always run.
+            assert what == "runnable", f"{page_id(path)}:{first}: a console block must be marked runnable"
             assert lang == "console", f"{page_id(path)}:{first}: a runnable block must be ```console"
             commands: list[Command] = []
             for offset, line in enumerate(body.splitlines()):
