@@ -73,7 +73,9 @@ class Options:
 
 def parse_options(posargs: list[str], session_name: str = "SESSION") -> Options:
     """The arguments after ``--``, checked with the settings' bounds; UserError (one line)."""
-    parser = argparse.ArgumentParser(prog=f"nox -s {session_name} --", add_help=False, exit_on_error=False)
+    parser = argparse.ArgumentParser(
+        prog=f"nox -s {session_name} --", add_help=False, allow_abbrev=False, exit_on_error=False
+    )
     for flag in ("--runs", "--warmups", "--resume", "--run-id"):
         parser.add_argument(flag)
     try:
