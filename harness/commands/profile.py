@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.commands.argtypes import non_negative_int, positive_float, positive_int
+from harness.commands.argtypes import non_negative_int, positive_float, positive_int, timeout_seconds
 from harness.errors import UserError
 from harness.result import DEFAULT_MODEL, DEFAULT_TARGETS, METRICS, TARGET_FLAGS
 
@@ -38,7 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=positive_float,
+        type=timeout_seconds,
         default=300.0,
         help="seconds before a sample is killed (default: %(default)s)",
     )

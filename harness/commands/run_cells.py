@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.commands.argtypes import non_negative_int, positive_float, positive_int
+from harness.commands.argtypes import non_negative_int, positive_int, timeout_seconds
 from harness.result import MODES
 
 
@@ -48,7 +48,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--warmups", type=non_negative_int, help="warm-up samples per cell (default: the matrix's)"
     )
-    parser.add_argument("--timeout", type=positive_float, help="seconds per sample (default: the matrix's)")
+    parser.add_argument("--timeout", type=timeout_seconds, help="seconds per sample (default: the matrix's)")
     parser.add_argument(
         "--resume",
         action="store_true",

@@ -275,7 +275,3 @@ def check_installed_torch(version: str) -> None:
             f"this environment ({sys.prefix}) has torch {found}, not {version}; "
             f"run the cells of torch {version} in its own environment (nox)"
         )
-
-
-def run_id_from_env() -> str | None:
-    return os.environ.get("HARNESS_RUN_ID") or None
