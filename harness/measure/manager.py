@@ -17,7 +17,6 @@ A cell here is a matrix cell (harness.matrix): anything with ``id``, ``info`` (C
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
