@@ -112,11 +112,15 @@ def _gather(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from harness.analysis import baseline, ci
-    from harness.analysis.compare import compare_cells, render
+    from harness.analysis.compare import compare_cells
     from harness.errors import UserError
+    from harness.report.comparison import render
     from harness.result import append_bytes, read_cells
 
+    from harness.report.format import md_text
+
     md = args.format == "md"
+    text = md_text if md else str
     parts = ci.by_machine(args.report)
     out: list[str] = []
     worst = 0
@@ -125,13 +129,13 @@ def _compare(args: argparse.Namespace) -> int:
         heading = (
             f"Cells that never ran: {len(cells)}"
             if fp == ci.NO_MACHINE
-            else f"Machine {ci.machine_label(part)} ({fp}): {len(cells)} cell(s)"
+            else f"Machine {text(ci.machine_label(part))} ({fp}): {len(cells)} cell(s)"
         )
         out.append(f"### {heading}" if md else heading)
         out.append("")
         if fp == ci.NO_MACHINE:
             out.extend(
-                f"- {cell_id}: {c.failure.reason if c.failure else c.status}"
+                f"- {text(cell_id)}: {text(c.failure.reason if c.failure else c.status, 400)}"
                 for cell_id, c in sorted(cells.items())
             )
             out.append("")

@@ -59,7 +59,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness.analysis import baseline as baselines
-    from harness.analysis.compare import compare_files, render
+    from harness.analysis.compare import compare_files
+    from harness.report.comparison import render
 
     reports = list(args.reports)
     if args.baseline is not None:

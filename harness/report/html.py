@@ -157,8 +157,8 @@ class ComparisonView:
 def _comparison(comparison, short: dict[str, str]) -> ComparisonView | None:
     if comparison is None:
         return None
-    from harness.analysis.compare import table_rows
     from harness.report import plots
+    from harness.report.comparison import table_rows
 
     rows = [(v.verdict, row) for v, row in zip(comparison.verdicts, table_rows(comparison, "text", False))]
     drawable = [
