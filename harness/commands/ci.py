@@ -115,9 +115,8 @@ def _compare(args: argparse.Namespace) -> int:
     from harness.analysis.compare import compare_cells
     from harness.errors import UserError
     from harness.report.comparison import render
-    from harness.result import append_bytes, read_cells
-
     from harness.report.format import md_text
+    from harness.result import append_bytes, read_cells
 
     md = args.format == "md"
     text = md_text if md else str
