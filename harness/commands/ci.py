@@ -115,11 +115,11 @@ def _compare(args: argparse.Namespace) -> int:
     from harness.analysis.compare import compare_cells
     from harness.errors import UserError
     from harness.report.comparison import render
-    from harness.report.format import md_text
+    from harness.report.format import md_text, one_line
     from harness.result import append_bytes, read_cells
 
     md = args.format == "md"
-    text = md_text if md else str
+    text = md_text if md else one_line
     parts = ci.by_machine(args.report)
     out: list[str] = []
     worst = 0

@@ -15,7 +15,7 @@ from tabulate import tabulate
 
 from harness.analysis.compare import Comparison
 from harness.errors import UserError
-from harness.report.format import COMPARISON_HEADERS, md_text, percent, quantity
+from harness.report.format import COMPARISON_HEADERS, md_text, one_line, percent, quantity
 
 _COLOURS = {"slower": "\033[31m", "faster": "\033[32m", "no change": "\033[2m", "inconclusive": "\033[33m"}
 _MD_MARK = {"slower": "🔴", "faster": "🟢", "no change": "⚪", "inconclusive": "🟡"}
@@ -24,7 +24,7 @@ FORMATS = ("text", "md", "json")
 
 def table_rows(comparison: Comparison, fmt: str, colour: bool) -> list[list[str]]:
     """One row per verdict, shared by the console/markdown table and the HTML page."""
-    text = md_text if fmt == "md" else str
+    text = md_text if fmt == "md" else one_line
     rows = []
     for v in comparison.verdicts:
         gated = v.metric in comparison.gated_metrics
@@ -60,7 +60,7 @@ def render(comparison: Comparison, fmt: str = "text", *, colour: bool | None = N
     if colour is None:
         colour = fmt == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     md = fmt == "md"
-    text = md_text if md else str
+    text = md_text if md else one_line
     c = comparison
     lines = []
     title = f"Comparison: {text(c.current_label)} against baseline {text(c.baseline_label)}"
