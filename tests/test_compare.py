@@ -26,8 +26,8 @@ from harness.analysis.compare import (
     min_detectable,
     min_p_value,
     min_runs_for,
-    render,
 )
+from harness.report.comparison import render
 from harness.result import CellReport, Failure, FailureKind, MatrixReport, ReportError, read_report
 
 DATA = Path(__file__).parent / "data" / "warm-8runs.json"
