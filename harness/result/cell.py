@@ -66,6 +66,12 @@ class CellInfo(msgspec.Struct, kw_only=True):
     device: str
     torch: str | None = None
 
+    @property
+    def axes(self) -> dict[str, str | None]:
+        """What the cell was measured on, axis by axis: two cells whose axes differ in one
+        key only form a pair that a paired comparison can judge."""
+        return {"model": self.model, "torch": self.torch, "mode": self.mode, "device": self.device}
+
     def __post_init__(self) -> None:
         # The id becomes a file name wherever a report is gathered or stored.
         if not is_safe_name(self.id):
