@@ -331,10 +331,12 @@ def test_chain_plan_cells_merge_gate(tmp_path):
     """plan -> each entry in its own folder -> merge + compare + summary; then the same with
     a slowdown injected into one cell's environment, which fails the merge step."""
     run_id = f"citest-{os.getpid()}-{int(time.time())}"
-    runs_dir = REPO / "reports" / "runs"
+    # Every run folder, report and baseline in tmp_path: no test writes into the checkout.
+    runs_dir = tmp_path / "reports" / "runs"
     summary = tmp_path / "summary.md"
     settings = [
         f"MATRIX={SMALL_MATRIX}",
+        f"REPORTS={tmp_path / 'reports'}",
         f"BASELINES={tmp_path / 'baselines'}",
         f"HISTORY={tmp_path / 'history'}",
     ]
