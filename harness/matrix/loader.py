@@ -14,13 +14,13 @@ one is refused in one line that names the limit.
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from harness.matrix.model import MatrixError
+from harness.result import read_bytes
 
 # A real matrix.yaml is a few kilobytes, five levels deep, with a handful of aliases if any.
 MAX_BYTES = 1024 * 1024
@@ -44,31 +44,9 @@ def format_path(parts) -> str:
 
 def read_text(path: Path) -> str:
     """The file's text: a regular UTF-8 file of at most MAX_BYTES, else one line."""
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise MatrixError(
-            f"{path}: no such file; write one (see matrix.yaml in the repository) or pass --matrix FILE"
-        ) from None
-    except OSError as exc:
-        raise MatrixError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise MatrixError(f"{path}: is a directory, not a matrix file")
-    if not stat.S_ISREG(info.st_mode):
-        raise MatrixError(f"{path}: not a regular file (a device, FIFO or socket); name a matrix file")
-    if info.st_size > MAX_BYTES:
-        raise MatrixError(f"{path}: {info.st_size} bytes, over the {MAX_BYTES} bytes a matrix file may have")
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise MatrixError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if len(data) > MAX_BYTES:
-        raise MatrixError(f"{path}: over the {MAX_BYTES} bytes a matrix file may have")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise MatrixError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    hint = "; write one (see matrix.yaml in the repository) or pass --matrix FILE"
+    data = read_bytes(path, MAX_BYTES, error=MatrixError, noun="matrix file", missing_hint=hint)
+    return data.decode("utf-8")
 
 
 class _Loader(yaml.SafeLoader):

@@ -102,30 +102,39 @@ def append_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
-def read_bytes(path: str | os.PathLike, limit: int = MAX_REPORT_BYTES) -> bytes:
-    """The bytes of a regular UTF-8 file of at most ``limit`` bytes; anything else is one line."""
+def read_bytes(
+    path: str | os.PathLike,
+    limit: int = MAX_REPORT_BYTES,
+    *,
+    error: type[UserError] = ReportError,
+    noun: str = "report",
+    missing_hint: str = "",
+) -> bytes:
+    """The bytes of a regular UTF-8 file of at most ``limit`` bytes; anything else is one
+    line (``error``, naming the file as a ``noun``): never a hang on a FIFO, never all of
+    /dev/zero in memory. matrix.yaml is read through it too."""
     path = Path(path)
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise ReportError(f"{path}: no such file") from None
+        raise error(f"{path}: no such file{missing_hint}") from None
     except OSError as exc:
-        raise ReportError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        raise error(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if stat.S_ISDIR(info.st_mode):
-        raise ReportError(f"{path}: is a folder, not a report file")
+        raise error(f"{path}: is a folder, not a {noun}")
     if not stat.S_ISREG(info.st_mode):
-        raise ReportError(f"{path}: not a regular file (a device, FIFO or socket); not a report")
+        raise error(f"{path}: not a regular file (a device, FIFO or socket); not a {noun}")
     if info.st_size > limit:
-        raise ReportError(f"{path}: {info.st_size} bytes, over the {limit} bytes a report may have")
+        raise error(f"{path}: {info.st_size} bytes, over the {limit} bytes a {noun} may have")
     try:
         with open(path, "rb") as fh:
             data = fh.read(limit + 1)
     except OSError as exc:
-        raise ReportError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        raise error(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if len(data) > limit:
-        raise ReportError(f"{path}: over the {limit} bytes a report may have")
+        raise error(f"{path}: over the {limit} bytes a {noun} may have")
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ReportError(f"{path}: not UTF-8 text (byte {exc.start}); not a report") from None
+        raise error(f"{path}: not UTF-8 text (byte {exc.start}); not a {noun}") from None
     return data
