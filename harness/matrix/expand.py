@@ -29,14 +29,35 @@ from pathlib import Path
 from typing import Any
 
 from harness.matrix.loader import Lines, format_path, load_yaml
-from harness.matrix.model import DIMENSIONS, Cell, Matrix, MatrixError, ModelSpec, TorchSpec, version_key
+from harness.matrix.model import (
+    DIMENSIONS,
+    ORDERS,
+    Cell,
+    Matrix,
+    MatrixError,
+    ModelSpec,
+    TorchSpec,
+    version_key,
+)
 from harness.result import DEFAULT_TARGETS, MODES, ModelSource, SourceError, cell_id
 from harness.result.settings import BOUNDS, DEFAULT_RUNS, DEFAULT_TIMEOUT_S, DEFAULT_WARMUPS, Bound
 
 DEFAULT_PATH = "matrix.yaml"
 # What an include entry may set on the cells it matches or adds.
 CELL_SETTINGS = ("runs", "warmups", "timeout")
-TOP_KEYS = ("python", *CELL_SETTINGS, "targets", "models", "torch", "modes", "devices", "exclude", "include")
+TOP_KEYS = (
+    "python",
+    *CELL_SETTINGS,
+    "order",
+    "reference",
+    "targets",
+    "models",
+    "torch",
+    "modes",
+    "devices",
+    "exclude",
+    "include",
+)
 MODEL_KEYS = ("name", "source", "targets")
 TORCH_KEYS = ("version", "index_url", "extra_index_urls", "find_links")
 
@@ -274,6 +295,8 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
     }
     models, declared = _models(data, path.resolve().parent, targets, problems)
     torches = _torches(data, problems)
+    order = _order(data, problems)
+    reference = _reference(data, torches, problems)
     modes = problems.values(data, "modes", MODES, _mode_problem)
     devices = problems.values(data, "devices", ("cpu",), _device_problem)
 
@@ -346,7 +369,35 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
         modes=tuple(sorted(set(modes) | set(extra_modes), key=MODES.index)),
         devices=tuple(devices) + tuple(extra_devices),
         cells=tuple(cells.values()),
+        order=order,
+        reference=reference,
     )
+
+
+def _order(data: dict, problems: _Problems) -> str:
+    if "order" not in data:
+        return ORDERS[0]
+    order = problems.string(data["order"], ["order"], "{subject}; write interleaved or sequential")
+    if order is not None and order not in ORDERS:
+        problems.add(["order"], f"{_show(order)} is not an order; write interleaved or sequential")
+        return ORDERS[0]
+    return order or ORDERS[0]
+
+
+def _reference(data: dict, torches: list[TorchSpec], problems: _Problems) -> str | None:
+    """The torch version paired comparisons are made against: the first listed by default."""
+    if "reference" not in data:
+        return torches[0].version if torches else None
+    version = problems.string(data["reference"], ["reference"], _VERSION_TYPE)
+    if version is None:
+        return None
+    parsed = _version(version)
+    for spec in torches:
+        if spec.version == version or (parsed is not None and version_key(spec.version) == parsed):
+            return spec.version
+    listed = ", ".join(spec.version for spec in torches) or "none"
+    problems.add(["reference"], f"torch {_show(version)} is not listed under torch: ({listed})")
+    return None
 
 
 def _python(data: dict, problems: _Problems) -> str:

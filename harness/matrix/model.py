@@ -20,6 +20,9 @@ from harness.result.settings import BOUNDS
 
 # The keys a cell is identified by, in the order of its id; include / exclude match on them.
 DIMENSIONS = ("model", "torch", "mode", "device")
+# How a run's samples are ordered: in rounds, each cell once per round in a freshly shuffled
+# order (the default), or cell by cell.
+ORDERS = ("interleaved", "sequential")
 
 
 class MatrixError(UserError):
@@ -170,6 +173,8 @@ class Matrix:
     modes: tuple[str, ...]  # as declared, plus any an include adds
     devices: tuple[str, ...]  # as declared, plus any an include adds
     cells: tuple[Cell, ...]
+    order: str = ORDERS[0]
+    reference: str | None = None  # the torch version paired comparisons are made against
 
     def torch_spec(self, version: str) -> TorchSpec:
         """The matrix's torch entry for a version (``2.13`` finds ``2.13.0``)."""
@@ -233,5 +238,7 @@ class Matrix:
             "torch": [spec.to_dict() for spec in self.torch],
             "modes": list(self.modes),
             "devices": list(self.devices),
+            "order": self.order,
+            "reference": self.reference,
             "cells": [cell.to_dict() for cell in self.cells],
         }

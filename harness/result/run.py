@@ -87,6 +87,11 @@ class RunPlan(Document, kw_only=True, tag_field="kind", tag="run"):
     # shown, never computed with).
     matrix: dict[str, Any] | None = None
     gathered_from: list[str] = []
+    # Interleaved runs: the seed of the shuffles, and every round's order (cell ids) as it
+    # was run, warm-up rounds included; a sample's ``round`` indexes this list. A cell's k-th
+    # round is its sample k. Empty for a run measured cell by cell (``order: sequential``).
+    seed: int | None = None
+    rounds: list[list[str]] = []
 
     def add(self, cells: list[PlannedCell]) -> RunPlan:
         known = {c.id for c in self.planned}
