@@ -268,42 +268,63 @@ def decide(base, cur, *, threshold: float = DEFAULT_THRESHOLD, alpha: float = DE
     ratio = cur_median / base_median
     low, high = ratio_interval(base, cur)
     p = _rank_test(base, cur)[1]
+    floor = min_p_value(base.size, cur.size)
+    cannot = None
+    if floor >= alpha:
+        cannot = (
+            f"with {base.size} and {cur.size} samples no change can reach p < {alpha:g} (the smallest "
+            f"possible p is {floor:.2g}); run at least {min_runs_for(alpha)} samples on each side"
+        )
+    return verdict_for(ratio, low, high, p, threshold=threshold, alpha=alpha, cannot=cannot)
+
+
+def verdict_for(
+    ratio: float,
+    low: float,
+    high: float,
+    p: float,
+    *,
+    threshold: float,
+    alpha: float,
+    centre: str = "median",
+    more: str = "add runs",
+    cannot: str | None = None,
+) -> Decision:
+    """The verdict words from a ratio, its 95% interval and a test's p (the rules in the
+    module docstring), shared by every comparison. ``centre`` names what the ratio is of,
+    ``more`` what to add to narrow it, ``cannot`` why no p could reach alpha (if so)."""
     figures = {"ratio": ratio, "ci_low": low, "ci_high": high, "p_value": p}
     ci = f"95% CI {_pct(low - 1)} to {_pct(high - 1)}"
     band = f"±{threshold * 100:g}%"
     if p < alpha and ratio > 1 + threshold and low > 1:
         return Decision(
             "slower",
-            f"median {_pct(ratio - 1)} ({ci}), p={p:.3g} < {alpha:g}: slower beyond the {band} threshold",
+            f"{centre} {_pct(ratio - 1)} ({ci}), p={p:.3g} < {alpha:g}: slower beyond the {band} threshold",
             **figures,
         )
     if p < alpha and ratio < 1 - threshold and high < 1:
         return Decision(
             "faster",
-            f"median {_pct(ratio - 1)} ({ci}), p={p:.3g} < {alpha:g}: faster beyond the {band} threshold",
+            f"{centre} {_pct(ratio - 1)} ({ci}), p={p:.3g} < {alpha:g}: faster beyond the {band} threshold",
             **figures,
         )
     if 1 - threshold <= low and high <= 1 + threshold:
         return Decision(
             "no change", f"the {ci} lies inside {band}: any change is smaller than the threshold", **figures
         )
-    floor = min_p_value(base.size, cur.size)
-    if floor >= alpha:
-        why = (
-            f"with {base.size} and {cur.size} samples no change can reach p < {alpha:g} (the smallest "
-            f"possible p is {floor:.2g}); run at least {min_runs_for(alpha)} samples on each side"
-        )
+    if cannot:
+        why = cannot
     elif abs(ratio - 1) > threshold and p >= alpha:
         why = (
-            f"median {_pct(ratio - 1)} but p={p:.3g} ≥ {alpha:g}: the samples overlap too much to tell; "
-            "add runs"
+            f"{centre} {_pct(ratio - 1)} but p={p:.3g} ≥ {alpha:g}: the samples overlap too much to tell; "
+            f"{more}"
         )
     elif abs(ratio - 1) > threshold:
-        why = f"median {_pct(ratio - 1)} and p={p:.3g}, but the {ci} includes no change; add runs"
+        why = f"{centre} {_pct(ratio - 1)} and p={p:.3g}, but the {ci} includes no change; {more}"
     else:
         why = (
-            f"median {_pct(ratio - 1)} is inside {band}, but the {ci} reaches beyond it; "
-            "add runs to narrow it"
+            f"{centre} {_pct(ratio - 1)} is inside {band}, but the {ci} reaches beyond it; "
+            f"{more} to narrow it"
         )
     return Decision("inconclusive", why, **figures)
 
@@ -375,6 +396,17 @@ def _failure(report: CellReport) -> str | None:
     return report.failure.reason if report.failure else "failed"
 
 
+def check_options(threshold: float, alpha: float, metrics) -> None:
+    """A threshold, an alpha and metric names any comparison can use, or a one-line error."""
+    if not 0 < threshold < 1:
+        raise UserError(f"threshold {threshold:g}: use a fraction between 0 and 1 (0.05 = 5%)")
+    if not 0 < alpha < 1:
+        raise UserError(f"alpha {alpha:g}: use a probability between 0 and 1 (e.g. 0.05)")
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise UserError(f"unknown metric {unknown[0]!r}; known: {', '.join(METRICS)}")
+
+
 def compare_cells(
     baseline: dict[str, CellReport],
     current: dict[str, CellReport],
@@ -388,13 +420,7 @@ def compare_cells(
     current_label: str = "current",
 ) -> Comparison:
     """Compare cell reports (by cell id) of two runs, cell by cell and metric by metric."""
-    if not 0 < threshold < 1:
-        raise UserError(f"threshold {threshold:g}: use a fraction between 0 and 1 (0.05 = 5%)")
-    if not 0 < alpha < 1:
-        raise UserError(f"alpha {alpha:g}: use a probability between 0 and 1 (e.g. 0.05)")
-    unknown = [m for m in [*fail_on, *metrics] if m not in METRICS]
-    if unknown:
-        raise UserError(f"unknown metric {unknown[0]!r}; known: {', '.join(METRICS)}")
+    check_options(threshold, alpha, [*fail_on, *metrics])
     fps = {"baseline": _fingerprints(baseline), "current": _fingerprints(current)}
     cross = bool(fps["baseline"] and fps["current"] and fps["baseline"] != fps["current"])
     if cross and not allow_cross_machine:

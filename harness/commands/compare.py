@@ -1,4 +1,6 @@
-"""``python -m harness compare BASELINE CURRENT``: the statistical verdict, cell by cell.
+"""``python -m harness compare BASELINE CURRENT``: the statistical verdict, cell by cell; and
+``python -m harness compare REPORT --within torch``: within one run, each cell against the
+cell that differs from it in that axis only, round by round (:mod:`harness.analysis.paired`).
 
 Exit status: 0, or 1 when a cell is slower on a gated metric (``--fail-on``), so a CI job
 fails on a real regression and only on one; 2 for unusable input (one line).
@@ -51,6 +53,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="compare reports of different machines (the heading says so)",
     )
     parser.add_argument(
+        "--within",
+        metavar="AXIS",
+        help="compare within one REPORT (a merged report or a run folder): each cell against the "
+        "cell that differs in AXIS only (torch, model, mode, device), paired round by round",
+    )
+    parser.add_argument(
         "--baselines-dir",
         default=DEFAULT_BASELINES,
         help="where stored baselines live (default: %(default)s)",
@@ -63,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     from harness.report.comparison import render
 
     reports = list(args.reports)
+    if args.within is not None:
+        return _within(args, reports)
     if args.baseline is not None:
         if len(reports) != 1:
             raise UserError("with --baseline give one report, the current one")
@@ -82,6 +92,22 @@ def run(args: argparse.Namespace) -> int:
         alpha=args.alpha,
         fail_on=args.fail_on,
         allow_cross_machine=args.allow_cross_machine,
+    )
+    print(render(comparison, args.format), end="")
+    return comparison.exit_code()
+
+
+def _within(args: argparse.Namespace, reports: list[str]) -> int:
+    """The paired comparison within one run."""
+    from harness.analysis.paired import compare_within
+    from harness.report.comparison import render
+    from harness.report.facts import load_input
+
+    if len(reports) != 1 or args.baseline is not None:
+        raise UserError("with --within give one report (a merged report or a run folder), and no baseline")
+    report, _source = load_input(reports[0])
+    comparison = compare_within(
+        report, args.within, threshold=args.threshold, alpha=args.alpha, fail_on=args.fail_on
     )
     print(render(comparison, args.format), end="")
     return comparison.exit_code()

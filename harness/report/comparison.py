@@ -14,12 +14,23 @@ import sys
 from tabulate import tabulate
 
 from harness.analysis.compare import Comparison
+from harness.analysis.paired import PairedComparison, describe
 from harness.errors import UserError
-from harness.report.format import COMPARISON_HEADERS, md_text, one_line, percent, quantity
+from harness.report.format import COMPARISON_HEADERS, PAIRED_HEADERS, md_text, one_line, percent, quantity
 
 _COLOURS = {"slower": "\033[31m", "faster": "\033[32m", "no change": "\033[2m", "inconclusive": "\033[33m"}
 _MD_MARK = {"slower": "🔴", "faster": "🟢", "no change": "⚪", "inconclusive": "🟡"}
 FORMATS = ("text", "md", "json")
+# What a comparison against a stored baseline is, said wherever one is shown.
+STORED_NOTE = (
+    "against stored numbers: the two reports were measured in two sessions of the machine, so "
+    "whatever changed on it in between is part of every change; measure both sides in one "
+    "interleaved run and compare within it (compare REPORT --within torch) to cancel that drift"
+)
+
+
+def headers_of(comparison: Comparison) -> list[str]:
+    return PAIRED_HEADERS if isinstance(comparison, PairedComparison) else COMPARISON_HEADERS
 
 
 def table_rows(comparison: Comparison, fmt: str, colour: bool) -> list[list[str]]:
@@ -34,20 +45,22 @@ def table_rows(comparison: Comparison, fmt: str, colour: bool) -> list[list[str]
         elif colour:
             verdict = f"{_COLOURS[v.verdict]}{verdict}\033[0m"
         has_ratio = not math.isnan(v.ratio)
-        rows.append(
-            [
-                text(v.cell_id),
-                v.metric + (" *" if gated else ""),
-                quantity(v.metric, v.baseline_median),
-                quantity(v.metric, v.current_median),
-                percent(v.change) if has_ratio else "–",
-                f"{percent(v.ci_low - 1)} … {percent(v.ci_high - 1)}" if has_ratio else "–",
-                f"{v.p_value:.3f}" if v.p_value is not None else "–",
-                f"{v.n_baseline}/{v.n_current}",
-                f"{v.min_detectable * 100:.0f}%" if v.min_detectable is not None else "–",
-                verdict,
-            ]
-        )
+        paired = isinstance(comparison, PairedComparison)
+        row = [
+            text(v.cell_id),
+            v.metric + (" *" if gated else ""),
+            quantity(v.metric, v.baseline_median),
+            quantity(v.metric, v.current_median),
+            percent(v.change) if has_ratio else "–",
+            f"{percent(v.ci_low - 1)} … {percent(v.ci_high - 1)}" if has_ratio else "–",
+            f"{v.p_value:.3f}" if v.p_value is not None else "–",
+            f"{v.n_current} {v.pairing}" if paired else f"{v.n_baseline}/{v.n_current}",
+            f"{v.min_detectable * 100:.0f}%" if v.min_detectable is not None else "–",
+            verdict,
+        ]
+        if paired:
+            row.insert(1, text(v.reference_id))
+        rows.append(row)
     return rows
 
 
@@ -63,7 +76,11 @@ def render(comparison: Comparison, fmt: str = "text", *, colour: bool | None = N
     text = md_text if md else one_line
     c = comparison
     lines = []
-    title = f"Comparison: {text(c.current_label)} against baseline {text(c.baseline_label)}"
+    paired = isinstance(c, PairedComparison)
+    if paired:
+        title = f"Paired comparison within run {text(c.run_id)}: each cell against {text(c.baseline_label)}"
+    else:
+        title = f"Comparison: {text(c.current_label)} against baseline {text(c.baseline_label)}"
     if c.cross_machine:
         machines = " vs ".join(", ".join(c.fingerprints.get(side, [])) for side in ("baseline", "current"))
         title = (
@@ -71,6 +88,7 @@ def render(comparison: Comparison, fmt: str = "text", *, colour: bool | None = N
             "differences may be the machines'"
         )
     lines += [f"## {title}" if md else title, ""]
+    lines.append(text(describe(c), 400) if paired else f"Baseline {STORED_NOTE}.")
     lines.append(
         f"threshold ±{c.threshold * 100:g}%, alpha {c.alpha:g}; * gated metrics "
         f"({', '.join(c.gated_metrics) or 'none'}): slower there fails the check"
@@ -79,7 +97,9 @@ def render(comparison: Comparison, fmt: str = "text", *, colour: bool | None = N
     if c.verdicts:
         rows = table_rows(c, fmt, bool(colour))
         tablefmt = "github" if md else "simple"
-        lines.append(tabulate(rows, headers=COMPARISON_HEADERS, tablefmt=tablefmt, disable_numparse=True))
+        lines.append(tabulate(rows, headers=headers_of(c), tablefmt=tablefmt, disable_numparse=True))
+    elif paired:
+        lines.append("No pair of cells has samples to compare.")
     else:
         lines.append("No cell is present in both reports with samples to compare.")
     notes = [v for v in c.verdicts if v.verdict != "no change"]

@@ -30,6 +30,20 @@ COMPARISON_HEADERS = [
     "detects ≥",
     "verdict",
 ]
+# A paired comparison within one run: each cell against its reference cell, round by round.
+PAIRED_HEADERS = [
+    "cell",
+    "against",
+    "metric",
+    "reference",
+    "current",
+    "change",
+    "95% CI",
+    "p",
+    "rounds",
+    "detects ≥",
+    "verdict",
+]
 
 
 # --------------------------------------------------------------------------- figures
