@@ -50,8 +50,9 @@ except MatrixError as exc:
     raise SystemExit(2) from None
 
 RUN_ID = datetime.now().strftime("%Y%m%d-%H%M%S")
-TORCH_VERSIONS = [spec.version for spec in MATRIX.torch]
-TORCH_IDS = [spec.label for spec in MATRIX.torch]
+# One environment per torch version and package pins (matrix.yaml's packages:); its id is the
+# session's parameter: profile_matrix(torch-2.13.0), profile_matrix(torch-2.13.0-transformers-5.17.0).
+ENV_IDS = [env.id for env in MATRIX.environments]
 
 # No default selection: `nox -l --json` then lists every generated session, which is what a
 # CI job builds its job matrix from. Name what to run: nox -s profile_matrix.
@@ -68,32 +69,32 @@ def _arguments(session: nox.Session) -> tuple[envbuild.Options, Path]:
         session.error(str(exc))
 
 
-def _profile(session: nox.Session, torch: str, modes: list[str]) -> None:
+def _profile(session: nox.Session, env: str, modes: list[str]) -> None:
     options, run_dir = _arguments(session)
-    cells = envbuild.plan(session, MATRIX, torch, modes, options, run_dir)
-    envbuild.install(session, MATRIX.torch_spec(torch), cells, run_dir, ROOT)
-    session.run(*envbuild.run_cells_args(MATRIX, torch, modes, options, run_dir))
+    cells = envbuild.plan(session, MATRIX, env, modes, options, run_dir)
+    envbuild.install(session, MATRIX.environment(env), cells, run_dir, ROOT, MATRIX.install)
+    session.run(*envbuild.run_cells_args(MATRIX, env, modes, options, run_dir))
 
 
 @nox.session(python=MATRIX.python, venv_backend="uv")
-@nox.parametrize("torch", TORCH_VERSIONS, ids=TORCH_IDS)
-def cold_start(session: nox.Session, torch: str) -> None:
-    """Cold cells of one torch version: the page cache emptied and checked before each sample."""
-    _profile(session, torch, ["cold"])
+@nox.parametrize("env", ENV_IDS, ids=ENV_IDS)
+def cold_start(session: nox.Session, env: str) -> None:
+    """Cold cells of one environment: the page cache emptied and checked before each sample."""
+    _profile(session, env, ["cold"])
 
 
 @nox.session(python=MATRIX.python, venv_backend="uv")
-@nox.parametrize("torch", TORCH_VERSIONS, ids=TORCH_IDS)
-def warm_start(session: nox.Session, torch: str) -> None:
-    """Warm cells of one torch version."""
-    _profile(session, torch, ["warm"])
+@nox.parametrize("env", ENV_IDS, ids=ENV_IDS)
+def warm_start(session: nox.Session, env: str) -> None:
+    """Warm cells of one environment."""
+    _profile(session, env, ["warm"])
 
 
 @nox.session(python=MATRIX.python, venv_backend="uv")
-@nox.parametrize("torch", TORCH_VERSIONS, ids=TORCH_IDS)
-def profile_matrix(session: nox.Session, torch: str) -> None:
-    """Every cell of one torch version, cold and warm, in one fresh environment."""
-    _profile(session, torch, list(MATRIX.modes))
+@nox.parametrize("env", ENV_IDS, ids=ENV_IDS)
+def profile_matrix(session: nox.Session, env: str) -> None:
+    """Every cell of one environment (a torch version and its pins), cold and warm, fresh."""
+    _profile(session, env, list(MATRIX.modes))
 
 
 @nox.session(venv_backend="uv")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import UserError
-from harness.matrix import Cell, Matrix, TorchSpec
+from harness.matrix import Cell, EnvSpec, Matrix
 from harness.pipconf import uv_environment
 from harness.result import EnvRecord, FailureKind, ModelSource, now_iso, safe_name
 from harness.result.settings import RUNS, WARMUPS
@@ -207,9 +207,12 @@ def _python_version(session) -> str:
     ).strip()
 
 
-def install(session, spec: TorchSpec, cells: list[Cell], run_dir: Path, root: Path) -> EnvRecord:
-    """Install torch, the model stack and the harness into the session, record the build in
-    ``env-torch-<version>.json``; on failure, also fail the cells, and stop the session."""
+def install(
+    session, env: EnvSpec, cells: list[Cell], run_dir: Path, root: Path, extra: tuple[str, ...] = ()
+) -> EnvRecord:
+    """Install torch and the environment's pins exactly, the model stack, ``extra`` (the
+    matrix's ``install:``) and the harness into the session, record the build in
+    ``env-<environment id>.json``; on failure, also fail the cells, and stop the session."""
     import nox
 
     from harness.measure import manager
@@ -223,7 +226,8 @@ def install(session, spec: TorchSpec, cells: list[Cell], run_dir: Path, root: Pa
     started = created if created >= LOADED else time.time()
     base_env = uv_environment()
     record = EnvRecord(
-        torch=spec.version,
+        torch=env.torch.version,
+        pins=env.pins,
         session=session.name,
         run_id=run_dir.name,
         python=_python_version(session),
@@ -231,10 +235,14 @@ def install(session, spec: TorchSpec, cells: list[Cell], run_dir: Path, root: Pa
     )
     sources = sorted({dist for cell in cells if (dist := ModelSource.parse(cell.model.source).distribution)})
     steps = [
-        ("torch", [spec.requirement], {**base_env, **spec.uv_env()}),
+        ("torch", [env.torch.requirement], {**base_env, **env.torch.uv_env()}),
         # torch is pinned again so that no dependency can move it; the rest comes from the
         # default sources (a torch-only index need not serve sentence-transformers).
-        ("packages", [spec.requirement, "sentence-transformers", *sources, "-e", str(root)], base_env),
+        (
+            "packages",
+            [*env.requirements, "sentence-transformers", *sources, *extra, "-e", str(root)],
+            base_env,
+        ),
     ]
     with tempfile.TemporaryDirectory(prefix="harness-nox-") as tmp:
         log_path = Path(tmp) / "uv.log"
@@ -247,9 +255,9 @@ def install(session, spec: TorchSpec, cells: list[Cell], run_dir: Path, root: Pa
                 output = log_path.read_text(errors="replace")
                 why = uv_reason(output)
                 reason = (
-                    f"{spec.requirement} could not be installed: {why}"
+                    f"{env.torch.requirement} could not be installed: {why}"
                     if step == "torch"
-                    else f"the environment for {spec.requirement} could not be built: {why}"
+                    else f"the environment for {' '.join(env.requirements)} could not be built: {why}"
                 )
                 record.error = reason
                 record.build_s = time.time() - started
@@ -264,7 +272,7 @@ def install(session, spec: TorchSpec, cells: list[Cell], run_dir: Path, root: Pa
     record.built = now_iso()
     record.packages = installed_packages(session)
     record.write(record.path_in(run_dir))
-    session.log(f"environment for {spec.requirement} built in {record.build_s:.1f} s")
+    session.log(f"environment for {' '.join(env.requirements)} built in {record.build_s:.1f} s")
     return record
 
 

@@ -29,17 +29,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def github_matrix(matrix) -> dict:
-    """``{"include": [...]}``, one entry per (torch version, mode) that has cells."""
+    """``{"include": [...]}``, one entry per (environment, mode) that has cells."""
     return {
         "include": [
             {
-                "name": f"{mode} torch {spec.version}",
+                "name": f"{mode} {env.id.replace('-', ' ', 1)}",
                 "session": cells[0].session,
-                "torch": spec.version,
+                "torch": env.torch.version,
                 "mode": mode,
                 "cells": [cell.id for cell in cells],
             }
-            for spec, mode, cells in matrix.sessions()
+            for env, mode, cells in matrix.sessions()
         ]
     }
 

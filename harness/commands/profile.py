@@ -15,7 +15,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default=DEFAULT_MODEL,
-        help="package:MODULE, path:DIR (or a directory), or a hub id (default: %(default)s)",
+        help="package:MODULE, path:DIR (or a directory), a hub id, or entry:MODULE:FUNCTION "
+        "(your application's load path) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--app-path",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="a folder an entry: module is imported from, put on the probe's sys.path (repeatable)",
     )
     parser.add_argument("--name", help="display name of the model (default: from --model)")
     parser.add_argument(
@@ -84,7 +93,11 @@ def run(args: argparse.Namespace) -> int:
         if value is not None:
             targets[metric] = value
 
-    model = resolve(args.model)
+    for folder in args.app_path:
+        if not folder.is_dir():
+            raise UserError(f"--app-path {folder}: not a folder")
+    app_paths = tuple(str(folder.resolve()) for folder in args.app_path)
+    model = resolve(args.model, app_paths)
     # Names become file names (the report's, a matrix cell's): check them as such.
     name = safe_name(args.name or model.source.default_name, "--name")
     for flag, value in (
@@ -109,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         torch_label=args.torch_label,
         cell_id=args.cell_id,
         import_attribution=not args.no_import_attribution,
+        app_paths=app_paths,
     )
     cell = CellRun(config, args.output)
     cell.prepare()

@@ -32,7 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--torch",
         required=True,
         metavar="VERSION",
-        help="the torch version of this environment (the matrix's torch entry)",
+        help="this environment: its id (torch-2.13.0-transformers-5.17.0) or torch version",
     )
     parser.add_argument(
         "--modes",
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"run-cells: the matrix has no {modes} cells for torch {args.torch}")
         return 0
     if not args.any_torch:
-        manager.check_installed_torch(matrix.torch_spec(args.torch).version)
+        manager.check_installed_torch(cells[0].torch.version)
     manager.record_plan(args.run_dir, matrix, cells)
     outcomes = manager.run_cells(
         cells, args.run_dir, resume=args.resume, log=lambda line: print(line, flush=True)

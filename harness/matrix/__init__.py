@@ -3,11 +3,12 @@ checking and expansion into cells. Imports: the standard library, pyyaml, packag
 """
 
 from harness.matrix.expand import DEFAULT_PATH, load_matrix, parse_matrix
-from harness.matrix.model import Cell, Matrix, MatrixError, ModelSpec, TorchSpec, session_name
+from harness.matrix.model import Cell, EnvSpec, Matrix, MatrixError, ModelSpec, TorchSpec, session_name
 
 __all__ = [
     "DEFAULT_PATH",
     "Cell",
+    "EnvSpec",
     "Matrix",
     "MatrixError",
     "ModelSpec",

@@ -20,6 +20,7 @@ when it names all four of model, torch, mode and device and no such cell exists,
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -28,11 +29,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import InvalidName, canonicalize_name
+
 from harness.matrix.loader import Lines, format_path, load_yaml
 from harness.matrix.model import (
     DIMENSIONS,
     ORDERS,
     Cell,
+    EnvSpec,
     Matrix,
     MatrixError,
     ModelSpec,
@@ -55,11 +60,15 @@ TOP_KEYS = (
     "torch",
     "modes",
     "devices",
+    "install",
+    "packages",
     "exclude",
     "include",
 )
-MODEL_KEYS = ("name", "source", "targets")
-TORCH_KEYS = ("version", "index_url", "extra_index_urls", "find_links")
+MODEL_KEYS = ("name", "source", "path", "targets")
+TORCH_KEYS = ("version", "index_url", "extra_index_urls", "find_links", "packages")
+# A package axis may not take a name a cell is already identified by.
+RESERVED_PACKAGES = ("torch", *DIMENSIONS)
 
 # fullmatch throughout: "$" would also match before a trailing newline.
 DEVICE_RE = re.compile(r"cpu|cuda(:[0-9]+)?")
@@ -294,6 +303,8 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
         **(problems.targets(data["targets"], ["targets"]) if "targets" in data else {}),
     }
     models, declared = _models(data, path.resolve().parent, targets, problems)
+    install = _install(data, path.resolve().parent, problems)
+    axes = _package_axes(data, problems)
     torches = _torches(data, problems)
     order = _order(data, problems)
     reference = _reference(data, torches, problems)
@@ -302,13 +313,13 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
 
     # Expand; with some entries rejected above this still runs on the rest, so that rule
     # problems show in the same report as the entry problems.
-    expansion = _Expansion(models, torches, settings, rejected=declared - {m.name for m in models})
+    expansion = _Expansion(models, torches, settings, rejected=declared - {m.name for m in models}, axes=axes)
     cells = {}
     for model in models:
-        for spec in torches:
+        for env in expansion.environments():
             for mode in modes:
                 for device in devices:
-                    cell = expansion.cell(model.name, spec.version, mode, device)
+                    cell = expansion.cell(model.name, env.torch.version, mode, device, env.pins)
                     cells[_key(cell)] = cell
     for index, rule in enumerate(problems.sequence(data.get("exclude", []), ["exclude"], at_least_one=False)):
         match, _ = expansion.rule(rule, ["exclude", index], (), problems)
@@ -339,15 +350,16 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
                 )
             for key in hits:
                 cells[key] = replace(cells[key], **changes)
-        elif all(dim in match for dim in DIMENSIONS):
-            added = replace(expansion.cell(*(match[dim] for dim in DIMENSIONS)), **changes)
+        elif all(dim in match for dim in DIMENSIONS) and not expansion.missing_pins(match):
+            pins = {name: value for name, value in match.items() if name not in DIMENSIONS}
+            added = replace(expansion.cell(*(match[dim] for dim in DIMENSIONS), pins), **changes)
             cells[_key(added)] = added
             if match["mode"] not in modes and match["mode"] not in extra_modes:
                 extra_modes.append(match["mode"])
             if match["device"] not in devices and match["device"] not in extra_devices:
                 extra_devices.append(match["device"])
         else:
-            missing = [dim for dim in DIMENSIONS if dim not in match]
+            missing = [dim for dim in DIMENSIONS if dim not in match] + expansion.missing_pins(match)
             problems.add(
                 ["include", index],
                 f"matches no cell ({_describe(match)}); to add a cell, also give {', '.join(missing)}",
@@ -371,6 +383,10 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
         cells=tuple(cells.values()),
         order=order,
         reference=reference,
+        install=install,
+        packages=axes,
+        # Each environment once, in expansion order; one whose cells are all excluded is none.
+        environments=tuple(dict.fromkeys(cell.env for cell in cells.values())),
     )
 
 
@@ -451,9 +467,66 @@ def _models(data: dict, base: Path, targets: dict, problems: _Problems) -> tuple
             )
             continue
         names[name] = index
-        if source is not None:
-            models.append(ModelSpec(name, source.spec, {**targets, **own_targets}))
+        app_path = _app_path(entry, where, source, base, problems)
+        if source is not None and app_path is not False:
+            models.append(ModelSpec(name, source.spec, {**targets, **own_targets}, path=app_path))
     return models, set(names)
+
+
+def _app_path(entry: dict, where: list, source, base: Path, problems: _Problems) -> str | None | bool:
+    """An entry: model's ``path:``, the folder its module is imported from, made absolute
+    against the matrix's folder; None when not given, False when it has a problem."""
+    if "path" not in entry:
+        return None
+    folder = problems.string(entry["path"], where + ["path"], "{subject}; write the folder MODULE is in")
+    if folder is None:
+        return False
+    if source is not None and source.kind != "entry":
+        problems.add(
+            where + ["path"],
+            f"is for entry: sources only (the folder MODULE is imported from), not {source.kind}:",
+        )
+        return False
+    absolute = (base / Path(folder).expanduser()).resolve()
+    if not absolute.is_dir():
+        problems.add(
+            where + ["path"], f"{_show(folder)} is not a folder (relative to the matrix: {absolute})"
+        )
+        return False
+    return str(absolute)
+
+
+def _install(data: dict, base: Path, problems: _Problems) -> tuple[str, ...]:
+    """``install:``, what every environment installs besides the model stack, as uv's
+    arguments: requirements as written, local folders (``./app``, ``-e ./app``) made
+    absolute against the matrix's folder."""
+    args: list[str] = []
+    for index, item in enumerate(problems.sequence(data.get("install", []), ["install"], at_least_one=False)):
+        where = ["install", index]
+        text = problems.string(item, where, '{subject}; write a requirement ("pkg==1.0") or "-e ./folder"')
+        if text is None:
+            continue
+        editable = text.startswith("-e ")
+        target = text[3:].strip() if editable else text.strip()
+        if target.startswith((".", "/", "~")):
+            folder = (base / Path(target).expanduser()).resolve()
+            if not folder.is_dir():
+                problems.add(where, f"{_show(text)}: {folder} is not a folder")
+                continue
+            args += ["-e", str(folder)] if editable else [str(folder)]
+            continue
+        try:
+            Requirement(target)
+        except InvalidRequirement as exc:
+            problems.add(
+                where, f"{_show(text)} is not a requirement ({str(exc).splitlines()[0]}) nor a folder"
+            )
+            continue
+        if editable:
+            problems.add(where, f"{_show(text)}: -e takes a folder (./app)")
+            continue
+        args.append(target)
+    return tuple(args)
 
 
 def _torches(data: dict, problems: _Problems) -> list[TorchSpec]:
@@ -469,6 +542,8 @@ def _torches(data: dict, problems: _Problems) -> list[TorchSpec]:
             for key in ("extra_index_urls", "find_links"):
                 if key in entry:
                     sources[key] = problems.urls(entry[key], where + [key])
+            if "packages" in entry:
+                sources["packages"] = _torch_pins(entry["packages"], where + ["packages"], problems)
             if "version" not in entry:
                 continue
             where = where + ["version"]
@@ -495,12 +570,96 @@ def _torches(data: dict, problems: _Problems) -> list[TorchSpec]:
     return torches
 
 
-def _key(cell: Cell) -> tuple[str, str, str, str]:
-    return (cell.model.name, cell.torch.version, cell.mode, cell.device)
+def _package_name(name: Any, where: list, problems: _Problems) -> str | None:
+    """A distribution name, canonical (``Sentence_Transformers`` -> ``sentence-transformers``)."""
+    if problems.string(name, where, "{subject}; write a distribution name (transformers)") is None:
+        return None
+    try:
+        canonical = canonicalize_name(name, validate=True)
+    except InvalidName:
+        problems.add(where, f"{_show(name)} is not a valid distribution name (letters, digits, . _ -)")
+        return None
+    if canonical in RESERVED_PACKAGES:
+        why = (
+            "torch versions go under torch:" if canonical == "torch" else "a cell is already identified by it"
+        )
+        problems.add(where, f"{_show(name)} cannot be a package axis ({why})")
+        return None
+    return canonical
+
+
+def _package_version(value: Any) -> str | None:
+    """Why a pinned version is unusable, or None."""
+    if not isinstance(value, str):
+        return _VERSION_TYPE.format(subject=_subject(value))
+    if _version(value) is None:
+        return f"{_show(value)} is not a version"
+    if not VERSION_RE.fullmatch(value):
+        return f"{_show(value)} cannot be part of a file name (the cell id); write it plainly (5.17.0)"
+    return None
+
+
+def _package_axes(data: dict, problems: _Problems) -> dict[str, tuple[str, ...]]:
+    """``packages:``, each a distribution name and the versions it is crossed with."""
+    if "packages" not in data:
+        return {}
+    value = data["packages"]
+    if not isinstance(value, dict):
+        problems.add(["packages"], f'{_subject(value)}; expected a mapping (transformers: ["5.17.0"])')
+        return {}
+    axes: dict[str, tuple[str, ...]] = {}
+    for name, versions in value.items():
+        where = ["packages", name]
+        canonical = _package_name(name, where, problems)
+        if canonical is None:
+            continue
+        if canonical in axes:
+            problems.add(where, f"{_show(name)} is listed twice (as {canonical}); give each package once")
+            continue
+        found: list[str] = []
+        for index, version in enumerate(problems.sequence(versions, where)):
+            problem = _package_version(version)
+            if problem is None and any(_version(v) == _version(version) for v in found):
+                problem = f"{_show(version)} is listed twice"
+            if problem:
+                problems.add(where + [index], problem)
+            else:
+                found.append(version)
+        if found:
+            axes[canonical] = tuple(found)
+    return axes
+
+
+def _torch_pins(value: Any, where: list, problems: _Problems) -> tuple[tuple[str, str], ...]:
+    """A torch entry's own ``packages:``, each a distribution name and one version."""
+    if not isinstance(value, dict):
+        problems.add(where, f'{_subject(value)}; expected a mapping (transformers: "4.57.6")')
+        return ()
+    pins: dict[str, str] = {}
+    for name, version in value.items():
+        canonical = _package_name(name, where + [name], problems)
+        if canonical is None:
+            continue
+        problem = _package_version(version)
+        if problem:
+            problems.add(where + [name], problem)
+        elif canonical in pins:
+            problems.add(where + [name], f"{_show(name)} is listed twice (as {canonical})")
+        else:
+            pins[canonical] = version
+    return tuple(sorted(pins.items()))
+
+
+def _key(cell: Cell) -> tuple:
+    return (cell.model.name, cell.torch.version, cell.mode, cell.device, cell.packages)
 
 
 def _matches(key: tuple, match: dict[str, str]) -> bool:
-    return all(key[DIMENSIONS.index(dim)] == value for dim, value in match.items())
+    pins = dict(key[len(DIMENSIONS)])
+    return all(
+        (key[DIMENSIONS.index(dim)] if dim in DIMENSIONS else pins.get(dim)) == value
+        for dim, value in match.items()
+    )
 
 
 def _describe(match: dict[str, str]) -> str:
@@ -510,11 +669,48 @@ def _describe(match: dict[str, str]) -> str:
 class _Expansion:
     """What cells and rules are built from: the valid models and torch versions."""
 
-    def __init__(self, models: list[ModelSpec], torches: list[TorchSpec], settings: dict, rejected: set[str]):
+    def __init__(
+        self,
+        models: list[ModelSpec],
+        torches: list[TorchSpec],
+        settings: dict,
+        rejected: set[str],
+        axes: dict[str, tuple[str, ...]],
+    ):
         self.models = {model.name: model for model in models}
         self.rejected = rejected
         self.torches = torches
         self.settings = settings
+        self.axes = axes
+
+    def axes_of(self, spec: TorchSpec) -> dict[str, tuple[str, ...]]:
+        """The package axes a torch is crossed with: all but those its entry pins itself."""
+        own = dict(spec.packages)
+        return {name: versions for name, versions in self.axes.items() if name not in own}
+
+    def environments(self) -> list[EnvSpec]:
+        """Every torch x package-version combination, torch-major, axes in matrix order."""
+        envs = []
+        for spec in self.torches:
+            axes = self.axes_of(spec)
+            for combination in itertools.product(*axes.values()):
+                pins = {**dict(spec.packages), **dict(zip(axes, combination))}
+                envs.append(EnvSpec(spec, tuple(sorted(pins.items()))))
+        return envs
+
+    def missing_pins(self, match: dict[str, str]) -> list[str]:
+        """The package axes an include must also name to add a cell of its torch."""
+        spec = self.torch(match["torch"]) if "torch" in match else None
+        return [name for name in self.axes_of(spec) if name not in match] if spec else []
+
+    def package_versions(self, name: str) -> list[str]:
+        """The versions a rule may name for a package: its axis and any torch's own pin."""
+        listed = list(self.axes.get(name, ()))
+        for spec in self.torches:
+            pinned = dict(spec.packages).get(name)
+            if pinned and all(_version(v) != _version(pinned) for v in listed):
+                listed.append(pinned)
+        return listed
 
     def torch(self, version: str) -> TorchSpec | None:
         parsed = _version(version)
@@ -523,10 +719,13 @@ class _Expansion:
                 return spec
         return None
 
-    def cell(self, model: str, torch: str, mode: str, device: str) -> Cell:
+    def cell(
+        self, model: str, torch: str, mode: str, device: str, pins: dict[str, str] | None = None
+    ) -> Cell:
         spec = self.torch(torch)
+        pins = {**(pins or {}), **dict(spec.packages)}
         return Cell(
-            cell_id(model, spec.version, mode, device),
+            cell_id(model, spec.version, mode, device, pins),
             self.models[model],
             spec,
             mode,
@@ -534,12 +733,21 @@ class _Expansion:
             self.settings["runs"],
             self.settings["warmups"],
             float(self.settings["timeout"]),
+            tuple(sorted(pins.items())),
         )
 
     def rule(self, rule: Any, where: list, allowed: tuple[str, ...], problems: _Problems):
         """An include / exclude entry as ({dimension: canonical value}, {cell field: value}),
         or (None, {}) when it has a problem (reported here)."""
-        if problems.mapping(rule, where, DIMENSIONS + allowed) is None:
+        if not isinstance(rule, dict):
+            problems.mapping(rule, where, ())
+            return None, {}
+        # A package key as written (Sentence_Transformers) names its canonical axis.
+        packages = {key: self.package_key(key) for key in rule if key not in DIMENSIONS + allowed}
+        if (
+            problems.mapping(rule, where, DIMENSIONS + allowed + tuple(k for k, v in packages.items() if v))
+            is None
+        ):
             return None, {}
         if not rule:
             problems.add(where, f"is empty; give at least one of {', '.join(DIMENSIONS)}")
@@ -564,12 +772,34 @@ class _Expansion:
                 ok = False
             else:
                 match[dim] = self.torch(value).version if dim == "torch" else value
+        for key, name in packages.items():
+            value = problems.string(rule[key], where + [key], _VERSION_TYPE)
+            listed = self.package_versions(name)
+            same = [v for v in listed if value is not None and _version(v) == _version(value)]
+            if value is None:
+                ok = False
+            elif not same:
+                problems.add(
+                    where + [key],
+                    f"{name} {_show(value)} is not listed under packages: ({', '.join(listed)})",
+                )
+                ok = False
+            else:
+                match[name] = same[0]
         if not ok:
             return None, {}
         if not match:  # only settings, no dimension: it would match everything
             problems.add(where, f"names no cell; give at least one of {', '.join(DIMENSIONS)}")
             return None, {}
         return match, changes
+
+    def package_key(self, key: Any) -> str | None:
+        """The package axis (or torch pin) a rule key names, or None."""
+        try:
+            name = canonicalize_name(key, validate=True) if isinstance(key, str) else None
+        except InvalidName:
+            return None
+        return name if name is not None and self.package_versions(name) else None
 
     def _dimension_problem(self, dim: str, value: str) -> str | None:
         """Why a rule's value names nothing; "" when its own entry was already reported."""

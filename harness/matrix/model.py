@@ -53,6 +53,7 @@ class TorchSpec:
     index_url: str | None = None
     extra_index_urls: tuple[str, ...] = ()
     find_links: tuple[str, ...] = ()
+    packages: tuple[tuple[str, str], ...] = ()  # this torch's own pins: (distribution, version)
 
     @property
     def label(self) -> str:
@@ -84,7 +85,32 @@ class TorchSpec:
             "index_url": self.index_url,
             "extra_index_urls": list(self.extra_index_urls),
             "find_links": list(self.find_links),
+            "packages": dict(self.packages),
         }
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """One environment nox builds: a torch version and the package pins it is crossed with
+    (its torch entry's own, and one version of each ``packages:`` axis)."""
+
+    torch: TorchSpec
+    packages: tuple[tuple[str, str], ...] = ()  # (canonical distribution name, version), by name
+
+    @property
+    def id(self) -> str:
+        """The nox parameter id and the environment's name in file names: ``torch-2.13.0``,
+        ``torch-2.13.0-transformers-5.17.0``."""
+        return "-".join([self.torch.label, *(f"{name}-{version}" for name, version in self.packages)])
+
+    @property
+    def pins(self) -> dict[str, str]:
+        return dict(self.packages)
+
+    @property
+    def requirements(self) -> list[str]:
+        """What the environment installs exactly: torch and every pin."""
+        return [self.torch.requirement, *(f"{name}=={version}" for name, version in self.packages)]
 
 
 @dataclass(frozen=True)
@@ -92,9 +118,11 @@ class ModelSpec:
     name: str
     source: str  # as ModelSource.parse took it; a relative path: made absolute against the matrix
     targets: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TARGETS), compare=False)
+    path: str | None = None  # entry: sources, the folder MODULE is imported from (absolute)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "source": self.source, "targets": dict(self.targets)}
+        found = {"name": self.name, "source": self.source, "targets": dict(self.targets)}
+        return {**found, "path": self.path} if self.path else found
 
 
 @dataclass(frozen=True)
@@ -107,15 +135,21 @@ class Cell:
     runs: int
     warmups: int
     timeout_s: float
+    packages: tuple[tuple[str, str], ...] = ()  # the pins of its environment, by name
 
     @property
     def targets(self) -> dict[str, float]:
         return self.model.targets
 
     @property
+    def env(self) -> EnvSpec:
+        """The environment this cell runs in."""
+        return EnvSpec(self.torch, self.packages)
+
+    @property
     def session(self) -> str:
         """The nox session that runs this cell: ``cold_start(torch-2.13.0)``."""
-        return session_name(self.mode, self.torch)
+        return session_name(self.mode, self.env)
 
     @property
     def info(self) -> CellInfo:
@@ -127,6 +161,7 @@ class Cell:
             mode=self.mode,
             device=self.device,
             torch=self.torch.version,
+            packages=dict(self.packages),
         )
 
     @property
@@ -153,11 +188,12 @@ class Cell:
             "warmups": self.warmups,
             "timeout_s": self.timeout_s,
             "targets": dict(self.targets),
+            **({"packages": dict(self.packages)} if self.packages else {}),
         }
 
 
-def session_name(mode: str, torch: TorchSpec) -> str:
-    return f"{mode}_start({torch.label})"
+def session_name(mode: str, env: EnvSpec) -> str:
+    return f"{mode}_start({env.id})"
 
 
 @dataclass(frozen=True)
@@ -175,6 +211,9 @@ class Matrix:
     cells: tuple[Cell, ...]
     order: str = ORDERS[0]
     reference: str | None = None  # the torch version paired comparisons are made against
+    install: tuple[str, ...] = ()  # uv arguments every environment installs (install:)
+    packages: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the packages: axes
+    environments: tuple[EnvSpec, ...] = ()  # one per torch x pins combination that has cells
 
     def torch_spec(self, version: str) -> TorchSpec:
         """The matrix's torch entry for a version (``2.13`` finds ``2.13.0``)."""
@@ -185,24 +224,38 @@ class Matrix:
         listed = ", ".join(spec.version for spec in self.torch)
         raise MatrixError(f"{self.path}: torch {version} is not in the matrix (it lists {listed})")
 
-    def cells_for(self, torch_version: str, modes: Iterable[str] | None = None) -> list[Cell]:
-        """The cells one environment (one torch version) runs, in matrix order."""
-        spec = self.torch_spec(torch_version)
+    def environment(self, env_id: str) -> EnvSpec:
+        """An environment by its id (``torch-2.13.0-transformers-5.17.0``)."""
+        for env in self.environments:
+            if env.id == env_id:
+                return env
+        listed = ", ".join(env.id for env in self.environments)
+        raise MatrixError(f"{self.path}: no environment {env_id} in the matrix (it has {listed})")
+
+    def cells_for(self, key: str, modes: Iterable[str] | None = None) -> list[Cell]:
+        """The cells of one environment (``key`` its id), or of every environment of one
+        torch version (``key`` the version: ``2.13`` finds 2.13.0's), in matrix order."""
+        if any(env.id == key for env in self.environments):
+            wanted_env = self.environment(key)
+            belongs = lambda cell: cell.env == wanted_env  # noqa: E731
+        else:
+            spec = self.torch_spec(key)
+            belongs = lambda cell: cell.torch == spec  # noqa: E731
         wanted = None if modes is None else list(modes)
         if wanted is not None:
             unknown = [mode for mode in wanted if mode not in MODES]
             if unknown:
                 raise MatrixError(f"{self.path}: mode {unknown[0]!r} is not one of {', '.join(MODES)}")
-        return [cell for cell in self.cells if cell.torch == spec and (wanted is None or cell.mode in wanted)]
+        return [cell for cell in self.cells if belongs(cell) and (wanted is None or cell.mode in wanted)]
 
-    def sessions(self) -> list[tuple[TorchSpec, str, list[Cell]]]:
-        """(torch, mode, cells) for every nox session that has cells, torch-major."""
+    def sessions(self) -> list[tuple[EnvSpec, str, list[Cell]]]:
+        """(environment, mode, cells) for every nox session that has cells, torch-major."""
         groups = []
-        for spec in self.torch:
+        for env in self.environments:
             for mode in self.modes:
-                cells = self.cells_for(spec.version, [mode])
+                cells = self.cells_for(env.id, [mode])
                 if cells:
-                    groups.append((spec, mode, cells))
+                    groups.append((env, mode, cells))
         return groups
 
     def with_overrides(self, runs: object = None, warmups: object = None, timeout_s: object = None) -> Matrix:
@@ -240,5 +293,8 @@ class Matrix:
             "devices": list(self.devices),
             "order": self.order,
             "reference": self.reference,
+            "install": list(self.install),
+            "packages": {name: list(versions) for name, versions in self.packages.items()},
+            "environments": [env.id for env in self.environments],
             "cells": [cell.to_dict() for cell in self.cells],
         }

@@ -119,6 +119,8 @@ def profile_command(cell, output: Path, python: str = sys.executable) -> list[st
     for metric, value in sorted(cell.targets.items()):
         if metric in flag_of:
             cmd += [flag_of[metric], f"{value:g}"]
+    if getattr(cell.model, "path", None):
+        cmd += ["--app-path", cell.model.path]
     cmd += ["--cell-id", cell.id, "--torch-label", cell.torch.version, "--output", str(output), "--quiet"]
     return cmd
 

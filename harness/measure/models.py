@@ -12,6 +12,11 @@ Three kinds of source, written as one string (``--model``, or ``source:`` in mat
     A Hugging Face hub id, loaded by sentence-transformers' own hub code from the cache
     (downloading where the network allows). With ``HF_HUB_OFFLINE=1`` and no cached copy
     this is a clear error up front instead of a hang or a stack trace mid-run.
+``entry:MODULE:FUNCTION``
+    Your application's own load path: the probe imports MODULE, calls FUNCTION() and
+    encodes with what it returns. There are no model files to find here; what a cold start
+    must read again is the application's own code, found where MODULE lives (on sys.path,
+    or in the folders given as ``app_paths``) without importing it.
 
 Resolution runs in the parent, before any sample, so that a bad model fails once, in one
 line, instead of once per sample.
@@ -20,7 +25,9 @@ line, instead of once per sample.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +50,7 @@ class ResolvedModel:
     load_id: str  # what SentenceTransformer() is given
     local_dir: Path | None  # the files on disk (None: hub id not cached yet)
     offline_ok: bool  # loading needs no network, so the probe sets HF_HUB_OFFLINE=1
+    app_files: tuple[Path, ...] = ()  # an entry: source's own code (its module or package)
 
     @property
     def spec(self) -> str:
@@ -69,25 +77,31 @@ class ResolvedModel:
         return weights.stat().st_size if weights else None
 
     def files(self) -> list[Path]:
-        """Every file of the model on disk (what a cold start must read again)."""
+        """Every file of the model, or of the application, on disk (what a cold start must
+        read again)."""
         if self.local_dir is None:
-            return []
+            return list(self.app_files)
         return [p for p in self.local_dir.rglob("*") if p.is_file()]
 
     def info(self) -> ModelInfo:
+        where = self.local_dir or (self.app_files[0].parent if self.app_files else None)
         return ModelInfo(
             kind=self.kind,
             load_id=self.load_id,
-            path=str(self.local_dir) if self.local_dir else None,
+            path=str(where) if where else None,
             weights_bytes=self.weights_bytes,
         )
 
 
-def resolve(spec: str) -> ResolvedModel:
+def resolve(spec: str, app_paths: tuple[str, ...] = ()) -> ResolvedModel:
+    """The model (or application) a source names; ``app_paths`` are the folders an
+    ``entry:`` module is imported from besides sys.path."""
     try:
         source = ModelSource.parse(spec)
     except UserError as exc:
         raise ModelError(f"model: {exc}") from None
+    if source.kind == "entry":
+        return _resolve_entry(source, app_paths)
     if source.kind == "package":
         return _resolve_package(source)
     if source.kind == "path":
@@ -122,6 +136,37 @@ def _resolve_package(source: ModelSource) -> ResolvedModel:
             f"model {spec!r}: {module_name}.MODEL_DIR = {directory} does not exist; reinstall the package"
         )
     return ResolvedModel(source, str(directory), directory, offline_ok=True)
+
+
+def _resolve_entry(source: ModelSource, app_paths: tuple[str, ...]) -> ResolvedModel:
+    """Where the application's code lives, found without importing it: importing it here
+    would map what it imports into the runner, and a cold sample would find that warm."""
+    module = source.entry[0]
+    top = module.split(".")[0]
+    saved = list(sys.path)
+    sys.path[:0] = [str(Path(p).resolve()) for p in app_paths]
+    try:
+        found = importlib.util.find_spec(top)
+    except (ImportError, ValueError) as exc:
+        raise ModelError(f"model {source.spec!r}: module {top!r} cannot be found: {exc}") from None
+    finally:
+        sys.path[:] = saved
+    if found is None:
+        where = f" or {', '.join(app_paths)}" if app_paths else ""
+        raise ModelError(
+            f"model {source.spec!r}: module {top!r} is not on sys.path{where}; "
+            f"give the folder it is in (path: in matrix.yaml, --app-path) or install it"
+        )
+    if found.submodule_search_locations:
+        files = [
+            p
+            for location in found.submodule_search_locations
+            for p in Path(location).rglob("*")
+            if p.is_file()
+        ]
+    else:
+        files = [Path(found.origin)] if found.has_location and found.origin else []
+    return ResolvedModel(source, source.value, None, offline_ok=False, app_files=tuple(sorted(files)))
 
 
 def _resolve_hub(source: ModelSource) -> ResolvedModel:

@@ -1,6 +1,7 @@
 """The measured child process: one sample of one model's load, stage by stage.
 
-Run as ``python -P -m harness.measure.probe RESULT_FILE SPEC_JSON`` by the runner, once per sample,
+Run as ``python -P -m harness.measure.probe RESULT_FILE SPEC_JSON [MODULE:FUNCTION]`` by the
+runner, once per sample,
 in a fresh interpreter. It imports nothing heavy before its clock starts and nothing from
 the rest of the harness at all, so what it reports is the model stack's cost, not ours.
 The figures go to RESULT_FILE (stdout and stderr belong to the libraries, whose progress
@@ -9,6 +10,12 @@ bars and warnings the runner keeps for diagnosis).
 Stages, each timed with perf_counter_ns:
     import torch -> import sentence_transformers -> [cuda init] -> SentenceTransformer(...)
     -> [model.to(cuda)] -> first encode -> N steady-state encodes (median)
+
+With MODULE:FUNCTION (an ``entry:`` source), the application's own load path instead:
+    import MODULE (import_app_s) -> FUNCTION() (init_s) -> first .encode -> N more
+and what the application imports, when it imports it, is part of those stages. An entry
+point that cannot be imported, has no FUNCTION, raises, or returns something without
+``encode`` ends the probe with EXIT_ENTRY and one line on stderr saying which.
 """
 
 import time
@@ -24,6 +31,7 @@ import sys  # noqa: E402
 # measured: before, it would be charged to import_torch_s.
 
 EXIT_NO_CUDA = 3
+EXIT_ENTRY = 4  # the application's entry point failed; stderr's last line says how
 _PROC_STATM = "/proc/self/statm"
 _PROC_SMAPS_ROLLUP = "/proc/self/smaps_rollup"
 
@@ -151,12 +159,98 @@ def measure(spec_json: str, rss_start: int, t_torch: int, t_st: int) -> dict:
     }
 
 
+def _entry_failed(entry: str, why: str):
+    """Stop the probe: the entry point is broken, and every later sample would be too."""
+    print(f"harness.measure.probe: entry point {entry}: {why}", file=sys.stderr)
+    raise SystemExit(EXIT_ENTRY)
+
+
+def _exception(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
+def measure_entry(spec_json: str, rss_start: int, entry: str, t_app0: int, t_app: int) -> dict:
+    """The application's load path, after its module was imported at the top level: call
+    FUNCTION, encode with what it returns."""
+    module_name, _, function_name = entry.partition(":")
+    function = getattr(sys.modules[module_name], function_name, None)
+    if function is None:
+        _entry_failed(entry, f"module {module_name} has no {function_name}")
+    if not callable(function):
+        _entry_failed(entry, f"{module_name}.{function_name} is a {type(function).__name__}, not a function")
+    import json
+
+    spec = json.loads(spec_json)
+    metrics: dict[str, float | None] = {}
+    metrics["import_app_s"] = _seconds(t_app0, t_app)
+    metrics["import_s"] = _seconds(_T0_NS, t_app)
+    cuda = spec.get("device", "cpu").startswith("cuda")
+
+    def sync() -> None:
+        # The application chose its device; wait for the GPU only if it uses torch's.
+        torch = sys.modules.get("torch")
+        if cuda and torch is not None and torch.cuda.is_initialized():
+            torch.cuda.synchronize()
+
+    t = time.perf_counter_ns()
+    try:
+        model = function()
+    except Exception as exc:
+        _entry_failed(entry, f"{function_name}() raised {_exception(exc)}")
+    sync()
+    metrics["init_s"] = _seconds(t, time.perf_counter_ns())
+    encode = getattr(model, "encode", None)
+    if not callable(encode):
+        _entry_failed(
+            entry,
+            f"{function_name}() returned an object of type {type(model).__name__}, which has no encode()",
+        )
+
+    sentence = spec["sentence"]
+    t = time.perf_counter_ns()
+    try:
+        encode(sentence)
+    except Exception as exc:
+        _entry_failed(entry, f"encode() raised {_exception(exc)}")
+    sync()
+    metrics["first_encode_s"] = _seconds(t, time.perf_counter_ns())
+    t_loaded = time.perf_counter_ns()
+    steady = []
+    for _ in range(int(spec.get("encode_repeats", 10))):
+        t = time.perf_counter_ns()
+        encode(sentence)
+        sync()
+        steady.append(_seconds(t, time.perf_counter_ns()))
+    import statistics
+
+    metrics["encode_s"] = statistics.median(steady) if steady else None
+    metrics["total_s"] = _seconds(_T0_NS, t_loaded)
+    rss_end = _rss_bytes()
+    uss = _uss_bytes()
+    metrics["rss_start_mb"] = _mb(rss_start)
+    metrics["rss_end_mb"] = _mb(rss_end)
+    metrics["memory_mb"] = _mb(rss_end - rss_start)
+    metrics["peak_rss_mb"] = _peak_rss_mb()
+    metrics["uss_mb"] = _mb(uss) if uss is not None else None
+    # What the application loaded, as far as it loaded it.
+    versions = {
+        name: getattr(sys.modules[module], "__version__", None)
+        for name, module in (("torch", "torch"), ("sentence-transformers", "sentence_transformers"))
+        if module in sys.modules
+    }
+    return {"metrics": metrics, "start_wall_ns": _START_WALL_NS, "versions": versions}
+
+
 def _parse_args(argv: list) -> tuple:
-    """RESULT_FILE and SPEC_JSON, the spec still text: json is imported after the clock."""
-    if len(argv) != 2:
-        print("usage: python -m harness.measure.probe RESULT_FILE SPEC_JSON", file=sys.stderr)
+    """RESULT_FILE, SPEC_JSON (still text: json is imported after the clock) and the entry
+    point MODULE:FUNCTION, or None."""
+    if len(argv) not in (2, 3):
+        print(
+            "usage: python -m harness.measure.probe RESULT_FILE SPEC_JSON [MODULE:FUNCTION]", file=sys.stderr
+        )
         raise SystemExit(2)
-    return argv[0], argv[1]
+    return argv[0], argv[1], argv[2] if len(argv) == 3 else None
 
 
 def _write(result_file: str, result: dict) -> None:
@@ -172,12 +266,23 @@ if __name__ == "__main__":
     # registration (torch/_library/utils.py get_source) runs inspect.getframeinfo on a
     # caller's frame, and each extra frame on the stack made that import 150-200 ms slower
     # than in a plain script (found with bench/harness_overhead.py).
-    _result_file, _spec = _parse_args(sys.argv[1:])
+    # An application's module is imported here too, for the same reason.
+    _result_file, _spec, _entry = _parse_args(sys.argv[1:])
     _rss_start = _rss_bytes()
-    import torch  # noqa: F401
+    if _entry:
+        _module = _entry.partition(":")[0]
+        _t_app0 = time.perf_counter_ns()
+        try:
+            __import__(_module)
+        except Exception as _exc:
+            _entry_failed(_entry, f"import {_module} failed: {_exception(_exc)}")
+        _t_app = time.perf_counter_ns()
+        _write(_result_file, measure_entry(_spec, _rss_start, _entry, _t_app0, _t_app))
+    else:
+        import torch  # noqa: F401
 
-    _t_torch = time.perf_counter_ns()
-    import sentence_transformers  # noqa: F401
+        _t_torch = time.perf_counter_ns()
+        import sentence_transformers  # noqa: F401
 
-    _t_st = time.perf_counter_ns()
-    _write(_result_file, measure(_spec, _rss_start, _t_torch, _t_st))
+        _t_st = time.perf_counter_ns()
+        _write(_result_file, measure(_spec, _rss_start, _t_torch, _t_st))

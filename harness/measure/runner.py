@@ -30,6 +30,7 @@ from pathlib import Path
 from harness.errors import UserError
 from harness.measure import coldcache, importtime, metadata
 from harness.measure.models import ResolvedModel
+from harness.measure.probe import EXIT_ENTRY
 from harness.result import (
     COLD_RESIDENCY_THRESHOLD,
     DEFAULT_TARGETS,
@@ -64,10 +65,17 @@ class CellConfig:
     cell_id: str | None = None
     import_attribution: bool = True
     python: str = sys.executable
+    app_paths: tuple[str, ...] = ()  # folders an entry: source's module is imported from
 
 
 def _child_env(config: CellConfig) -> dict[str, str]:
     env = dict(os.environ)
+    if config.app_paths:
+        # PYTHONPATH, not the working directory: the probe runs with -P in a scratch folder.
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(Path(p).resolve()) for p in config.app_paths]
+            + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+        )
     if config.model.offline_ok:
         # The files are on disk: never let a hub round-trip into a load-time figure.
         env["HF_HUB_OFFLINE"] = "1"
@@ -182,6 +190,8 @@ class CellRun:
             # would shadow the real one.
             flags = ["-P"] if sys.version_info >= (3, 11) else []
             cmd = [config.python, *flags, "-m", "harness.measure.probe", str(result_file), json.dumps(spec)]
+            if config.model.kind == "entry":
+                cmd.append(config.model.load_id)
             spawn_wall_ns = time.time_ns()
             t0 = time.perf_counter_ns()
             proc = subprocess.Popen(
@@ -239,6 +249,8 @@ class CellRun:
                 self.write()
                 if on_sample:
                     on_sample(sample, position, total)
+                if sample.exit_code == EXIT_ENTRY:
+                    return self._entry_failed(sample)
         except KeyboardInterrupt:
             self.report.failure = Failure(
                 kind=FailureKind.INTERRUPTED,
@@ -275,6 +287,20 @@ class CellRun:
         report.finished = now_iso()
         self.write()
         return report
+
+    def _entry_failed(self, sample: Sample) -> CellReport:
+        """The application's entry point is broken (it would not import, has no such
+        function, raised, or returned no encoder): every later sample would fail the same
+        way, so the cell stops here with the probe's one line."""
+        lines = [ln.strip() for ln in (sample.stderr_tail or "").splitlines() if ln.strip()]
+        why = lines[-1] if lines else "the entry point failed"
+        self.report.status = "failed"
+        self.report.failure = Failure(
+            kind=FailureKind.LOAD, reason="the entry point failed", detail=why.split(": ", 1)[-1]
+        )
+        self.report.finished = now_iso()
+        self.write()
+        return self.report
 
     def _verify_cold(self, counted: list[Sample]) -> None:
         block = self.report.cold_cache

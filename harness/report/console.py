@@ -29,6 +29,7 @@ TIMING_ROWS = [
     ("import_s", "Import Time", "├─ "),
     ("import_torch_s", "torch", "│  ├─ "),
     ("import_st_s", "sentence-transformers", "│  └─ "),
+    ("import_app_s", "the application (entry:)", "│  └─ "),
     ("cuda_init_s", "CUDA Init", "├─ "),
     ("init_s", "Model Init Time", "├─ "),
     ("to_device_s", "Model To Device", "├─ "),

@@ -36,6 +36,7 @@ TOP_PACKAGES = 8
 STAGES = [
     ("import torch", "import_torch_s"),
     ("import sentence-transformers", "import_st_s"),
+    ("import the application", "import_app_s"),
     ("CUDA init", "cuda_init_s"),
     ("model init", "init_s"),
     ("model to device", "to_device_s"),

@@ -28,6 +28,7 @@ METRICS: dict[str, Metric] = {
         Metric("import_s", "Import time", "s"),
         Metric("import_torch_s", "import torch", "s"),
         Metric("import_st_s", "import sentence_transformers", "s"),
+        Metric("import_app_s", "import of the application (entry:)", "s"),
         Metric("init_s", "Model init time", "s"),
         Metric("first_encode_s", "First encode", "s"),
         Metric("encode_s", "Steady-state encode", "s"),

@@ -65,12 +65,22 @@ class CellInfo(msgspec.Struct, kw_only=True):
     mode: Mode
     device: str
     torch: str | None = None
+    # The versions its environment pinned besides torch (matrix.yaml's packages:), by
+    # distribution name; empty when nothing else was pinned.
+    packages: dict[str, str] = {}
 
     @property
     def axes(self) -> dict[str, str | None]:
-        """What the cell was measured on, axis by axis: two cells whose axes differ in one
-        key only form a pair that a paired comparison can judge."""
-        return {"model": self.model, "torch": self.torch, "mode": self.mode, "device": self.device}
+        """What the cell was measured on, axis by axis (one key per pinned package, e.g.
+        "transformers"): two cells whose axes differ in one key only form a pair that a
+        paired comparison can judge."""
+        return {
+            "model": self.model,
+            "torch": self.torch,
+            "mode": self.mode,
+            "device": self.device,
+            **self.packages,
+        }
 
     def __post_init__(self) -> None:
         # The id becomes a file name wherever a report is gathered or stored.

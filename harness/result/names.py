@@ -33,6 +33,11 @@ def safe_name(text: object, what: str) -> str:
     return str(text)
 
 
-def cell_id(model: str, torch: str | None, mode: str, device: str) -> str:
-    """Stable id of a cell, used as its file name and to match cells across reports."""
-    return f"{model}-torch{torch or 'none'}-{mode}-{device}"
+def cell_id(
+    model: str, torch: str | None, mode: str, device: str, packages: dict[str, str] | None = None
+) -> str:
+    """Stable id of a cell, used as its file name and to match cells across reports. The
+    packages its environment pinned besides torch follow torch, by name
+    (``…-torch2.13.0-transformers5.17.0-cold-cpu``); without pins the id is as it always was."""
+    pins = "".join(f"-{name}{version}" for name, version in sorted((packages or {}).items()))
+    return f"{model}-torch{torch or 'none'}{pins}-{mode}-{device}"

@@ -44,11 +44,16 @@ class EnvRecord(Document, kw_only=True, tag_field="kind", tag="environment"):
     install_s: dict[str, NonNegative] = {}
     packages: dict[str, str] = {}
     built: str | None = None
+    # The versions pinned besides torch (matrix.yaml's packages:), installed exactly.
+    pins: dict[str, str] = {}
 
     @property
     def name(self) -> str:
-        """The environment's name in file names: ``torch-2.13.0``."""
-        return f"torch-{self.torch}"
+        """The environment's name in file names, its id in the matrix: ``torch-2.13.0``,
+        ``torch-2.13.0-transformers-5.17.0``."""
+        return "-".join(
+            [f"torch-{self.torch}", *(f"{name}-{version}" for name, version in sorted(self.pins.items()))]
+        )
 
     def path_in(self, run_dir: str | os.PathLike) -> Path:
         return Path(run_dir) / f"{ENV_PREFIX}{self.name}.json"
@@ -72,6 +77,7 @@ class PlannedCell(CellInfo, kw_only=True):
             mode=self.mode,
             device=self.device,
             torch=self.torch,
+            packages=self.packages,
         )
 
 

