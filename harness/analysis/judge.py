@@ -17,6 +17,17 @@ NOISY_CV = 0.10
 NOT_NEEDED_TO_ENCODE = {"scipy", "sympy", "sklearn", "pandas", "matplotlib"}
 
 
+def conclude(report: CellReport) -> CellReport:
+    """A measured report's statistics, targets and recommendations, filled in (after the
+    last sample: numpy and scipy must not be mapped while cold samples run)."""
+    from harness.analysis.stats import report_stats
+
+    report.stats = report_stats(report)
+    report.target_results = target_results(report)
+    report.recommendations = recommendations(report)
+    return report
+
+
 def target_results(report: CellReport) -> dict[str, TargetResult]:
     """Each target of the report against the median of its metric (metrics without figures
     are left out)."""

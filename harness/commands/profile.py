@@ -139,12 +139,8 @@ def run(args: argparse.Namespace) -> int:
             cell.run(on_sample)
     # Statistics only now: numpy and scipy must not be mapped while cold samples run.
     from harness.analysis import judge
-    from harness.analysis.stats import report_stats
 
-    report = cell.report
-    report.stats = report_stats(report)
-    report.target_results = judge.target_results(report)
-    report.recommendations = judge.recommendations(report)
+    report = judge.conclude(cell.report)
     cell.write()
     if not args.quiet:
         from rich.console import Console

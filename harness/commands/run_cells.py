@@ -1,16 +1,24 @@
-"""``python -m harness run-cells``: the matrix cells of one torch version, in the environment
-nox built for it, each in its own ``harness profile`` process (see harness/measure/manager.py).
+"""``python -m harness run-cells``: measure the matrix cells of one or more torch versions
+whose environments nox built, in interleaved rounds (or cell by cell), then compute their
+statistics (see harness/measure/manager.py for the order, harness/measure/rounds.py for
+the measuring process).
+
+Each cell's samples run in its own environment's Python: ``--python ENV=PYTHON`` names it
+per environment (``torch-2.13.0=.nox/.../bin/python``); an environment not named is this
+Python's, whose torch must then be the cell's.
 
 Exit status: 0 when every cell completed, 1 when any failed (its report says why), 2 for
-bad input, 130 on Ctrl-C (finished cells and samples are kept; ``--resume`` goes on).
+bad input, 130 on Ctrl-C (finished samples are kept; ``--resume`` goes on).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from harness.commands.argtypes import non_negative_int, positive_int, timeout_seconds
+from harness.errors import UserError
 from harness.result import MODES
 
 
@@ -24,6 +32,31 @@ def _modes(text: str) -> list[str]:
     return modes
 
 
+def _versions(text: str) -> list[str]:
+    versions = [v.strip() for v in text.split(",") if v.strip()]
+    if not versions:
+        raise argparse.ArgumentTypeError("give a torch version, or several separated by commas")
+    return versions
+
+
+def order(text: str) -> str:
+    """--order's value (nox's ``-- --order`` reads it here too)."""
+    from harness.matrix.model import ORDERS
+
+    if text not in ORDERS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {' or '.join(ORDERS)}")
+    return text
+
+
+def _python(text: str) -> tuple[str, str]:
+    env, sep, python = text.partition("=")
+    if not sep or not env or not python:
+        raise argparse.ArgumentTypeError(f"{text!r}: write ENV=PYTHON, e.g. torch-2.13.0=.nox/x/bin/python")
+    if not Path(python).is_file():
+        raise argparse.ArgumentTypeError(f"{text!r}: {python} is not a file")
+    return env, python
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--matrix", type=Path, default=Path("matrix.yaml"), help="the matrix file (default: %(default)s)"
@@ -31,8 +64,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--torch",
         required=True,
-        metavar="VERSION",
-        help="this environment: its id (torch-2.13.0-transformers-5.17.0) or torch version",
+        type=_versions,
+        metavar="VERSIONS",
+        help="the torch versions whose cells to measure, comma-separated (the matrix's torch entries)",
     )
     parser.add_argument(
         "--modes",
@@ -44,6 +78,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--run-dir", type=Path, required=True, help="where cell reports go: reports/runs/<run id>"
     )
+    parser.add_argument(
+        "--python",
+        type=_python,
+        action="append",
+        default=[],
+        metavar="ENV=PYTHON",
+        help="the Python of an environment (torch-2.13.0=PATH), repeatable; default: this one",
+    )
+    parser.add_argument(
+        "--order",
+        type=order,
+        help="interleaved: rounds, each cell once per round in a shuffled order; sequential: "
+        "cell by cell (default: the matrix's order:)",
+    )
+    parser.add_argument(
+        "--seed", type=non_negative_int, help="the seed of the rounds' shuffles (default: a random one)"
+    )
     parser.add_argument("--runs", type=positive_int, help="counted samples per cell (default: the matrix's)")
     parser.add_argument(
         "--warmups", type=non_negative_int, help="warm-up samples per cell (default: the matrix's)"
@@ -52,7 +103,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="run only the cells whose report in --run-dir is missing or not complete",
+        help="measure only the samples the reports in --run-dir lack, each in its recorded round",
     )
     parser.add_argument("--any-torch", action="store_true", help=argparse.SUPPRESS)
 
@@ -64,18 +115,55 @@ def run(args: argparse.Namespace) -> int:
     matrix = load_matrix(args.matrix).with_overrides(
         runs=args.runs, warmups=args.warmups, timeout_s=args.timeout
     )
-    cells = matrix.cells_for(args.torch, args.modes)
+    cells = [cell for version in args.torch for cell in matrix.cells_for(version, args.modes)]
     if not cells:
         modes = "/".join(args.modes or matrix.modes)
-        print(f"run-cells: the matrix has no {modes} cells for torch {args.torch}")
+        print(f"run-cells: the matrix has no {modes} cells for torch {', '.join(args.torch)}")
         return 0
+    given = dict(args.python)
+    known = {cell.env.id for cell in cells}
+    for env in given:
+        if env not in known:
+            raise UserError(f"--python {env}=...: no cell to run is in {env} ({', '.join(sorted(known))})")
     if not args.any_torch:
-        manager.check_installed_torch(cells[0].torch.version)
+        for spec in {cell.torch for cell in cells if cell.env.id not in given}:
+            manager.check_installed_torch(spec.version)
+    pythons = {cell.id: given.get(cell.env.id, sys.executable) for cell in cells}
+
     manager.record_plan(args.run_dir, matrix, cells)
-    outcomes = manager.run_cells(
-        cells, args.run_dir, resume=args.resume, log=lambda line: print(line, flush=True)
-    )
-    failed = [o for o in outcomes if o.status not in ("complete", "skipped")]
+    order = args.order or matrix.order
+    slots = manager.schedule(args.run_dir, cells, order, resume=args.resume, seed=args.seed)
+    rounds = len({slot.round for slot in slots if slot.round is not None})
+    shape = f"in {rounds} round(s)" if order == "interleaved" else "cell by cell"
+    count = len({slot.cell for slot in slots})
+    print(f"run-cells: {len(slots)} sample(s) of {count} cell(s) {shape} -> {args.run_dir}", flush=True)
+    measured = [cell for cell in cells if any(slot.cell == cell.id for slot in slots)]
+    if slots:
+        manager.measure(measured, pythons, slots, args.run_dir, resume=args.resume)
+    summarize(args.run_dir, measured)
+
+    outcomes = manager.outcomes(args.run_dir, cells)
+    for outcome in outcomes:
+        note = f": {outcome.note}" if outcome.note else ""
+        print(f"  {outcome.cell_id}: {outcome.status}{note}", flush=True)
+    failed = [o for o in outcomes if o.status != "complete"]
     complete = len(outcomes) - len(failed)
     print(f"run-cells: {complete} of {len(outcomes)} cells complete; reports in {args.run_dir}")
     return 1 if failed else 0
+
+
+def summarize(run_dir: Path, cells: list) -> None:
+    """Statistics, targets and recommendations of every measured cell's report: only now,
+    with the measuring process gone, may numpy and scipy be mapped."""
+    from harness.analysis import judge
+    from harness.measure.manager import cell_file
+    from harness.result import ReportError, read_report
+
+    for cell in cells:
+        path = cell_file(run_dir, cell)
+        try:
+            report = read_report(path)
+        except ReportError:
+            continue
+        if report.samples:
+            judge.conclude(report).write(path)

@@ -1,43 +1,81 @@
-"""The manager of a run's cells: what a nox session runs inside the environment it built.
+"""The planner of a run's measurement, and the process that measures it.
 
-Each cell of one environment runs in its own ``python -m harness profile`` process (the
-worker), which writes ``<run dir>/<cell id>.json`` as its samples finish. A process per
-cell because a cold cell must start in a process that has never mapped torch, scipy or the
-model, or the page cache would keep them warm for it. So this module imports nothing
-heavier than the standard library and the result format, and leaves every measurement to
-the worker.
+A run has two phases. nox builds every environment first (harness/envbuild.py); then
+``harness run-cells`` plans the samples here and hands them to one measuring process
+(``python -m harness.measure.rounds``), which runs each sample as a fresh probe process in
+its own cell's environment and writes ``<run dir>/<cell id>.json`` as samples finish.
 
-The run folder also holds ``run.json`` (harness.result.RunPlan): the matrix the run used
-and every cell that some session planned, so that merge can say which cells never ran.
+The order (:func:`schedule`): in an interleaved run (the default) a warm-up round and then
+``runs`` counted rounds, each holding every cell once, shuffled afresh by a seeded
+``random.Random``; the seed and every round's order go into ``run.json``
+(harness.result.RunPlan), and a sample's ``round`` indexes them. In a sequential run the
+samples go cell by cell and have no round. ``--resume`` measures only the samples a
+report lacks, each in its recorded round.
+
+The measuring process is a separate one because a cold cell must start where nothing has
+mapped torch, scipy or the model, or the page cache would keep them warm for it: this
+module and that process import nothing heavier than the standard library, msgspec and the
+result format.
 
 A cell here is a matrix cell (harness.matrix): anything with ``id``, ``info`` (CellInfo),
 ``settings`` (Settings), ``planned`` (PlannedCell), ``targets``, ``model.source``,
-``model.name`` and ``torch.version``.
+``model.name`` and ``torch`` (``version``, ``label``).
 """
 
 from __future__ import annotations
 
+import random
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from harness.errors import UserError
 from harness.result import (
     RUN_FILE,
-    TARGET_FLAGS,
+    CellInfo,
     CellReport,
     FailureKind,
     ReportError,
     RunPlan,
+    Settings,
     read_report,
 )
 
-# Seconds the profile process gets beyond its own per-sample timeouts before it is killed:
-# it also resolves the model, attributes imports and computes statistics.
-CELL_SLACK_S = 120.0
+
+class CellJob(msgspec.Struct, kw_only=True):
+    """One cell as the measuring process runs it."""
+
+    info: CellInfo
+    settings: Settings
+    targets: dict[str, float]
+    python: str  # the Python of the cell's environment
+    environment: str  # the environment's id (``torch-2.13.0``)
+    app_paths: list[str] = []  # folders an entry: source's module is imported from
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+
+class Slot(msgspec.Struct, array_like=True, frozen=True):
+    """One sample: the cell's id, its sample index (warm-ups first), its round (None: the
+    run is measured cell by cell)."""
+
+    cell: str
+    index: int
+    round: int | None = None
+
+
+class Job(msgspec.Struct, kw_only=True):
+    run_dir: str
+    cells: list[CellJob]
+    slots: list[Slot]
+    # Keep the samples a cell's report already holds (--resume); else each report starts anew.
+    resume: bool = False
 
 
 def cell_file(run_dir: Path, cell) -> Path:
@@ -92,131 +130,150 @@ def write_failed(
     ]
 
 
-def profile_command(cell, output: Path, python: str = sys.executable) -> list[str]:
-    """The ``harness profile`` command line of one cell."""
-    flag_of = {metric: flag for flag, metric in TARGET_FLAGS.items()}
-    settings = cell.settings
-    cmd = [
-        python,
-        "-m",
-        "harness",
-        "profile",
-        "--model",
-        cell.model.source,
-        "--name",
-        cell.model.name,
-        "--mode",
-        cell.mode,
-        "--device",
-        cell.device,
-        "--runs",
-        str(settings.runs),
-        "--warmups",
-        str(settings.warmups),
-        "--timeout",
-        f"{settings.timeout_s:g}",
-    ]
-    for metric, value in sorted(cell.targets.items()):
-        if metric in flag_of:
-            cmd += [flag_of[metric], f"{value:g}"]
-    if getattr(cell.model, "path", None):
-        cmd += ["--app-path", cell.model.path]
-    cmd += ["--cell-id", cell.id, "--torch-label", cell.torch.version, "--output", str(output), "--quiet"]
-    return cmd
+# --------------------------------------------------------------------------- the order
+
+
+def round_orders(cells: list, seed: int, start: int = 0) -> list[list[str]]:
+    """Every round of an interleaved run of ``cells``: the warm-up rounds, then the counted
+    ones, each holding every cell that still has a sample of that kind, in an order
+    shuffled afresh by ``random.Random(seed + start)`` (``start``: the index the first of
+    these rounds gets in the run, so that rounds added to a run later differ from its first)."""
+    rng = random.Random(seed + start)
+    rounds = []
+    for kind in ("warmups", "runs"):
+        for number in range(max(getattr(cell.settings, kind) for cell in cells)):
+            members = [cell.id for cell in cells if number < getattr(cell.settings, kind)]
+            rng.shuffle(members)
+            rounds.append(members)
+    return rounds
+
+
+def _measured(run_dir: Path, cell) -> set[int]:
+    """The sample indices a cell's report already holds (a failed sample counts: it ran)."""
+    try:
+        report = read_report(cell_file(run_dir, cell))
+    except ReportError:
+        return set()
+    return {sample.index for sample in report.samples} if report.cell.id == cell.id else set()
+
+
+def schedule(
+    run_dir: Path, cells: list, order: str, *, resume: bool = False, seed: int | None = None
+) -> list[Slot]:
+    """The samples to measure, in the order to measure them, recorded in ``run.json``.
+
+    Interleaved: rounds (:func:`round_orders`) appended to the run's recorded ones; a
+    cell measured anew leaves the rounds it was in before. Sequential: cell by cell, no
+    rounds. Under ``resume`` a cell the recorded rounds hold keeps them, and only the
+    samples its report lacks are measured, each in its own round."""
+    run_dir = Path(run_dir)
+    plan = read_plan(run_dir)
+    wanted = {cell.id for cell in cells}
+    recorded = {cell_id for members in plan.rounds for cell_id in members}
+    kept = wanted & recorded if resume else set()
+    fresh = [cell for cell in cells if cell.id not in kept]
+    # Rounds list only what the reports hold: a cell measured anew leaves its old rounds.
+    plan.rounds = [[c for c in members if c not in wanted or c in kept] for members in plan.rounds]
+    if order == "interleaved" and fresh:
+        if seed is None:
+            seed = plan.seed if plan.seed is not None else random.SystemRandom().randrange(2**32)
+        plan.seed = seed
+        plan.rounds += round_orders(fresh, seed, start=len(plan.rounds))
+    slots = []
+    seen: dict[str, int] = {}
+    for number, members in enumerate(plan.rounds):
+        for cell_id in members:
+            index = seen[cell_id] = seen.get(cell_id, -1) + 1
+            if cell_id in wanted:
+                slots.append(Slot(cell_id, index, number))
+    if order != "interleaved":
+        slots += [Slot(cell.id, index, None) for cell in fresh for index in range(cell.settings.samples)]
+    plan.write(run_dir / RUN_FILE)
+    if resume:
+        done = {cell.id: _measured(run_dir, cell) for cell in cells}
+        slots = [slot for slot in slots if slot.index not in done[slot.cell]]
+    return slots
+
+
+# --------------------------------------------------------------------------- measuring
 
 
 @dataclass
 class CellOutcome:
     cell_id: str
-    status: str  # complete | failed | partial | skipped
+    status: str  # complete | failed | partial
     path: Path
-    seconds: float
     note: str = ""
 
 
-def run_cells(
-    cells: list, run_dir: Path, *, resume: bool = False, python: str = sys.executable, log=print
-) -> list[CellOutcome]:
-    """Run each cell in its own profile process, one after another. A cell that fails is
-    recorded as failed and the next one still runs; Ctrl-C stops after the running cell
-    has saved what finished, and propagates."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    outcomes = []
-    for position, cell in enumerate(cells, start=1):
-        path = cell_file(run_dir, cell)
-        prefix = f"[{position}/{len(cells)}] {cell.id}"
-        if resume and cell_status(run_dir, cell) == "complete":
-            log(f"{prefix}: complete in this run already, skipped")
-            outcomes.append(CellOutcome(cell.id, "skipped", path, 0.0))
-            continue
-        log(f"{prefix}: {cell.settings.runs} runs + {cell.settings.warmups} warm-ups ...")
-        outcome = _run_one(cell, path, python)
-        note = f": {outcome.note}" if outcome.note else ""
-        log(f"{prefix}: {outcome.status} in {outcome.seconds:.1f} s{note}")
-        outcomes.append(outcome)
-    return outcomes
-
-
-def _run_one(cell, path: Path, python: str) -> CellOutcome:
-    # A stale report from an earlier attempt must not pass for this attempt's result.
-    path.unlink(missing_ok=True)
-    settings = cell.settings
-    budget = (settings.samples + 1) * settings.timeout_s + CELL_SLACK_S
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        profile_command(cell, path, python),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=False,
+def measure(
+    cells: list, pythons: dict[str, str], slots: list[Slot], run_dir: Path, *, resume: bool = False
+) -> int:
+    """Run the slots in the measuring process (harness.measure.rounds), which writes every
+    cell report as its samples come. ``pythons``: the Python of each cell, by cell id.
+    Returns its exit status; Ctrl-C waits for it to save what finished, and propagates."""
+    needed = {slot.cell for slot in slots}
+    job = Job(
+        run_dir=str(run_dir),
+        cells=[
+            CellJob(
+                info=cell.info,
+                settings=cell.settings,
+                targets=dict(cell.targets),
+                python=pythons[cell.id],
+                environment=cell.env.id,
+                app_paths=[cell.model.path] if getattr(cell.model, "path", None) else [],
+            )
+            for cell in cells
+            if cell.id in needed
+        ],
+        slots=slots,
+        resume=resume,
     )
+    proc = subprocess.Popen([sys.executable, "-m", "harness.measure.rounds"], stdin=subprocess.PIPE)
     try:
-        _, stderr = proc.communicate(timeout=budget)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, stderr = proc.communicate()
-        _salvage(
-            cell,
-            path,
-            FailureKind.TIMEOUT,
-            "timeout",
-            f"the profile process ran past {budget:g} s and was killed",
-        )
-        return CellOutcome(cell.id, "failed", path, time.perf_counter() - started, "timeout")
+        proc.communicate(msgspec.json.encode(job))
     except KeyboardInterrupt:
-        # The child got the same SIGINT (one process group): let it save its partial report.
+        # It got the same SIGINT (one process group): let it save its partial reports.
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
+            proc.kill()
             proc.wait()
         raise
-    seconds = time.perf_counter() - started
     if proc.returncode in (130, -signal.SIGINT):
         raise KeyboardInterrupt
-    last = _last_line(stderr)
-    try:
-        report = read_report(path)
-    except ReportError:
-        # It never wrote a report: the model would not resolve, the device is missing, or
-        # the process died before its first write.
-        write_failed(
-            path.parent, [cell], FailureKind.LOAD, f"could not start: {last}", (stderr or "")[-2000:] or None
-        )
-        return CellOutcome(cell.id, "failed", path, seconds, last)
-    if report.status == "partial":
-        _salvage(
-            cell, path, FailureKind.CRASH, "crashed", f"the profile process exited {proc.returncode}: {last}"
-        )
-        return CellOutcome(cell.id, "failed", path, seconds, last)
-    note = ""
-    if report.status == "failed" and report.failure is not None:
-        note = report.failure.detail or ""
-    elif report.status == "complete" and report.failed_samples:
-        note = f"{report.failed_samples} sample(s) failed"
-    return CellOutcome(cell.id, report.status, path, seconds, note)
+    if proc.returncode not in (0, 1):
+        # It died (killed, out of memory): what it wrote stays; the cells it left are failed.
+        for cell in cells:
+            if cell.id in needed:
+                _salvage(
+                    cell,
+                    cell_file(run_dir, cell),
+                    FailureKind.CRASH,
+                    "crashed",
+                    f"the measuring process exited {proc.returncode}",
+                )
+    return proc.returncode
+
+
+def outcomes(run_dir: Path, cells: list) -> list[CellOutcome]:
+    """What each cell's report says now."""
+    found = []
+    for cell in cells:
+        path = cell_file(run_dir, cell)
+        try:
+            report = read_report(path)
+        except ReportError:
+            found.append(CellOutcome(cell.id, "failed", path, "no readable report"))
+            continue
+        note = ""
+        if report.status == "failed" and report.failure is not None:
+            note = report.failure.detail or report.failure.reason
+        elif report.failed_samples:
+            note = f"{report.failed_samples} sample(s) failed"
+        found.append(CellOutcome(cell.id, report.status, path, note))
+    return found
 
 
 def _salvage(cell, path: Path, kind: FailureKind, reason: str, detail: str) -> None:
@@ -232,17 +289,6 @@ def _salvage(cell, path: Path, kind: FailureKind, reason: str, detail: str) -> N
         report.status = "failed"
         report.failure = Failure(kind=kind, reason=reason, detail=detail)
         report.write(path)
-
-
-def _last_line(text: str | None) -> str:
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    if not lines:
-        return "no error output"
-    last = lines[-1]
-    # `harness profile: error: model ...` -> the part a person needs.
-    if "error: " in last:
-        last = last.split("error: ", 1)[1]
-    return last[:300]
 
 
 def _release(version: str) -> tuple[int, ...]:

@@ -37,6 +37,7 @@ from harness.result import (
     CellInfo,
     CellReport,
     ColdCache,
+    Environment,
     Failure,
     FailureKind,
     Sample,
@@ -113,10 +114,15 @@ def sample_plan(settings: Settings) -> Iterator[tuple[int, bool]]:
 class CellRun:
     """One cell's samples and report, written to ``output`` as they come."""
 
-    def __init__(self, config: CellConfig, output: Path | None = None):
+    def __init__(
+        self, config: CellConfig, output: Path | None = None, environment: Environment | None = None
+    ):
+        """``environment``: what ``config.python``'s environment holds, when that is not this
+        process's own (an interleaved run measures every environment from one process)."""
         self.config = config
+        environment = environment or metadata.environment()
         # The public version ("2.13.0", not "2.13.0+cpu"), as matrix.yaml names it.
-        installed = (metadata.package_versions(["torch"])["torch"] or "none").split("+")[0]
+        installed = (environment.packages.get("torch") or "none").split("+")[0]
         torch_label = config.torch_label or installed
         info = CellInfo(
             id=config.cell_id or cell_id(config.name, torch_label, config.mode, config.device),
@@ -132,7 +138,7 @@ class CellRun:
             started=now_iso(),
             cell=info,
             settings=config.settings,
-            environment=metadata.environment(),
+            environment=environment,
             machine=metadata.machine(),
             model_info=config.model.info(),
             targets=dict(config.targets),
