@@ -104,6 +104,20 @@ def compare_with(baseline_path: Path, report: MatrixReport):
     )
 
 
+def within_run(report: MatrixReport, axis: str = "torch"):
+    """The paired comparison of the run's cells along ``axis`` (each against its reference
+    cell, round by round: harness.analysis.paired), or None when no two cells pair."""
+    from harness.analysis.paired import NoPairsError, compare_within
+
+    axes = {key for cell in report.cells.values() for key in cell.cell.axes}
+    if axis not in axes:
+        return None
+    try:
+        return compare_within(report, axis)
+    except NoPairsError:
+        return None
+
+
 # --------------------------------------------------------------------------- cells
 
 

@@ -24,9 +24,18 @@ from pathlib import Path
 
 import jinja2
 
+from harness.analysis.paired import describe
 from harness.report import tables
-from harness.report.facts import Headline, headline, machine_fields, machine_text, ordered_cells
-from harness.report.format import COMPARISON_HEADERS, duration, one_line, percent, version_key, when
+from harness.report.comparison import STORED_NOTE
+from harness.report.facts import (
+    Headline,
+    headline,
+    machine_fields,
+    machine_text,
+    ordered_cells,
+    within_run,
+)
+from harness.report.format import duration, one_line, percent, version_key, when
 from harness.result import DEFAULT_TARGETS, METRICS, CellReport, MatrixReport, write_atomic
 
 LEVEL_MARK = {"ok": "✓", "warn": "⚠", "info": "ℹ"}
@@ -155,11 +164,13 @@ class ComparisonView:
     svg: str | None
 
 
-def _comparison(comparison, short: dict[str, str]) -> ComparisonView | None:
+def _comparison(comparison, short: dict[str, str], **plot) -> ComparisonView | None:
+    """The view of a comparison against a baseline, or (with the plot's ``plot_id``, ``xlabel``
+    and ``title``) of the paired comparison within the run."""
     if comparison is None:
         return None
     from harness.report import plots
-    from harness.report.comparison import table_rows
+    from harness.report.comparison import headers_of, table_rows
 
     rows = [(v.verdict, row) for v, row in zip(comparison.verdicts, table_rows(comparison, "text", False))]
     drawable = [
@@ -175,8 +186,9 @@ def _comparison(comparison, short: dict[str, str]) -> ComparisonView | None:
             [v.ci_high for v in drawable],
             [v.verdict for v in drawable],
             comparison.threshold,
+            **plot,
         )
-    return ComparisonView(comparison=comparison, headers=COMPARISON_HEADERS, rows=rows, svg=svg)
+    return ComparisonView(comparison=comparison, headers=headers_of(comparison), rows=rows, svg=svg)
 
 
 # --------------------------------------------------------------------------- trend
@@ -259,6 +271,7 @@ def render_page(
     labels = labels_for(measured)
     short = {c.id: label for c, label in zip(measured, labels)}
     data = tables.tables_of(report)
+    within = within_run(report)
     return _ENVIRONMENT.get_template("page.html.j2").render(
         title=f"Load-time report: {report.run_id}",
         source=source,
@@ -269,12 +282,22 @@ def render_page(
         plots=_plots(measured, labels) if measured else None,
         top_packages=TOP_PACKAGES,
         comparison=_comparison(comparison, short),
+        within=_comparison(
+            within,
+            short,
+            plot_id="plot-paired",
+            xlabel="change against the reference cell in this run, geometric mean of the per-round "
+            "ratios (whiskers: 95% t-interval)",
+            title="Paired change against the reference torch version, with its interval",
+        ),
+        within_note=describe(within) if within else None,
         baseline_path=baseline_path,
         baseline_note=baseline_note,
+        stored_note=STORED_NOTE,
         trend=_trend(trends, [c.id for c in ordered]),
         history_note=history_note,
         tables=data,
-        legend=tables.legend(False),
+        legend=tables.legend(False, reference=data.reference),
         env_headers=tables.ENV_HEADERS,
         env_rows=[e.cells() for e in data.environments],
         failed_headers=tables.FAILED_HEADERS,

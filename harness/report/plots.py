@@ -302,9 +302,12 @@ def ratio_intervals(
     verdicts: list[str],
     threshold: float,
     plot_id: str = "plot-ratio",
+    xlabel: str = "change of the median, current against baseline (whiskers: 95% interval)",
+    title: str = "Change against the baseline with its interval",
 ) -> str:
-    """Per (cell, metric) the ratio of medians current/baseline as a bar from 1, with its
-    95% interval as whiskers; the shaded band is the threshold within which no change counts."""
+    """Per (cell, metric) a ratio (of medians current/baseline, or a paired comparison's
+    geometric mean) as a bar from 1, with its 95% interval as whiskers; the shaded band is the
+    threshold within which no change counts."""
     fig, axes = _figure(height_in=_label_height(len(labels), 0.34, 1.4))
     ax = axes[0][0]
     y = list(range(len(labels)))
@@ -348,9 +351,9 @@ def ratio_intervals(
             )
     ax.set_xlim(1 - span * 1.15, edge)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{(v - 1) * 100:+.0f}%"))
-    ax.set_xlabel("change of the median, current against baseline (whiskers: 95% interval)")
+    ax.set_xlabel(xlabel)
     _legend_on_top(ax, ncol=5)
-    return _svg(fig, plot_id, "Change against the baseline with its interval")
+    return _svg(fig, plot_id, title)
 
 
 @_styled

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 
+from harness.analysis.paired import describe
 from harness.report import tables
-from harness.report.facts import headline, machine_text
+from harness.report.comparison import STORED_NOTE
+from harness.report.facts import headline, machine_text, within_run
 from harness.report.format import md_code, md_text, percent
 from harness.result import MatrixReport, TargetError, WriteError, append_bytes
 
@@ -27,7 +29,15 @@ def markdown(
     """The summary's Markdown; ``comparison`` (harness.analysis.compare.Comparison) adds its verdicts."""
     facts = headline(report)
     failed, cold = facts.failed, facts.cold
+    within = within_run(report)
     problems = []
+    if within is not None and within.regressions():
+        slower = within.regressions()
+        problems.append(
+            f"{_plural(len(slower), 'gated metric')} slower than torch {md_text(within.reference)} "
+            "in this run: "
+            + ", ".join(f"{md_text(v.cell_id)} {md_text(v.metric)} {percent(v.change)}" for v in slower)
+        )
     if comparison is not None and comparison.regressions():
         regressions = comparison.regressions()
         problems.append(
@@ -67,10 +77,19 @@ def markdown(
         lines.append(
             f"Against {md_code(baseline_path)}: "
             + ", ".join(f"{n} {md_text(k)}" for k, n in sorted(counts.items()))
-            + "."
+            + f" ({md_text(STORED_NOTE, 400)})."
         )
     elif baseline_note:
         lines.append(f"Baseline: {md_text(baseline_note, 300)}.")
+    if within is not None:
+        counts = {}
+        for v in within.verdicts:
+            counts[v.verdict] = counts.get(v.verdict, 0) + 1
+        lines.append(
+            f"Within the run, against torch {md_text(within.reference)}: "
+            + ", ".join(f"{n} {md_text(k)}" for k, n in sorted(counts.items()))
+            + f" ({md_text(describe(within), 400)})."
+        )
     for machine in facts.machines.values():
         lines.append(f"Machine: {md_text(machine_text(machine), 300)}.")
     lines.append("")

@@ -5,12 +5,17 @@ as ``text`` (tabulate's plain layout) or ``md`` (GitHub markdown, for a job summ
 :func:`table_data` as the JSON ``merge --format json`` prints, and the HTML page renders the
 same structure through its template. Per headline metric there is one table: rows are
 models, columns are torch version x mode (x device, when the matrix has more than one), and
-a cell reads ``median [95% interval]``, marked ``⚠`` where its target is missed. A cell
+a cell reads ``median [95% interval]``, marked ``⚠`` where its target is missed. When the run
+has cells of more than one torch version, each column of a version other than the reference
+is followed by a ``vs <reference>`` column: the paired change of that cell against its
+reference cell within the run, and its verdict (:mod:`harness.analysis.paired`; ``unpaired``
+when the run was measured sequentially). A cell
 without figures says why in a word (``install failed``, ``load failed``, ``crashed``,
 ``timeout``, ``interrupted``, ``not run``).
 
 Reads the matrix report only; it computes no statistics of its own (the cell reports carry
-them), so the tables show exactly the figures the JSON holds.
+them, and the paired changes come from :mod:`harness.analysis.paired`), so the tables show
+exactly the figures the JSON holds.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from collections.abc import Callable
 import msgspec
 
 from harness.errors import UserError
-from harness.report.facts import FAILURE_WORDS, FailedCell, failed_cells, failure_word
+from harness.report.facts import FAILURE_WORDS, FailedCell, failed_cells, failure_word, within_run
 from harness.report.format import (
     axes_key,
     decimals,
@@ -40,6 +45,7 @@ __all__ = [
     "Tables",
     "changes_against",
     "decimals",
+    "paired_changes",
     "failure_word",
     "render",
     "table_data",
@@ -118,6 +124,7 @@ class Tables(msgspec.Struct):
     tables: list[Table]
     environments: list[EnvRow]
     failed: list[FailedCell]
+    reference: str | None = None  # the torch version of the "vs" columns, when there are any
 
 
 ENV_HEADERS = ["torch", "status", "build", "python", "torch installed", "sentence-transformers", "error"]
@@ -160,10 +167,28 @@ def _entry(cell: CellReport | None, metric: str, change: str | None) -> Entry:
     )
 
 
+def paired_changes(comparison) -> Changes:
+    """Each paired verdict (harness.analysis.paired) as short text: ``+3.1% no change``."""
+    changes: Changes = {}
+    for v in comparison.verdicts if comparison is not None else []:
+        if not math.isnan(v.ratio):
+            unpaired = " (unpaired)" if v.pairing != "paired" else ""
+            changes[(v.cell_id, v.metric)] = f"{percent(v.ratio - 1)} {v.verdict}{unpaired}"
+    return changes
+
+
 def tables_of(
     report: MatrixReport, metrics: list[str] = HEADLINE_METRICS, changes: Changes | None = None
 ) -> Tables:
     """Everything the tables show, typed."""
+    within = within_run(report, "torch")
+    paired = paired_changes(within)
+    # A "vs <reference>" column after each column of another torch version that has a pair.
+    compared = {
+        (c.cell.torch or "none", c.cell.mode, c.cell.device)
+        for c in report.cells.values()
+        if any(cid == c.id for cid, _ in paired)
+    }
     infos = [c.cell for c in report.cells.values()] + list(report.missing)
     columns = sorted({(i.torch or "none", i.mode, i.device) for i in infos}, key=lambda col: axes_key(*col))
     devices = {device for _, _, device in columns}
@@ -171,19 +196,25 @@ def tables_of(
     by_axes = {
         (c.cell.model, c.cell.torch or "none", c.cell.mode, c.cell.device): c for c in report.cells.values()
     }
-    headers = ["model"] + [
-        f"{torch} {mode}" + (f" {device}" if len(devices) > 1 else "") for torch, mode, device in columns
-    ]
+    headers = ["model"]
+    for column in columns:
+        torch, mode, device = column
+        headers.append(f"{torch} {mode}" + (f" {device}" if len(devices) > 1 else ""))
+        if column in compared:
+            headers.append(f"vs {within.reference}")
     tables = []
     for metric in metrics:
         info = METRICS[metric]
         rows = []
         for model in models:
             entries = []
-            for torch, mode, device in columns:
-                cell = by_axes.get((model, torch, mode, device))
+            for column in columns:
+                cell = by_axes.get((model, *column))
                 change = (changes or {}).get((cell.id, metric)) if cell else None
                 entries.append(_entry(cell, metric, change))
+                if column in compared:
+                    versus = paired.get((cell.id, metric)) if cell else None
+                    entries.append(Entry(status="paired" if versus else "missing", text=versus or "–"))
             rows.append(Row(model=model, cells=entries))
         targets = {e.target for row in rows for e in row.cells if e.target is not None}
         tables.append(
@@ -208,7 +239,13 @@ def tables_of(
         )
         for torch, env in sorted(report.environments.items(), key=lambda kv: version_key(kv[0]))
     ]
-    return Tables(run_id=report.run_id, tables=tables, environments=environments, failed=failed_cells(report))
+    return Tables(
+        run_id=report.run_id,
+        tables=tables,
+        environments=environments,
+        failed=failed_cells(report),
+        reference=within.reference if compared else None,
+    )
 
 
 def table_data(
@@ -221,8 +258,13 @@ def table_data(
 # --------------------------------------------------------------------------- output
 
 
-def legend(with_changes: bool, baseline_label: str | None = None) -> str:
+def legend(with_changes: bool, baseline_label: str | None = None, reference: str | None = None) -> str:
     text = f"median [95% interval] per cell; {MISSED} target missed"
+    if reference:
+        text += (
+            f"; vs {reference}: the cell's change against torch {reference} in this run, paired round "
+            "by round (geometric mean of the per-round ratios), and its verdict"
+        )
     if with_changes:
         text += (
             f"; change of the median against {baseline_label or 'the baseline'} (slower / faster / "
@@ -273,7 +315,9 @@ def render(
         out.append("")
 
     heading(f"Matrix run {text(data.run_id)}", 2)
-    out.append(legend(changes is not None, text(baseline_label) if baseline_label else None) + "\n")
+    out.append(
+        legend(changes is not None, text(baseline_label) if baseline_label else None, data.reference) + "\n"
+    )
     for tab in data.tables:
         heading(tab.title)
         # An entry's text is the harness's own (figures, a failure word, a verdict).
