@@ -54,11 +54,13 @@ profile: setup
 # cells; then the run is ALWAYS merged (a failed session keeps what finished), the tables
 # printed, and the exit status is nox's. RUNS / WARMUPS override the matrix only when
 # given (`make profile-matrix RUNS=3`); their defaults above are for `make profile`.
+# ORDER=sequential measures cell by cell instead of the matrix's order (interleaved rounds).
 # RUN_ID=... names the run (default: the time); RESUME=<run id> runs only that run's cells
 # that did not complete; NOX_ARGS=... go to nox, MERGE_ARGS=... to merge (--format md).
 MATRIX_OVERRIDES = $(if $(filter command environment,$(origin RUNS)),--runs $(RUNS)) \
                    $(if $(filter command environment,$(origin WARMUPS)),--warmups $(WARMUPS)) \
-                   $(if $(RESUME),--resume $(RESUME))
+                   $(if $(RESUME),--resume $(RESUME)) \
+                   $(if $(ORDER),--order $(ORDER))
 
 profile-matrix: setup
 	@run_id=$(or $(RESUME),$(RUN_ID),$$(date +%Y%m%d-%H%M%S)); \

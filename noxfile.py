@@ -12,13 +12,17 @@ Adding a torch version to the YAML adds its sessions; nothing here names a versi
     nox -s profile_matrix                  # every cell: one environment per torch version
     nox -s merge                           # tables of the latest run (or -- --run-id ID)
     nox -s profile_matrix -- --runs 3      # fewer samples than the matrix says (--warmups N too)
-    nox -s profile_matrix -- --resume ID   # only the cells of run ID that did not finish
+    nox -s profile_matrix -- --resume ID   # only the samples of run ID that did not finish
+    nox -s profile_matrix -- --order sequential   # cell by cell instead of interleaved rounds
 
 nox alone is enough (``pipx install nox``, or ``uvx nox -s cold_start``): the block above
 names what this file imports, and nox's script mode installs it before loading the file.
-Each profiling session builds a fresh environment with uv for its torch version and runs
-``python -m harness run-cells`` in it (harness/envbuild.py says how). A torch version that
-will not install fails its own session, its cells recorded as failed, and the others run.
+A run has two phases. Each profiling session builds a fresh environment with uv for its
+torch version (harness/envbuild.py says how) and queues ``measure``, which runs after every
+build of the invocation: ``python -m harness run-cells`` over all the cells built, in
+interleaved rounds across their environments, each sample in its own environment's Python.
+A torch version that will not install fails its own session, its cells recorded as failed,
+and the others keep their rounds.
 
 Reports go to reports/runs/<run id>/ (HARNESS_REPORTS_DIR=DIR puts them under DIR/runs/,
 and merge's report and history under DIR). The run id is HARNESS_RUN_ID when set (make sets
@@ -70,10 +74,12 @@ def _arguments(session: nox.Session) -> tuple[envbuild.Options, Path]:
 
 
 def _profile(session: nox.Session, env: str, modes: list[str]) -> None:
+    """Phase one: build the environment; `measure`, queued last, measures every cell built."""
     options, run_dir = _arguments(session)
     cells = envbuild.plan(session, MATRIX, env, modes, options, run_dir)
-    envbuild.install(session, MATRIX.environment(env), cells, run_dir, ROOT, MATRIX.install)
-    session.run(*envbuild.run_cells_args(MATRIX, env, modes, options, run_dir))
+    session.notify("measure", session.posargs)  # first: a failed build still leaves the others theirs
+    record = envbuild.install(session, MATRIX.environment(env), cells, run_dir, ROOT, MATRIX.install)
+    envbuild.BUILT.add(cells, record, run_dir)
 
 
 @nox.session(python=MATRIX.python, venv_backend="uv")
@@ -95,6 +101,18 @@ def warm_start(session: nox.Session, env: str) -> None:
 def profile_matrix(session: nox.Session, env: str) -> None:
     """Every cell of one environment (a torch version and its pins), cold and warm, fresh."""
     _profile(session, env, list(MATRIX.modes))
+
+
+@nox.session(python=False)
+def measure(session: nox.Session) -> None:
+    """Measure every cell the profiling sessions built (they queue this session last).
+
+    In interleaved rounds across their environments, or cell by cell (-- --order sequential).
+    """
+    options, _ = _arguments(session)
+    if not envbuild.BUILT.cells:
+        session.skip("no environment was built in this nox invocation (nox -s profile_matrix builds them)")
+    session.run(*envbuild.run_cells_args(MATRIX, envbuild.BUILT, options), external=True)
 
 
 @nox.session(venv_backend="uv")

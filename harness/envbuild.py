@@ -56,13 +56,15 @@ def run_id_from_env() -> str | None:
 
 @dataclass(frozen=True)
 class Options:
-    """What may follow ``--``: --runs N, --warmups N, --resume RUN_ID, --run-id ID (merge);
-    anything else is handed on to ``harness merge``."""
+    """What may follow ``--``: --runs N, --warmups N, --resume RUN_ID, --order ORDER,
+    --seed N, --run-id ID (merge); anything else is handed on to ``harness merge``."""
 
     runs: int | None = None
     warmups: int | None = None
     resume: str | None = None
     run_id: str | None = None
+    order: str | None = None
+    seed: int | None = None
     merge_args: list[str] = field(default_factory=list)
 
     def run_dir(self, root: Path, default_run_id: str) -> Path:
@@ -76,8 +78,13 @@ def parse_options(posargs: list[str], session_name: str = "SESSION") -> Options:
     parser = argparse.ArgumentParser(
         prog=f"nox -s {session_name} --", add_help=False, allow_abbrev=False, exit_on_error=False
     )
+    from harness.commands.argtypes import non_negative_int
+    from harness.commands.run_cells import order
+
     for flag in ("--runs", "--warmups", "--resume", "--run-id"):
         parser.add_argument(flag)
+    parser.add_argument("--order", type=order)
+    parser.add_argument("--seed", type=non_negative_int)
     try:
         given, rest = parser.parse_known_args(posargs)
     except argparse.ArgumentError as exc:
@@ -93,7 +100,7 @@ def parse_options(posargs: list[str], session_name: str = "SESSION") -> Options:
         None if text is None else safe_name(text, f"--{flag} run id")
         for flag, text in (("resume", given.resume), ("run-id", given.run_id))
     )
-    return Options(counts["runs"], counts["warmups"], resume, run_id, rest)
+    return Options(counts["runs"], counts["warmups"], resume, run_id, given.order, given.seed, rest)
 
 
 # --------------------------------------------------------------------------- planning
@@ -123,28 +130,62 @@ def plan(
     return cells
 
 
-def run_cells_args(
-    matrix: Matrix, torch_version: str, modes: list[str], options: Options, run_dir: Path
-) -> list[str]:
-    """``python -m harness run-cells ...`` for the session's environment."""
+@dataclass
+class Built:
+    """The environments this nox invocation built, and the cells each measures: the
+    profiling sessions build (phase one) and leave the measuring to the ``measure`` session
+    that the first of them queues last (phase two), so one run interleaves them all."""
+
+    run_dir: Path | None = None
+    cells: dict[str, Cell] = field(default_factory=dict)  # id -> cell, in the order built
+    pythons: dict[str, str] = field(default_factory=dict)  # EnvSpec.id -> its Python
+
+    def add(self, cells: list[Cell], record: EnvRecord, run_dir: Path) -> None:
+        if self.run_dir is not None and self.run_dir != run_dir:
+            raise UserError(f"one nox invocation measures one run; {run_dir} is not {self.run_dir}")
+        self.run_dir = run_dir
+        self.cells.update({cell.id: cell for cell in cells})
+        # cold_start and warm_start of one environment build it alike; the later one's
+        # Python measures both.
+        for cell in cells:
+            self.pythons[cell.env.id] = str(Path(record.venv or "") / "bin" / "python")
+
+
+BUILT = Built()
+
+
+def run_cells_args(matrix: Matrix, built: Built, options: Options) -> list[str]:
+    """``python -m harness run-cells ...`` over every cell built in this nox invocation,
+    each in its own environment's Python: the first environment's runs the planner."""
+    cells = list(built.cells.values())
+    envs = list(dict.fromkeys(cell.env.id for cell in cells))
+    modes = list(dict.fromkeys(cell.mode for cell in cells))
     args = [
-        "python",
+        next(iter(built.pythons.values())),
         "-m",
         "harness",
         "run-cells",
         "--matrix",
         str(matrix.path),
         "--torch",
-        torch_version,
+        ",".join(envs),
         "--modes",
         ",".join(modes),
+        "--cells",
+        ",".join(built.cells),
         "--run-dir",
-        str(run_dir),
+        str(built.run_dir),
     ]
-    if options.runs is not None:
-        args += ["--runs", str(options.runs)]
-    if options.warmups is not None:
-        args += ["--warmups", str(options.warmups)]
+    for env, python in built.pythons.items():
+        args += ["--python", f"{env}={python}"]
+    for flag, value in (
+        ("--runs", options.runs),
+        ("--warmups", options.warmups),
+        ("--order", options.order),
+        ("--seed", options.seed),
+    ):
+        if value is not None:
+            args += [flag, str(value)]
     if options.resume:
         args += ["--resume"]
     return args
@@ -246,11 +287,11 @@ def install(
     ]
     with tempfile.TemporaryDirectory(prefix="harness-nox-") as tmp:
         log_path = Path(tmp) / "uv.log"
-        for step, args, env in steps:
+        for step, args, step_env in steps:
             step_started = time.perf_counter()
             try:
                 with open(log_path, "w") as log:
-                    session.install(*args, env=env, silent=False, stdout=log)
+                    session.install(*args, env=step_env, silent=False, stdout=log)
             except nox.command.CommandFailed:
                 output = log_path.read_text(errors="replace")
                 why = uv_reason(output)

@@ -315,8 +315,20 @@ def test_the_cli_json_gives_the_cells_of_the_default_matrix():
     assert {(cell["runs"], cell["warmups"]) for cell in cells} == {(5, 1)}
 
 
-def test_the_cli_github_gives_one_job_per_nox_session():
+def test_the_cli_github_gives_one_job_per_mode_holding_every_torch_version():
+    """Interleaved (the default): the cells a paired comparison needs share one runner."""
     jobs = json.loads(harness("matrix", "--github", check=True).stdout)["include"]
+    assert [(job["session"], job["torch"], job["mode"]) for job in jobs] == [
+        (f"{mode}_start", "2.13.0 2.14.1", mode) for mode in ("cold", "warm")
+    ]
+    for job in jobs:
+        assert job["cells"] == [cell_id(MODEL, torch, job["mode"], "cpu") for torch in ("2.13.0", "2.14.1")]
+
+
+def test_the_cli_github_gives_one_job_per_nox_session_when_sequential(tmp_path):
+    path = tmp_path / "matrix.yaml"
+    path.write_text((REPO / "matrix.yaml").read_text() + "\norder: sequential\n")
+    jobs = json.loads(harness("matrix", "--matrix", str(path), "--github", check=True).stdout)["include"]
     assert [(job["session"], job["torch"], job["mode"]) for job in jobs] == [
         (f"{mode}_start(torch-{torch})", torch, mode)
         for torch in ("2.13.0", "2.14.1")

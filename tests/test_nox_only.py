@@ -101,6 +101,7 @@ def test_nox_lists_the_sessions(listed):
         "cold_start(torch-2.13.0)",
         "warm_start(torch-2.13.0)",
         "profile_matrix(torch-2.13.0)",
+        "measure",
         "merge",
     }
 

@@ -1,7 +1,8 @@
 """``python -m harness matrix``: check matrix.yaml and show the cells it expands to.
 
 A person reads the table; a CI job reads ``--json`` (the cells) or ``--github`` (a job
-matrix for ``fromJSON``: one job per nox session, i.e. per torch version and mode).
+matrix for ``fromJSON``: one job per mode holding every environment, interleaved there; or,
+with ``order: sequential``, one per nox session, i.e. per environment and mode).
 """
 
 from __future__ import annotations
@@ -24,12 +25,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
     output.add_argument(
         "--github",
         action="store_true",
-        help="print a GitHub Actions job matrix (for fromJSON): one entry per nox session",
+        help="print a GitHub Actions job matrix (for fromJSON): one job per mode (interleaved) "
+        "or per nox session (order: sequential)",
     )
 
 
 def github_matrix(matrix) -> dict:
-    """``{"include": [...]}``, one entry per (environment, mode) that has cells."""
+    """``{"include": [...]}``: in an interleaved matrix one entry per mode, holding every
+    environment (the cells a paired comparison needs measure side by side on one runner:
+    ``nox -s cold_start`` interleaves them); in a sequential one, one per (environment, mode)."""
+    if matrix.order == "interleaved":
+        modes: dict[str, list] = {}
+        for _, mode, cells in matrix.sessions():
+            modes.setdefault(mode, []).extend(cells)
+        return {
+            "include": [
+                {
+                    "name": f"{mode} {' '.join(dict.fromkeys(cell.env.id for cell in cells))}",
+                    "session": cells[0].session.split("(")[0],
+                    "torch": " ".join(dict.fromkeys(cell.torch.version for cell in cells)),
+                    "mode": mode,
+                    "cells": [cell.id for cell in cells],
+                }
+                for mode, cells in modes.items()
+            ]
+        }
     return {
         "include": [
             {

@@ -48,6 +48,10 @@ def order(text: str) -> str:
     return text
 
 
+def _ids(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def _python(text: str) -> tuple[str, str]:
     env, sep, python = text.partition("=")
     if not sep or not env or not python:
@@ -66,7 +70,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         required=True,
         type=_versions,
         metavar="VERSIONS",
-        help="the torch versions whose cells to measure, comma-separated (the matrix's torch entries)",
+        help="the environments whose cells to measure, comma-separated: torch versions (every "
+        "environment of that version) or environment ids (torch-2.13.0-transformers-5.17.0)",
+    )
+    parser.add_argument(
+        "--cells",
+        type=_ids,
+        metavar="IDS",
+        help="only these cells (comma-separated ids) of those environments and modes",
     )
     parser.add_argument(
         "--modes",
@@ -84,7 +95,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="ENV=PYTHON",
-        help="the Python of an environment (torch-2.13.0=PATH), repeatable; default: this one",
+        help="the Python of an environment (ENV: its id, torch-2.13.0), repeatable; default: this one",
     )
     parser.add_argument(
         "--order",
@@ -115,7 +126,13 @@ def run(args: argparse.Namespace) -> int:
     matrix = load_matrix(args.matrix).with_overrides(
         runs=args.runs, warmups=args.warmups, timeout_s=args.timeout
     )
-    cells = [cell for version in args.torch for cell in matrix.cells_for(version, args.modes)]
+    cells = list({cell.id: cell for key in args.torch for cell in matrix.cells_for(key, args.modes)}.values())
+    if args.cells is not None:
+        unknown = sorted(set(args.cells) - {cell.id for cell in cells})
+        if unknown:
+            where = ", ".join(args.torch)
+            raise UserError(f"--cells: {unknown[0]} is not a cell of {where} in {args.matrix}")
+        cells = [cell for cell in cells if cell.id in args.cells]
     if not cells:
         modes = "/".join(args.modes or matrix.modes)
         print(f"run-cells: the matrix has no {modes} cells for torch {', '.join(args.torch)}")
