@@ -78,7 +78,8 @@ def test_empty_and_unreadable_files(tmp_path):
     empty.write_bytes(b"")
     assert coldcache.residency(empty) == 0.0
     assert coldcache.evict_file(tmp_path / "missing") is False
-    assert coldcache.measure_residency([tmp_path / "missing"]) == {str(tmp_path / "missing"): None}
+    assert coldcache.load_residency([tmp_path / "missing"]) == (None, {})
+    assert coldcache.load_residency([empty, tmp_path / "missing"]) == (None, {})  # no bytes to check
 
 
 def test_the_holder_of_a_file_is_found_by_inode_through_a_hardlink(data_file, tmp_path):

@@ -88,6 +88,7 @@ def test_report_carries_environment_machine_and_judgement(warm_report_path):
         assert result.value == report.stats[metric].median
     packages = [p.package for p in report.import_attribution.packages]
     assert "torch" in packages and "transformers" in packages
+    assert report.import_attribution.run == "warm-up"  # the cell has one: no run of its own
     texts = " ".join(r.text for r in report.recommendations)
     # Advice quotes this report's own figures, not canned text.
     total = report.stats["total_s"].median
@@ -106,8 +107,10 @@ def test_cold_samples_start_with_an_empty_verified_cache(cold_report_path):
         assert sample.ok
         assert sample.cache_residency is not None
         assert sample.cache_residency <= COLD_RESIDENCY_THRESHOLD
-        assert sample.cache_flagged is False
-        assert set(sample.residency_files) == set(cold.checked_files)
+        assert sample.cache_flagged is False and sample.cold is True
+        assert sample.evict_s is not None and sample.evictions >= 1
+    # The first sample listed what the load reads; the second evicted and checked all of it.
+    assert cold.load_files > 1000 and cold.load_bytes > os.path.getsize(cold.checked_files[0])
 
 
 def test_console_summary_follows_the_older_layout(tmp_path):

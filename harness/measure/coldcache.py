@@ -5,7 +5,12 @@ lets an unprivileged process drop a file's clean pages with
 ``posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)``, and tells which pages are resident through
 ``mincore(2)`` on a mapping of the file (what util-linux's ``fincore`` prints). A cold
 measurement that did not check its cache is not a cold measurement, so every cold sample
-stores the resident fraction of the files most expensive to read again.
+stores the resident fraction of the bytes it will read.
+
+What a load reads is what its first sample listed (the probe writes every imported
+module's file and bytecode and every mapped file after its clock stops): later samples
+evict exactly that set and check all of it. Before there is such a list, the folders of
+the environment are walked (:func:`files_to_evict`) and two large files checked.
 
 Limits, stated in the report rather than hidden: pages that another process has mapped
 stay resident (so the harness itself must not import torch or scipy before its cold
@@ -28,6 +33,7 @@ CAN_EVICT = hasattr(os, "posix_fadvise") and hasattr(os, "POSIX_FADV_DONTNEED")
 METHOD = "posix_fadvise(POSIX_FADV_DONTNEED) + mincore"
 
 _PAGE = mmap.PAGESIZE
+_LOWEST_BIT = bytes(i & 1 for i in range(256))
 _libc = None
 
 
@@ -73,7 +79,7 @@ def residency(path: str | os.PathLike) -> float:
                 err = ctypes.get_errno()
                 raise OSError(err, f"mincore failed: {os.strerror(err)}", str(path))
             # Only the lowest bit of each byte means "resident"; the rest are reserved.
-            return sum(b & 1 for b in vec) / pages
+            return (pages - bytes(vec).translate(_LOWEST_BIT).count(0)) / pages
         finally:
             libc.munmap(addr, size)
     finally:
@@ -173,14 +179,27 @@ def check_files(weights_file: Path | None) -> list[Path]:
     return [p for p in (weights_file, largest_torch_library()) if p is not None]
 
 
-def measure_residency(files: Iterable[Path]) -> dict[str, float | None]:
-    out: dict[str, float | None] = {}
-    for path in files:
+def load_residency(paths: Iterable[str | os.PathLike], top: int = 5) -> tuple[float | None, dict[str, float]]:
+    """The resident fraction of all the bytes of ``paths`` (None when none can be read), and
+    the ``top`` files holding the most resident bytes, with their own fractions.
+
+    Weighted by size: a cold load reads every byte of the set, so a 400 MB library half in
+    memory matters more than a small module wholly in it. Files that vanished are skipped.
+    """
+    total = resident = 0.0
+    holders: list[tuple[float, str, float]] = []
+    for path in paths:
         try:
-            out[str(path)] = residency(path)
+            size = os.path.getsize(path)
+            fraction = residency(path)
         except OSError:
-            out[str(path)] = None
-    return out
+            continue
+        total += size
+        resident += fraction * size
+        if fraction > 0:
+            holders.append((fraction * size, str(path), fraction))
+    holders.sort(reverse=True)
+    return (resident / total if total else None), {path: frac for _, path, frac in holders[:top]}
 
 
 def _maps_entry_matches(line: str, device: tuple[int, int], inode: int) -> str | None:

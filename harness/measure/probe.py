@@ -32,7 +32,11 @@ import sys  # noqa: E402
 
 EXIT_NO_CUDA = 3
 EXIT_ENTRY = 4  # the application's entry point failed; stderr's last line says how
+# Written to stderr after the stack's imports when run under -X importtime, so that the
+# attribution (harness.measure.importtime) stops there, as the import figures do.
+IMPORTS_DONE = "harness.measure.probe: imports done"
 _PROC_STATM = "/proc/self/statm"
+_PROC_MAPS = "/proc/self/maps"
 _PROC_SMAPS_ROLLUP = "/proc/self/smaps_rollup"
 
 
@@ -253,9 +257,53 @@ def _parse_args(argv: list) -> tuple:
     return argv[0], argv[1], argv[2] if len(argv) == 3 else None
 
 
-def _write(result_file: str, result: dict) -> None:
+def _module_dicts() -> list:
+    """The namespace of every imported module but the probe itself (``__main__``). Read as
+    dicts, not with getattr: a lazy module's __getattr__ (transformers') imports more."""
+    found = [getattr(module, "__dict__", None) for module in list(sys.modules.values())]
+    return [names for names in found if isinstance(names, dict) and names.get("__name__") != "__main__"]
+
+
+def _bytecode_present(spawned_ns: int) -> "float | None":
+    """The fraction of the imported source modules whose bytecode existed before the runner
+    spawned this process: a .pyc this process wrote (or rewrote) is newer than that."""
+    present = total = 0
+    for names in _module_dicts():
+        source, cached = names.get("__file__"), names.get("__cached__")
+        if not (isinstance(source, str) and source.endswith(".py") and isinstance(cached, str)):
+            continue
+        total += 1
+        try:
+            present += os.stat(cached).st_mtime_ns < spawned_ns
+        except OSError:
+            continue
+    return present / total if total else None
+
+
+def _files_read() -> list:
+    """Every file the load used: each imported module's source and bytecode, and every file
+    mapped (the interpreter, the shared libraries, mapped weights). Real paths, once each."""
+    paths = [sys.executable]
+    for names in _module_dicts():
+        paths += [names.get("__file__"), names.get("__cached__")]
+    try:
+        with open(_PROC_MAPS) as fh:
+            paths += [fields[5].strip() for line in fh if len(fields := line.split(maxsplit=5)) == 6]
+    except OSError:  # no /proc (macOS): the modules alone
+        pass
+    found = {os.path.realpath(p) for p in paths if isinstance(p, str) and p.startswith("/")}
+    return sorted(path for path in found if os.path.isfile(path))
+
+
+def _write(result_file: str, spec_json: str, result: dict) -> None:
+    """The result, with what the runner asked to know about the load, found only now that
+    every clock has stopped: the bytecode it found, and (``list_files``) the files it read."""
     import json
 
+    spec = json.loads(spec_json)
+    result["bytecode_present"] = _bytecode_present(int(spec.get("spawned_ns", _START_WALL_NS)))
+    if spec.get("list_files"):
+        result["files"] = _files_read()
     with open(result_file, "w") as fh:
         json.dump(result, fh)
 
@@ -277,7 +325,7 @@ if __name__ == "__main__":
         except Exception as _exc:
             _entry_failed(_entry, f"import {_module} failed: {_exception(_exc)}")
         _t_app = time.perf_counter_ns()
-        _write(_result_file, measure_entry(_spec, _rss_start, _entry, _t_app0, _t_app))
+        _write(_result_file, _spec, measure_entry(_spec, _rss_start, _entry, _t_app0, _t_app))
     else:
         import torch  # noqa: F401
 
@@ -285,4 +333,6 @@ if __name__ == "__main__":
         import sentence_transformers  # noqa: F401
 
         _t_st = time.perf_counter_ns()
-        _write(_result_file, measure(_spec, _rss_start, _t_torch, _t_st))
+        if "importtime" in sys._xoptions:
+            os.write(2, (IMPORTS_DONE + "\n").encode())
+        _write(_result_file, _spec, measure(_spec, _rss_start, _t_torch, _t_st))

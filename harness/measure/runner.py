@@ -48,6 +48,11 @@ from harness.result import (
 )
 
 STDERR_TAIL_CHARS = 2000
+# A counted cold sample that starts above the residency threshold is evicted again, this
+# many more times at most, before its probe starts; then it is recorded as not cold.
+COLD_RETRIES = 2
+# The most resident files a cold sample names (Sample.residency_files).
+RESIDENT_FILES_NAMED = 5
 
 
 class CellError(UserError):
@@ -146,8 +151,10 @@ class CellRun:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         self.output = Path(output) if output else Path("reports") / f"profile-{info.id}-{stamp}.json"
         self._prepared = False
-        self._evict_list: list[str] = []
-        self._check_files: list[Path] = []
+        self._walk_list: list[str] | None = None  # the fallback: walked when first needed
+        self._check_files: list[Path] = []  # what the fallback checks
+        self._load_files: list[str] = []  # what the load reads, once a sample has listed it
+        self._holders: dict[str, list[str]] = {}  # a file that stayed resident -> who maps it
         if config.mode == "cold":
             self._prepare_cold()
 
@@ -160,34 +167,86 @@ class CellRun:
                 f"without root, so these 'cold' samples may have run warm"
             )
         else:
-            self._evict_list = coldcache.files_to_evict(self.config.model.files())
             self._check_files = coldcache.check_files(self.config.model.weights_file)
-            block.evicted_files = len(self._evict_list)
             block.checked_files = [str(p) for p in self._check_files]
             if not self._check_files:
                 block.note = "found neither the model's weights nor torch's libraries to check residency on"
         self.report.cold_cache = block
 
+    @property
+    def load_files(self) -> list[str]:
+        """What a cold cell's load reads, as its first finished sample listed it ([] before)."""
+        return list(self._load_files)
+
+    @property
+    def _evicts(self) -> bool:
+        return self.config.mode == "cold" and coldcache.CAN_EVICT
+
+    def _eviction_set(self) -> tuple[list[str], list]:
+        """(files to evict, files to check): exactly what the load reads once a sample has
+        listed it; before that, the walk of the environment and two large files."""
+        if self._load_files:
+            return self._load_files, self._load_files
+        if self._walk_list is None:
+            self._walk_list = coldcache.files_to_evict(self.config.model.files())
+            assert self.report.cold_cache is not None
+            self.report.cold_cache.evicted_files = len(self._walk_list)
+        return self._walk_list, self._check_files
+
+    def _learn_load_files(self, listed: list[str]) -> None:
+        """Keep what a sample's load read (with the model's files and the interpreter's),
+        to evict and check exactly that from the next sample on."""
+        model, python = self.config.model.files(), coldcache.interpreter_files(self.config.python)
+        found = {os.path.realpath(p) for p in (*listed, *map(str, model), *map(str, python))}
+        self._load_files = sorted(p for p in found if os.path.isfile(p))
+        block = self.report.cold_cache
+        assert block is not None
+        block.load_files = len(self._load_files)
+        block.load_bytes = sum(os.path.getsize(p) for p in self._load_files)
+
     def _make_cold(self, sample: Sample) -> None:
-        coldcache.evict(self._evict_list)
-        files = coldcache.measure_residency(self._check_files)
-        known = [v for v in files.values() if v is not None]
-        residency = max(known) if known else None
+        """Evict, and check the whole set; a counted sample that starts above the threshold
+        is evicted again (COLD_RETRIES), and if it stays warm, recorded as not cold with the
+        processes that pin its most resident files."""
+        tries = 1 if sample.warmup else 1 + COLD_RETRIES
+        started = time.perf_counter()
+        evictions = 0
+        while True:
+            evictions += 1
+            evict, check = self._eviction_set()
+            coldcache.evict(evict)
+            residency, resident = coldcache.load_residency(check, top=RESIDENT_FILES_NAMED)
+            if (residency is not None and residency <= COLD_RESIDENCY_THRESHOLD) or evictions == tries:
+                break
+        sample.evict_s = time.perf_counter() - started
+        sample.evictions = evictions
         sample.cache_residency = residency
-        sample.residency_files = files
+        sample.residency_files = resident
         sample.cache_flagged = residency is None or residency > COLD_RESIDENCY_THRESHOLD
+        sample.cold = None if residency is None else not sample.cache_flagged
+        if sample.cold is False:
+            # Who pins them, now: by the end of the cell that process may be gone.
+            for path in list(resident)[:3]:
+                self._holders[path] = coldcache.mapped_by(path) or self._holders.get(path, [])
 
     # -- samples ------------------------------------------------------------------------
     def run_sample(self, index: int, warmup: bool) -> Sample:
         config = self.config
         sample = Sample(index=index, warmup=warmup, ok=False)
-        if config.mode == "cold" and self._evict_list:
+        if self._evicts:
             self._make_cold(sample)
+        # The cell's first warm-up runs under -X importtime: it is not counted, so the
+        # attribution costs no run of its own (importtime's docstring).
+        attribute = warmup and config.import_attribution and self.report.import_attribution is None
         spec = {
             "load_id": config.model.load_id,
             "device": config.device,
             "sentence": config.settings.sentence,
             "encode_repeats": config.settings.encode_repeats,
+            # After its clock, the probe lists the files its load read (while there is no
+            # list yet) and which bytecode existed before it started.
+            "list_files": self._evicts and not self._load_files,
+            "spawned_ns": time.time_ns(),
         }
         timeout_s = config.settings.timeout_s
         with tempfile.TemporaryDirectory(prefix="harness-sample-") as tmp:
@@ -195,6 +254,8 @@ class CellRun:
             # -P: do not put the working directory on sys.path, where a stray torch/ folder
             # would shadow the real one.
             flags = ["-P"] if sys.version_info >= (3, 11) else []
+            if attribute:
+                flags += ["-X", "importtime"]
             cmd = [config.python, *flags, "-m", "harness.measure.probe", str(result_file), json.dumps(spec)]
             if config.model.kind == "entry":
                 cmd.append(config.model.load_id)
@@ -223,6 +284,14 @@ class CellRun:
                 proc.wait()
                 raise
             sample.exit_code = proc.returncode
+            if attribute:
+                self.report.import_attribution = importtime.from_stderr(
+                    (stderr or b"").decode("utf-8", "replace"),
+                    ok=proc.returncode == 0,
+                    run="warm-up",
+                    cache="cold" if sample.cold else "warm",
+                )
+                stderr = importtime.without_lines(stderr or b"")
             metrics = {"process_wall_s": wall_s}
             sample.metrics = metrics
             if proc.returncode != 0 or not result_file.is_file():
@@ -233,6 +302,9 @@ class CellRun:
         sample.ok = True
         metrics.update({k: v for k, v in result["metrics"].items() if v is not None})
         metrics["startup_s"] = max(0.0, (result["start_wall_ns"] - spawn_wall_ns) / 1e9)
+        sample.bytecode_present = result.get("bytecode_present")
+        if result.get("files"):
+            self._learn_load_files(result["files"])
         return sample
 
     def prepare(self) -> None:
@@ -270,14 +342,15 @@ class CellRun:
     def finish(self) -> CellReport:
         report = self.report
         counted = report.counted_attempts
-        if self.config.import_attribution and any(s.ok for s in counted):
+        warmed_up = report.import_attribution is not None and report.import_attribution.ok
+        if self.config.import_attribution and not warmed_up and any(s.ok for s in counted):
             try:
                 report.import_attribution = importtime.attribute(
                     self.config.python, env=_child_env(self.config), timeout=self.config.settings.timeout_s
                 )
             except subprocess.TimeoutExpired:
                 report.import_attribution = None
-        if report.cold_cache is not None and self._evict_list:
+        if report.cold_cache is not None and self._evicts:
             self._verify_cold(counted)
         if not any(s.ok for s in counted):
             errors = [s.error for s in counted if s.error]
@@ -315,20 +388,22 @@ class CellRun:
         block.verified = bool(counted) and not flagged
         if not flagged:
             return
-        warm_files = sorted(
-            {
-                path
-                for s in flagged
-                for path, frac in (s.residency_files or {}).items()
-                if frac is None or frac > COLD_RESIDENCY_THRESHOLD
-            }
-        )
-        holders = {Path(p).name: coldcache.mapped_by(p) for p in warm_files}
+        # Each flagged sample's three most resident files (by resident bytes).
+        warm_files = sorted({path for s in flagged for path in list(s.residency_files or {})[:3]})
+        holders = {Path(p).name: self._holders.get(p) or coldcache.mapped_by(p) for p in warm_files}
         why = "; ".join(f"{name} is mapped by {', '.join(h[:3])}" for name, h in holders.items() if h)
+        not_cold = sum(s.cold is False for s in flagged)
         block.note = (
             f"{len(flagged)} of {len(counted)} samples started with more than "
-            f"{COLD_RESIDENCY_THRESHOLD:.0%} of {', '.join(Path(p).name for p in warm_files)} "
-            "in the page cache" + (f" ({why}: pages another process maps cannot be evicted)" if why else "")
+            f"{COLD_RESIDENCY_THRESHOLD:.0%} of the bytes the load reads in the page cache"
+            + (f" (most resident: {', '.join(holders)})" if holders else " (no file could be checked)")
+            + (
+                f"; {not_cold} of them stayed so after {1 + COLD_RETRIES} evictions and are kept "
+                "out of the statistics as not cold"
+                if not_cold
+                else ""
+            )
+            + (f" ({why}: pages another process maps cannot be evicted)" if why else "")
         )
 
     def write(self, report: CellReport | None = None) -> None:

@@ -99,10 +99,21 @@ class Sample(msgspec.Struct, kw_only=True):
     stderr_tail: str | None = None
     metrics: dict[str, float] = {}
     round: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    # Cold samples: the resident fraction of the checked files, before the sample started.
+    # Cold samples: the resident fraction of the bytes the load reads (the files an earlier
+    # sample listed; before that, the weights and torch's largest library), before the
+    # sample started; the most resident files by resident bytes; how long eviction took.
     cache_residency: Fraction | None = None
     residency_files: dict[str, Fraction | None] | None = None
     cache_flagged: bool | None = None
+    evict_s: NonNegative | None = None
+    # Cold samples: evictions it took (a counted one is evicted again, up to twice, while it
+    # starts above the threshold), and whether it started cold in the end; one that did not
+    # (another process pins the pages) is kept out of the statistics.
+    evictions: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    cold: bool | None = None
+    # The fraction of the modules the sample imported whose bytecode (.pyc) existed before
+    # it started: 1.0 where the environment had it, as a pip-installed one would.
+    bytecode_present: Fraction | None = None
 
     def __post_init__(self) -> None:
         for key, value in self.metrics.items():
@@ -114,7 +125,8 @@ class Sample(msgspec.Struct, kw_only=True):
 
     @property
     def counted(self) -> bool:
-        return self.ok and not self.warmup
+        """A finished sample that is not a warm-up, and not a cold sample that started warm."""
+        return self.ok and not self.warmup and self.cold is not False
 
 
 class Stats(msgspec.Struct, kw_only=True):
@@ -181,6 +193,10 @@ class ColdCache(msgspec.Struct, kw_only=True):
     note: str | None = None
     evicted_files: int = 0
     checked_files: list[str] = []
+    # The files the load reads, as its first sample listed them: evicted and checked whole
+    # from the next sample on (before that, the folders are walked and two files checked).
+    load_files: int = 0
+    load_bytes: int = 0
 
 
 class PackageShare(msgspec.Struct, kw_only=True):
@@ -192,6 +208,10 @@ class PackageShare(msgspec.Struct, kw_only=True):
 class ImportAttribution(msgspec.Struct, kw_only=True):
     statement: str = "import torch, sentence_transformers"
     ok: bool = True
+    # "warm-up": read from the cell's warm-up sample; "separate": a run of its own (a cell
+    # with no warm-up). "cold" when that run started from an emptied page cache.
+    run: Literal["warm-up", "separate"] | None = None
+    cache: Mode | None = None
     total_self_s: NonNegative = 0.0
     packages: list[PackageShare] = []
 
