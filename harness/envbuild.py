@@ -248,6 +248,26 @@ def _python_version(session) -> str:
     ).strip()
 
 
+def build_settings(cells: list[Cell]) -> dict[str, str]:
+    """How uv installs a session's environment.
+
+    No bytecode compiled up front when every cell has a warm-up: compiling all of
+    site-packages was most of a build, and a load imports a small part of it. The warm-up
+    compiles what the load imports, as a pip-installed environment would have it, before
+    any counted sample (Sample.bytecode_present says so per sample). A cell without a
+    warm-up would pay for the compiling in a counted sample, so then everything is compiled.
+
+    Cold cells get copies, not hardlinks into uv's cache: a hardlinked file is one inode in
+    every environment built from that cache, and any process on the machine that loaded the
+    same wheel pins its pages, which no eviction can then drop.
+    """
+    compile_all = any(cell.settings.warmups == 0 for cell in cells)
+    settings = {"UV_COMPILE_BYTECODE": "1" if compile_all else "0"}
+    if any(cell.mode == "cold" for cell in cells):
+        settings["UV_LINK_MODE"] = "copy"
+    return settings
+
+
 def install(
     session, env: EnvSpec, cells: list[Cell], run_dir: Path, root: Path, extra: tuple[str, ...] = ()
 ) -> EnvRecord:
@@ -265,7 +285,8 @@ def install(
     cfg = venv / "pyvenv.cfg"
     created = cfg.stat().st_mtime if cfg.exists() else 0.0
     started = created if created >= LOADED else time.time()
-    base_env = uv_environment()
+    build = build_settings(cells)
+    base_env = {**uv_environment(), **build}
     record = EnvRecord(
         torch=env.torch.version,
         pins=env.pins,
@@ -273,6 +294,8 @@ def install(
         run_id=run_dir.name,
         python=_python_version(session),
         venv=str(venv),
+        link_mode=build.get("UV_LINK_MODE", os.environ.get("UV_LINK_MODE", "hardlink")),
+        compile_bytecode=build["UV_COMPILE_BYTECODE"] == "1",
     )
     sources = sorted({dist for cell in cells if (dist := ModelSource.parse(cell.model.source).distribution)})
     steps = [
