@@ -180,7 +180,11 @@ def _print_imports(report: CellReport, console: Console) -> None:
     packages = report.import_attribution.packages if report.import_attribution else []
     if not packages:
         return
-    _say(console, "\n📦 [bold]Import Time by Package[/] (self time, python -X importtime, separate run)")
+    attribution = report.import_attribution
+    run = "a separate run"
+    if attribution.run == "warm-up":
+        run = "the warm-up, cold" if attribution.cache == "cold" else "the warm-up"
+    _say(console, f"\n📦 [bold]Import Time by Package[/] (self time, python -X importtime, {run})")
     console.print(Rule(style="dim"))
     table = Table(box=None, show_header=False, padding=(0, 1), pad_edge=False)
     width = 30
