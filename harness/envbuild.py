@@ -248,6 +248,15 @@ def _python_version(session) -> str:
     ).strip()
 
 
+def _pin_strategy(env: EnvSpec) -> dict[str, str]:
+    """Pins are looked for on every index, as pip does: uv by default takes a package's
+    versions from the first index that has it, so a pinned version that only a later index
+    holds (transformers 5.18.0 on a second local index) would "not exist"."""
+    if not env.packages or os.environ.get("UV_INDEX_STRATEGY"):
+        return {}
+    return {"UV_INDEX_STRATEGY": "unsafe-best-match"}
+
+
 def build_settings(cells: list[Cell]) -> dict[str, str]:
     """How uv installs a session's environment.
 
@@ -305,7 +314,7 @@ def install(
         (
             "packages",
             [*env.requirements, "sentence-transformers", *sources, *extra, "-e", str(root)],
-            base_env,
+            {**base_env, **_pin_strategy(env)},
         ),
     ]
     with tempfile.TemporaryDirectory(prefix="harness-nox-") as tmp:
