@@ -16,6 +16,7 @@ only; nox itself and the run manager are imported where a session needs them.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -28,7 +29,7 @@ from pathlib import Path
 from harness.errors import UserError
 from harness.matrix import Cell, EnvSpec, Matrix
 from harness.pipconf import uv_environment
-from harness.result import EnvRecord, FailureKind, ModelSource, now_iso, safe_name
+from harness.result import EnvRecord, FailureKind, ModelSource, ReportError, now_iso, safe_name
 from harness.result.settings import RUNS, WARMUPS
 
 # Where reports go: <reports>/runs/<run id>/. Tests point it outside the checkout.
@@ -39,6 +40,11 @@ DETAIL_CHARS = 3000
 ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # When nox loaded the noxfile (which imports this): environments created since are this run's.
 LOADED = time.time()
+# The harness's own distribution: installed editable into every environment.
+HARNESS_DIST = "embedding-load-harness"
+# A copy of the build's EnvRecord kept in the environment itself: when nox reuses the
+# environment (nox -r), it says what the last build resolved and how it was built.
+BUILD_RECORD = "harness-env.json"
 
 
 def reports_dir(root: Path) -> Path:
@@ -242,6 +248,36 @@ def installed_packages(session) -> dict[str, str]:
     return packages
 
 
+def resolved_sha256(packages: dict[str, str], python: str | None) -> str:
+    """The key of a resolved set: every installed name and version, and the Python.
+
+    The harness's own editable entry is left out: it names the checkout, not a version, and
+    two environments measuring the same stack from two checkouts resolved alike.
+    """
+    stack = sorted((name, version) for name, version in packages.items() if name != HARNESS_DIST)
+    text = json.dumps({"python": python, "packages": stack}, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def built_as_needed(previous: EnvRecord | None, record: EnvRecord) -> bool:
+    """Whether an environment built as ``previous`` says serves ``record``'s cells: copies
+    where cold cells need them, all bytecode compiled where a cell has no warm-up."""
+    return (
+        previous is not None
+        and previous.status == "ok"
+        and (record.link_mode != "copy" or previous.link_mode == "copy")
+        and (not record.compile_bytecode or bool(previous.compile_bytecode))
+    )
+
+
+def _previous_build(venv: Path) -> EnvRecord | None:
+    """The record the last build left in an environment nox reused, if it is readable."""
+    try:
+        return EnvRecord.read(venv / BUILD_RECORD)
+    except (OSError, ReportError):
+        return None
+
+
 def _python_version(session) -> str:
     return session.run(
         "python", "-c", "import platform; print(platform.python_version())", silent=True
@@ -264,13 +300,17 @@ def build_settings(cells: list[Cell]) -> dict[str, str]:
     site-packages was most of a build, and a load imports a small part of it. The warm-up
     compiles what the load imports, as a pip-installed environment would have it, before
     any counted sample (Sample.bytecode_present says so per sample). A cell without a
-    warm-up would pay for the compiling in a counted sample, so then everything is compiled.
+    warm-up would pay for the compiling in a counted sample, so then everything is compiled;
+    so it is when PYTHONDONTWRITEBYTECODE is set (as in many container images): then no
+    process writes bytecode, and every sample would compile what it imports.
 
     Cold cells get copies, not hardlinks into uv's cache: a hardlinked file is one inode in
     every environment built from that cache, and any process on the machine that loaded the
     same wheel pins its pages, which no eviction can then drop.
     """
-    compile_all = any(cell.settings.warmups == 0 for cell in cells)
+    compile_all = any(cell.settings.warmups == 0 for cell in cells) or bool(
+        os.environ.get("PYTHONDONTWRITEBYTECODE")
+    )
     settings = {"UV_COMPILE_BYTECODE": "1" if compile_all else "0"}
     if any(cell.mode == "cold" for cell in cells):
         settings["UV_LINK_MODE"] = "copy"
@@ -294,6 +334,7 @@ def install(
     cfg = venv / "pyvenv.cfg"
     created = cfg.stat().st_mtime if cfg.exists() else 0.0
     started = created if created >= LOADED else time.time()
+    previous = _previous_build(venv) if created < LOADED else None
     build = build_settings(cells)
     base_env = {**uv_environment(), **build}
     record = EnvRecord(
@@ -317,6 +358,11 @@ def install(
             {**base_env, **_pin_strategy(env)},
         ),
     ]
+    if created < LOADED and not built_as_needed(previous, record):
+        # A reused environment built otherwise than these cells need (hardlinks where cold
+        # cells need copies, bytecode missing where a cell has no warm-up), or with no record
+        # of how it was built: install afresh.
+        steps = [(step, ["--reinstall", *args], step_env) for step, args, step_env in steps]
     with tempfile.TemporaryDirectory(prefix="harness-nox-") as tmp:
         log_path = Path(tmp) / "uv.log"
         for step, args, step_env in steps:
@@ -344,8 +390,14 @@ def install(
     record.status = "ok"
     record.built = now_iso()
     record.packages = installed_packages(session)
+    record.resolved_sha256 = resolved_sha256(record.packages, record.python)
+    if built_as_needed(previous, record) and previous.resolved_sha256 == record.resolved_sha256:
+        # nox reused the environment (nox -r) and the installs changed nothing in it.
+        record.reused_from = f"{previous.run_id}/{previous.name}"
+    record.write(venv / BUILD_RECORD)
     record.write(record.path_in(run_dir))
-    session.log(f"environment for {' '.join(env.requirements)} built in {record.build_s:.1f} s")
+    how = f"reused from {record.reused_from}" if record.reused_from else "built"
+    session.log(f"environment for {' '.join(env.requirements)} {how} in {record.build_s:.1f} s")
     return record
 
 

