@@ -8,6 +8,7 @@ interleaving without a second torch version. The slow test drives real nox sessi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -157,7 +158,8 @@ def test_a_run_measures_every_cell_once_per_round_in_recorded_orders(nox_run):
         ]
         assert report.stats  # statistics, after the last round
     # One line per round in a log (no terminal).
-    assert proc.stdout.count("samples] round ") == 3, proc.stdout[-3000:]
+    log = proc.stdout + proc.stderr
+    assert log.count("samples] round ") == 3, log[-3000:]
 
 
 @pytest.mark.slow
@@ -207,8 +209,10 @@ def _maps(pid: int) -> set[str]:
 @pytest.mark.slow
 def test_the_measuring_process_maps_nothing_the_probe_stack_loads(tmp_path):
     """As the runner (tests/test_profile.py): a library the measuring process maps stays in
-    the page cache, and a cold sample would find it warm."""
+    the page cache, and a cold sample would find it warm. Its stderr is a terminal, so the
+    rich progress display runs too."""
     import importlib.util
+    import threading
 
     from test_profile import STACK
 
@@ -219,14 +223,24 @@ def test_the_measuring_process_maps_nothing_the_probe_stack_loads(tmp_path):
         roots += [str(folder) + os.sep, str(folder.parent / f"{package}.libs") + os.sep]
     matrix = tmp_path / "m.yaml"
     matrix.write_text(yaml.safe_dump({**TWO_NAMES, "modes": ["cold"], "runs": 1, "warmups": 0}))
+    terminal, stderr_end = os.openpty()
     planner = subprocess.Popen(
         [sys.executable, "-m", "harness", "run-cells", "--matrix", matrix, "--torch", "2.13.0"]
         + ["--run-dir", tmp_path / "run"],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=stderr_end,
     )
+    os.close(stderr_end)
+    shown = bytearray()
+
+    def drain() -> None:  # a full terminal buffer would block the display
+        with contextlib.suppress(OSError):
+            while chunk := os.read(terminal, 4096):
+                shown.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
     measuring: set[str] = set()
     probe_maps: set[str] = set()
     seen_probe = False
@@ -246,8 +260,11 @@ def test_the_measuring_process_maps_nothing_the_probe_stack_loads(tmp_path):
                 for rounds_pid in rounds:
                     measuring |= _maps(rounds_pid)
         time.sleep(0.05)
-    _, stderr = planner.communicate(timeout=120)
-    assert planner.returncode == 0, stderr
+    planner.wait(timeout=120)
+    reader.join(timeout=10)
+    os.close(terminal)
+    assert planner.returncode == 0, shown.decode(errors="replace")[-3000:]
+    assert b"samples" in shown and b"ETA" in shown  # the progress display ran
     assert seen_probe
     stack_files = lambda maps: sorted(p for p in maps if p.startswith(tuple(roots)))  # noqa: E731
     assert any("torch" in p for p in stack_files(probe_maps))  # the control
