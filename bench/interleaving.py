@@ -1,0 +1,304 @@
+"""Does measuring in interleaved rounds catch a slowdown on a noisy machine, without crying wolf?
+
+Three environments of the real default model: A and A' (identical: the A/A case) and B (A
+with a delay injected at `import sentence_transformers` by bench/slowdown/sitecustomize.py,
+sized as a fraction of A's median total: the A/B cases). Each environment is the project's
+virtualenv behind a small wrapper script that sets PYTHONPATH and HARNESS_INJECT_DELAY_S
+(0 for A and A'), so the three differ in nothing but the delay. Samples are taken with the
+harness's own runner (harness.measure.runner.CellRun.run_sample: one fresh probe process
+each).
+
+Each trial compares A with A' or B, measured in one of two orders:
+
+* sequential: A's warm-up and ``rounds`` samples, then the other side's (which side goes
+  first is drawn at random), as a run with ``order: sequential`` measures;
+* interleaved: a warm-up round, then ``rounds`` rounds, each side once per round in a freshly
+  shuffled order, as an interleaved run measures.
+
+While the trials run, a background load changes under them: a CPU hog (``--hog-procs``
+busy processes) that switches on and off at random every 20 to 40 s (``--hog-min``,
+``--hog-max``). The benchmark starts and stops it itself (``--no-load``: none).
+
+Each trial's total_s is judged four ways (threshold 5%, alpha 0.05): the stored-baseline
+comparison (compare's median ratio, bootstrap interval and Mann-Whitney on two blocks) on
+each order, and the paired comparison (harness.analysis.paired: per-round log ratios,
+t-interval, paired t-test) on each order; on a sequential trial the pairs are by order, what
+``compare --within`` labels unpaired. It prints the false-alarm rate (A/A called slower or
+faster) and the detection rate (A/B called slower) side by side.
+
+    .venv/bin/python bench/interleaving.py                        # the issue's size: hours
+    .venv/bin/python bench/interleaving.py --repeats 1 --rounds 2  # a few minutes: does it run?
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SLOWDOWN_DIR = REPO / "bench" / "slowdown"
+sys.path.insert(0, str(REPO))
+
+from harness.analysis.compare import decide  # noqa: E402
+from harness.analysis.paired import decide_paired  # noqa: E402
+from harness.measure.models import resolve  # noqa: E402
+from harness.measure.runner import CellConfig, CellRun  # noqa: E402
+from harness.result import DEFAULT_MODEL, Settings  # noqa: E402
+
+METRIC = "total_s"
+ORDERS = ("sequential", "interleaved")
+# (name, order, how the trial is judged)
+JUDGES = (
+    ("sequential, compare (two blocks, Mann-Whitney)", "sequential", "blocks"),
+    ("sequential, paired by order (unpaired)", "sequential", "pairs"),
+    ("interleaved, compare (Mann-Whitney, pairing ignored)", "interleaved", "blocks"),
+    ("interleaved, paired by round", "interleaved", "pairs"),
+)
+
+
+class BackgroundLoad:
+    """CPU hogs that switch on and off at random intervals until stopped."""
+
+    def __init__(self, procs: int, low_s: float, high_s: float, rng: random.Random):
+        self.procs, self.low_s, self.high_s, self.rng = procs, low_s, high_s, rng
+        self.children: list[subprocess.Popen] = []
+        self.switches: list[tuple[float, bool]] = []  # (seconds since start, on?)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._t0 = time.monotonic()
+
+    def _set(self, on: bool) -> None:
+        if on and not self.children:
+            self.children = [
+                subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+                for _ in range(self.procs)
+            ]
+        elif not on:
+            for child in self.children:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+            self.children = []
+        self.switches.append((round(time.monotonic() - self._t0, 1), on))
+
+    def _loop(self) -> None:
+        on = self.rng.random() < 0.5
+        while not self._stop.is_set():
+            self._set(on)
+            if self._stop.wait(self.rng.uniform(self.low_s, self.high_s)):
+                break
+            on = not on
+        self._set(False)
+
+    def __enter__(self) -> BackgroundLoad:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def wrapper(folder: Path, name: str, delay_s: float) -> str:
+    """A python for the runner: the project's, with the slowdown hook and this delay."""
+    path = folder / name
+    path.write_text(
+        "#!/bin/sh\n"
+        f"PYTHONPATH='{SLOWDOWN_DIR}'${{PYTHONPATH:+:$PYTHONPATH}} HARNESS_INJECT_DELAY_S={delay_s:.4f} "
+        f"exec '{sys.executable}' \"$@\"\n"
+    )
+    path.chmod(0o755)
+    return str(path)
+
+
+def cell(folder: Path, name: str, delay_s: float, settings: Settings) -> CellRun:
+    model = resolve(DEFAULT_MODEL)
+    config = CellConfig(
+        model=model,
+        name=name,
+        settings=settings,
+        torch_label="bench",
+        cell_id=name,
+        import_attribution=False,
+        python=wrapper(folder, name, delay_s),
+    )
+    return CellRun(config, folder / f"{name}.json")
+
+
+def value(run: CellRun, index: int, warmup: bool) -> float | None:
+    sample = run.run_sample(index, warmup)
+    return sample.metrics.get(METRIC) if sample.ok else None
+
+
+def measure(a: CellRun, x: CellRun, order: str, rounds: int, warmups: int, rng: random.Random):
+    """``rounds`` values of each side in this order; None for a failed sample."""
+    out: dict[str, list[float | None]] = {"a": [], "x": []}
+    sides = {"a": a, "x": x}
+    if order == "sequential":
+        names = ["a", "x"] if rng.random() < 0.5 else ["x", "a"]
+        for name in names:
+            for i in range(warmups + rounds):
+                result = value(sides[name], i, i < warmups)
+                if i >= warmups:
+                    out[name].append(result)
+        return out
+    for i in range(warmups + rounds):
+        names = ["a", "x"]
+        rng.shuffle(names)
+        for name in names:
+            result = value(sides[name], i, i < warmups)
+            if i >= warmups:
+                out[name].append(result)
+    return out
+
+
+def judge(values: dict, how: str, threshold: float) -> str:
+    pairs = [(a, x) for a, x in zip(values["a"], values["x"]) if a is not None and x is not None]
+    if how == "pairs":
+        return decide_paired([a for a, _ in pairs], [x for _, x in pairs], threshold=threshold).verdict
+    a = [v for v in values["a"] if v is not None]
+    x = [v for v in values["x"] if v is not None]
+    return decide(a, x, threshold=threshold).verdict
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=20, help="trials per level and order (default: 20)")
+    parser.add_argument("--rounds", type=int, default=10, help="counted samples per side (default: 10)")
+    parser.add_argument("--warmups", type=int, default=1, help="warm-up samples (rounds) (default: 1)")
+    parser.add_argument("--levels", default="0.05,0.10", help="slowdowns, fractions of A's total")
+    parser.add_argument("--threshold", type=float, default=0.05, help="verdict threshold (default: 0.05)")
+    parser.add_argument("--calibration", type=int, default=5, help="samples of A to size the delay")
+    parser.add_argument("--no-load", action="store_true", help="no background load")
+    parser.add_argument("--hog-procs", type=int, default=1, help="busy processes when the load is on")
+    parser.add_argument("--hog-min", type=float, default=20.0, help="shortest on/off spell, s")
+    parser.add_argument("--hog-max", type=float, default=40.0, help="longest on/off spell, s")
+    parser.add_argument("--seed", type=int, default=20261125, help="seed of every random choice")
+    parser.add_argument("--json", type=Path, help="also write every trial as JSON here")
+    args = parser.parse_args()
+    # A `kill` stops the benchmark as Ctrl-C does: the load's hogs are stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.repeats < 1 or args.rounds < 2 or args.warmups < 0 or args.calibration < 1:
+        parser.error("need --repeats >= 1, --rounds >= 2, --warmups >= 0, --calibration >= 1")
+    levels = [float(x) for x in args.levels.split(",") if x]
+    rng = random.Random(args.seed)
+    settings = Settings.checked(runs=args.rounds, warmups=args.warmups)
+    started = time.monotonic()
+
+    def log(text: str) -> None:
+        print(f"[{time.monotonic() - started:7.0f}s] {text}", file=sys.stderr, flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="interleaving-") as tmp:
+        folder = Path(tmp)
+        a = cell(folder, "A", 0.0, settings)
+        a_prime = cell(folder, "A-prime", 0.0, settings)
+        calibration = [value(a, i, i == 0) for i in range(1 + args.calibration)][1:]
+        total = statistics.median(v for v in calibration if v is not None)
+        sample_s = (time.monotonic() - started) / (1 + args.calibration)
+        others = {0.0: a_prime}
+        for level in levels:
+            others[level] = cell(folder, f"B-{level:g}", level * total, settings)
+        trials = [(level, order) for level in others for order in ORDERS]
+        samples = args.repeats * len(trials) * 2 * (args.warmups + args.rounds)
+        log(
+            f"A's median total {total:.3f} s; delays "
+            + ", ".join(f"+{level:.0%} = {level * total:.3f} s" for level in levels)
+            + f"; {samples} samples, about {samples * sample_s / 3600:.1f} h at {sample_s:.1f} s each"
+        )
+        results = []
+        load = (
+            BackgroundLoad(args.hog_procs, args.hog_min, args.hog_max, random.Random(args.seed + 1))
+            if not args.no_load
+            else contextlib.nullcontext()
+        )
+        with load:
+            for repeat in range(args.repeats):
+                rng.shuffle(trials)
+                for level, order in trials:
+                    values = measure(a, others[level], order, args.rounds, args.warmups, rng)
+                    verdicts = {
+                        name: judge(values, how, args.threshold)
+                        for name, trial_order, how in JUDGES
+                        if trial_order == order
+                    }
+                    results.append(
+                        {
+                            "repeat": repeat,
+                            "level": level,
+                            "order": order,
+                            "values": values,
+                            "verdicts": verdicts,
+                        }
+                    )
+                log(f"repeat {repeat + 1}/{args.repeats} done")
+
+    table = rates(results, [0.0, *levels])
+    print(render(table, levels, args))
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "settings": vars(args) | {"json": str(args.json)},
+                    "a_total_s": total,
+                    "load_switches": getattr(load, "switches", []),
+                    "rates": table,
+                    "trials": results,
+                },
+                indent=2,
+            )
+        )
+    return 0
+
+
+def rates(results: list[dict], levels: list[float]) -> dict[str, dict[str, list[int]]]:
+    """Per judge and level: [calls, trials]; a call is slower-or-faster for A/A, slower for A/B."""
+    out: dict[str, dict[str, list[int]]] = {}
+    for name, _order, _how in JUDGES:
+        row = out.setdefault(name, {})
+        for level in levels:
+            verdicts = [r["verdicts"][name] for r in results if r["level"] == level and name in r["verdicts"]]
+            called = {"slower", "faster"} if level == 0 else {"slower"}
+            row[f"{level:g}"] = [sum(v in called for v in verdicts), len(verdicts)]
+    return out
+
+
+def render(table: dict, levels: list[float], args) -> str:
+    from tabulate import tabulate
+
+    def cell_text(count: list[int]) -> str:
+        called, trials = count
+        return f"{called}/{trials} ({called / trials:.0%})" if trials else "–"
+
+    headers = ["order, judged by", "A/A false alarms"] + [f"+{level:.0%} detected" for level in levels]
+    rows = [
+        [name] + [cell_text(row[f"{level:g}"]) for level in [0.0, *levels]] for name, row in table.items()
+    ]
+    load = (
+        "no background load"
+        if args.no_load
+        else (
+            f"background load: {args.hog_procs} CPU hog(s) switching on/off every "
+            f"{args.hog_min:g}-{args.hog_max:g} s"
+        )
+    )
+    return (
+        f"total_s, {args.rounds} rounds per trial, {args.repeats} trials per level and order, "
+        f"threshold ±{args.threshold:.0%}, alpha 0.05; {load}\n"
+        + tabulate(rows, headers=headers, tablefmt="github")
+        + "\nTargets (interleaved, paired): A/A false alarms <= 5%, +5% detected >= 90%, "
+        "+10% detected >= 99%."
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
