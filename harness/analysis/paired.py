@@ -219,7 +219,9 @@ def paired_values(pair: CellPair, metric: str) -> tuple[list[float], list[float]
     rounds (paired), else by the order of their counted attempts (unpaired). A round or
     position where either sample failed or lacks the metric is left out of both."""
     ref, cur = pair.reference.counted_attempts, pair.other.counted_attempts
-    rounds = all(s.round is not None for s in (*ref, *cur)) and bool(ref) and bool(cur)
+    # Paired when every sample either cell has carries its round (a cell still without
+    # samples does not make the other one sequential).
+    rounds = bool(ref or cur) and all(s.round is not None for s in (*ref, *cur))
     if rounds:
         ref_by, cur_by = {s.round: s for s in ref}, {s.round: s for s in cur}
         keys = sorted(set(ref_by) & set(cur_by))
