@@ -265,12 +265,18 @@ def test_an_entry_module_that_is_nowhere_is_one_line_and_exit_2():
 
 @pytest.mark.slow
 def test_nox_profiles_the_app_per_transformers_version_and_fails_only_what_will_not_resolve(tmp_path):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "brokenapp.py").write_text("def load():\n    return 42\n")
     matrix = write(
         tmp_path / "matrix.yaml",
         {
             "runs": 1,
             "warmups": 0,
-            "models": [{"name": "lazy-app", "source": "entry:lazyapp:load"}],
+            "models": [
+                {"name": "lazy-app", "source": "entry:lazyapp:load"},
+                # From a folder on sys.path (path:, relative to the matrix), and broken.
+                {"name": "broken-app", "source": "entry:brokenapp:load", "path": "broken"},
+            ],
             "install": [f"-e {LAZY_APP}"],
             "torch": ["2.13.0"],
             "packages": {"sentence-transformers": ["6.0.1"], "transformers": ["5.17.0", "5.18.0", "4.57.6"]},
@@ -316,6 +322,9 @@ def test_nox_profiles_the_app_per_transformers_version_and_fails_only_what_will_
         assert record.status == "ok" and record.packages["transformers"] == version
         assert record.pins == {"sentence-transformers": "6.0.1", "transformers": version}
         assert "lazyapp" in record.packages  # install: put the application in
+        broken = read_report(run_dir / f"broken-app-torch2.13.0-{pins.format(version)}-warm-cpu.json")
+        assert broken.status == "failed" and broken.failure.kind is FailureKind.LOAD
+        assert "load() returned an object of type int, which has no encode()" in broken.failure.detail
     failed = read_report(run_dir / f"lazy-app-torch2.13.0-{pins.format('4.57.6')}-warm-cpu.json")
     assert failed.status == "failed" and failed.failure.kind is FailureKind.INSTALL
     reason = failed.failure.reason

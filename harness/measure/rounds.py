@@ -49,6 +49,7 @@ def _open(job: CellJob, env: EnvironmentInfo, run_dir: Path, resume: bool) -> Ce
         cell_id=job.info.id,
         python=job.python,
         app_paths=tuple(job.app_paths),
+        packages=dict(job.info.packages),
     )
     path = cell_file(run_dir, job.info)
     earlier = None

@@ -72,6 +72,7 @@ class CellConfig:
     import_attribution: bool = True
     python: str = sys.executable
     app_paths: tuple[str, ...] = ()  # folders an entry: source's module is imported from
+    packages: dict[str, str] = field(default_factory=dict)  # the environment's pins besides torch
 
 
 def _child_env(config: CellConfig) -> dict[str, str]:
@@ -130,12 +131,14 @@ class CellRun:
         installed = (environment.packages.get("torch") or "none").split("+")[0]
         torch_label = config.torch_label or installed
         info = CellInfo(
-            id=config.cell_id or cell_id(config.name, torch_label, config.mode, config.device),
+            id=config.cell_id
+            or cell_id(config.name, torch_label, config.mode, config.device, config.packages),
             model=config.name,
             source=config.model.spec,
             mode=config.mode,  # type: ignore[arg-type]
             device=config.device,
             torch=torch_label,
+            packages=dict(config.packages),
         )
         self.report = CellReport(
             status="partial",
