@@ -210,10 +210,13 @@ def test_resume_measures_only_the_samples_that_are_missing(nox_run):
         reports=nox_run["reports"],
     )
     log = proc.stdout + proc.stderr
-    # Only the one missing sample: the complete cell's environment is not even measured.
-    assert "run-cells: 1 sample(s) of 1 cell(s)" in log, log[-3000:]
+    # Only what is missing: the cold cell's last sample (and the broken cell, which never
+    # completed); the complete warm cell is not measured again.
+    measured = next(line for line in log.splitlines() if " run-cells " in line and "--cells" in line)
+    assert GOOD_COLD in measured and GOOD_WARM not in measured, measured
     rerun = read_report(cold_path)
     assert rerun.status == "complete" and len(rerun.counted) == 2
+    assert rerun.samples[0] == cold.samples[0]  # the finished sample is kept, not measured again
     assert rerun.started >= cold.started
     assert warm_path.stat().st_mtime_ns == warm_before  # the complete cell was not touched
 
