@@ -36,7 +36,10 @@ def read_pip_config(python: str = sys.executable) -> dict[str, str]:
     try:
         out = subprocess.run(
             [python, "-m", "pip", "config", "list"],
-            capture_output=True, text=True, timeout=60, check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return {}
