@@ -6,6 +6,10 @@ sleeps that many seconds the first time it imports ``sentence_transformers``, in
 probe's timed import, so ``import_st_s``, ``total_s`` and ``process_wall_s`` grow by a known
 amount and nothing else changes. Without the variable (or with 0) it does nothing.
 
+HARNESS_INJECT_DELAY_PREFIX, when set, limits the delay to a Python whose ``sys.prefix``
+starts with it: one environment of an interleaved run, whose measuring process passes the
+same variables to every environment's probes, is slowed and the others are not.
+
     PYTHONPATH=bench/slowdown HARNESS_INJECT_DELAY_S=0.4 .venv/bin/python -m harness profile
 
 Python imports ``sitecustomize`` from sys.path at start-up (the ``site`` module), after
@@ -37,7 +41,8 @@ def _install() -> None:
         delay = float(os.environ.get("HARNESS_INJECT_DELAY_S", "0") or 0)
     except ValueError:
         return
-    if delay > 0:
+    prefix = os.environ.get("HARNESS_INJECT_DELAY_PREFIX")
+    if delay > 0 and (not prefix or sys.prefix.startswith(prefix)):
         sys.meta_path.insert(0, _SlowImport(delay))
 
 
