@@ -73,6 +73,24 @@ def test_the_eviction_list_covers_what_a_load_reads():
     assert any("sentence_transformers" in f for f in files)
 
 
+def test_the_eviction_list_of_another_environment_names_its_files(tmp_path):
+    """A cell whose probe runs in another venv (an interleaved run measures every environment
+    from one process) evicts and checks that venv's files, not the measuring process's."""
+    venv = tmp_path / "other-env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (site,) = venv.glob("lib/python*/site-packages")
+    (site / "only_here.py").write_text("")
+    (site / "torch" / "lib").mkdir(parents=True)
+    (site / "torch" / "lib" / "libtorch_cpu.so").write_bytes(b"\0" * 4096)
+    python = str(venv / "bin" / "python")
+    files = set(coldcache.files_to_evict([], python))
+    assert str(site / "only_here.py") in files
+    assert not any("sentence_transformers" in f for f in files)  # this process's environment
+    assert any(f.endswith("/os.py") for f in files)  # the base interpreter's standard library
+    assert coldcache.largest_torch_library(python) == site / "torch" / "lib" / "libtorch_cpu.so"
+    assert coldcache.check_files(None, python) == [site / "torch" / "lib" / "libtorch_cpu.so"]
+
+
 def test_empty_and_unreadable_files(tmp_path):
     empty = tmp_path / "empty"
     empty.write_bytes(b"")

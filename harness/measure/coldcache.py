@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import importlib.util
 import mmap
 import os
 import sys
@@ -119,12 +118,46 @@ def _walk_files(root: Path) -> Iterator[str]:
             continue
 
 
-def load_roots() -> list[Path]:
-    """Folders whose files a Python start-up plus model-stack import reads: the environment's
-    site-packages and the interpreter's standard library."""
-    paths = sysconfig.get_paths()
-    roots = {paths[k] for k in ("purelib", "platlib", "stdlib", "platstdlib") if k in paths}
-    return sorted(Path(r) for r in roots if Path(r).is_dir())
+def _pyvenv_cfg(prefix: Path) -> dict[str, str]:
+    try:
+        lines = (prefix / "pyvenv.cfg").read_text().splitlines()
+    except OSError:
+        return {}
+    return {k.strip(): v.strip() for k, sep, v in (ln.partition("=") for ln in lines) if sep}
+
+
+def site_packages(python: str = sys.executable) -> list[Path]:
+    """The site-packages folders of ``python``'s environment, found without running it.
+
+    A cell's probe may run in another environment than this process (an interleaved run
+    measures every environment from one process), so its folders are derived from its
+    executable: ``<prefix>/bin/python`` with ``<prefix>/lib*/python*/site-packages``.
+    """
+    if python == sys.executable:
+        paths = sysconfig.get_paths()
+        return sorted({Path(paths[k]) for k in ("purelib", "platlib") if k in paths})
+    # Not resolved: a venv's python is a symlink to its base interpreter.
+    prefix = Path(os.path.abspath(python)).parent.parent
+    return sorted(p for p in prefix.glob("lib*/python*/site-packages") if p.is_dir())
+
+
+def _stdlib(python: str) -> list[Path]:
+    """``python``'s standard library: its base interpreter's (pyvenv.cfg ``home``) for a venv."""
+    if python == sys.executable:
+        paths = sysconfig.get_paths()
+        return sorted({Path(paths[k]) for k in ("stdlib", "platstdlib") if k in paths})
+    prefix = Path(os.path.abspath(python)).parent.parent
+    config = _pyvenv_cfg(prefix)
+    base = Path(config["home"]).parent if "home" in config else prefix
+    version = ".".join((config.get("version_info") or config.get("version") or "").split(".")[:2])
+    return sorted(p for p in base.glob(f"lib*/python{version or '*'}") if (p / "os.py").is_file())
+
+
+def load_roots(python: str = sys.executable) -> list[Path]:
+    """Folders whose files a Python start-up plus model-stack import reads: the site-packages
+    of ``python``'s environment and its interpreter's standard library."""
+    roots = {*site_packages(python), *_stdlib(python)}
+    return sorted(r for r in roots if r.is_dir())
 
 
 def interpreter_files(python: str = sys.executable) -> list[Path]:
@@ -136,16 +169,17 @@ def interpreter_files(python: str = sys.executable) -> list[Path]:
     return sorted(files)
 
 
-def files_to_evict(model_files: Iterable[Path]) -> list[str]:
-    """Every file a cold load may read. Roots that contain each other are walked once."""
-    roots = load_roots()
+def files_to_evict(model_files: Iterable[Path], python: str = sys.executable) -> list[str]:
+    """Every file a cold load in ``python``'s environment may read. Roots that contain each
+    other are walked once."""
+    roots = load_roots(python)
     kept: list[Path] = []
     for root in sorted(roots, key=lambda p: len(p.parts)):
         if not any(root.is_relative_to(k) for k in kept):
             kept.append(root)
     seen: set[str] = set()
     out: list[str] = []
-    for path in [*(str(p) for p in interpreter_files()), *(str(p) for p in model_files)]:
+    for path in [*(str(p) for p in interpreter_files(python)), *(str(p) for p in model_files)]:
         if path not in seen:
             seen.add(path)
             out.append(path)
@@ -162,21 +196,21 @@ def evict(paths: Iterable[str]) -> int:
     return sum(evict_file(p) for p in paths)
 
 
-def largest_torch_library() -> Path | None:
-    """torch's biggest shared library (libtorch_cpu.so on a CPU build), found without
-    importing torch, which would map it into this process and pin it in memory."""
-    spec = importlib.util.find_spec("torch")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    libdir = Path(list(spec.submodule_search_locations)[0]) / "lib"
-    libs = [p for p in libdir.glob("*.so*") if p.is_file()] if libdir.is_dir() else []
+def largest_torch_library(python: str = sys.executable) -> Path | None:
+    """torch's biggest shared library (libtorch_cpu.so on a CPU build) in ``python``'s
+    environment, found without importing torch, which would map it into this process and
+    pin it in memory."""
+    libs = [
+        p for root in site_packages(python) for p in (root / "torch" / "lib").glob("*.so*") if p.is_file()
+    ]
     return max(libs, key=lambda p: p.stat().st_size) if libs else None
 
 
-def check_files(weights_file: Path | None) -> list[Path]:
+def check_files(weights_file: Path | None, python: str = sys.executable) -> list[Path]:
     """The files whose residency stands for the whole cold cache: the weights, and the
-    largest library of the stack. Both are big and both must be read on every cold load."""
-    return [p for p in (weights_file, largest_torch_library()) if p is not None]
+    largest library of the stack in ``python``'s environment. Both are big and both must be
+    read on every cold load."""
+    return [p for p in (weights_file, largest_torch_library(python)) if p is not None]
 
 
 def load_residency(paths: Iterable[str | os.PathLike], top: int = 5) -> tuple[float | None, dict[str, float]]:

@@ -170,7 +170,7 @@ class CellRun:
                 f"without root, so these 'cold' samples may have run warm"
             )
         else:
-            self._check_files = coldcache.check_files(self.config.model.weights_file)
+            self._check_files = coldcache.check_files(self.config.model.weights_file, self.config.python)
             block.checked_files = [str(p) for p in self._check_files]
             if not self._check_files:
                 block.note = "found neither the model's weights nor torch's libraries to check residency on"
@@ -191,7 +191,7 @@ class CellRun:
         if self._load_files:
             return self._load_files, self._load_files
         if self._walk_list is None:
-            self._walk_list = coldcache.files_to_evict(self.config.model.files())
+            self._walk_list = coldcache.files_to_evict(self.config.model.files(), self.config.python)
             assert self.report.cold_cache is not None
             self.report.cold_cache.evicted_files = len(self._walk_list)
         return self._walk_list, self._check_files
