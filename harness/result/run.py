@@ -54,6 +54,13 @@ class EnvRecord(Document, kw_only=True, tag_field="kind", tag="environment"):
     reused_from: str | None = None
     # The versions pinned besides torch (matrix.yaml's packages:), installed exactly.
     pins: dict[str, str] = {}
+    # The lock that rebuilds this environment: `uv pip freeze` (every distribution, exactly;
+    # the harness's own editable install left out), the package sources uv was given
+    # (UV_INDEX_URL, UV_EXTRA_INDEX_URL, UV_FIND_LINKS, UV_INDEX_STRATEGY) and those torch's
+    # matrix entry adds for torch alone. Records from before it was kept have none.
+    lock: list[str] = []
+    sources: dict[str, str] = {}
+    torch_sources: dict[str, str] = {}
 
     @property
     def name(self) -> str:
