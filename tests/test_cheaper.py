@@ -124,8 +124,9 @@ def test_cold_samples_evict_and_check_exactly_what_the_load_reads(tmp_path):
     assert sample.cold is True and sample.cache_flagged is False
     assert 1 <= sample.evictions <= 3 and sample.evict_s > 0
     # The warm-up compiled what it imported, if anything lacked bytecode: the counted
-    # sample found all of it.
-    assert sample.bytecode_present == 1.0
+    # sample found (nearly) all of it; a module only a counted sample imports, or one in a
+    # folder no process may write to, can still lack its .pyc.
+    assert sample.bytecode_present >= 0.99
 
     if shutil.which("fincore") is None:
         return
