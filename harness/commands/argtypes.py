@@ -80,3 +80,23 @@ def add_baseline_options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_BASELINES,
         help="where stored baselines live (default: %(default)s)",
     )
+
+
+def add_verdict_options(parser: argparse.ArgumentParser) -> None:
+    """--threshold, --alpha and --fail-on: how compare and ci compare call a verdict."""
+    parser.add_argument(
+        "--threshold",
+        type=fraction,
+        default=0.05,
+        help="smallest change that matters, as a fraction (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--alpha", type=fraction, default=0.05, help="significance level of the test (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--fail-on",
+        type=metric_list,
+        default=("total_s", "process_wall_s"),
+        metavar="METRICS",
+        help="comma-separated metrics whose slowdown exits 1 (default: total_s,process_wall_s; '' for none)",
+    )

@@ -16,7 +16,7 @@ import argparse
 import os
 from pathlib import Path
 
-from harness.commands.argtypes import DEFAULT_BASELINES, fraction, metric_list, positive_int
+from harness.commands.argtypes import DEFAULT_BASELINES, add_verdict_options, positive_int
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -57,22 +57,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     comp.add_argument(
         "--baselines-dir", default=DEFAULT_BASELINES, help="stored baselines (default: %(default)s)"
     )
-    comp.add_argument(
-        "--threshold",
-        type=fraction,
-        default=0.05,
-        help="smallest change that matters, as a fraction (default: %(default)s)",
-    )
-    comp.add_argument(
-        "--alpha", type=fraction, default=0.05, help="significance level (default: %(default)s)"
-    )
-    comp.add_argument(
-        "--fail-on",
-        type=metric_list,
-        default=("total_s", "process_wall_s"),
-        metavar="METRICS",
-        help="comma-separated metrics whose slowdown exits 1 (default: total_s,process_wall_s)",
-    )
+    add_verdict_options(comp)
     comp.add_argument("--format", choices=["text", "md"], default="text", help="output (default: text)")
     comp.add_argument(
         "--step-summary",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.commands.argtypes import DEFAULT_BASELINES, fraction, metric_list
+from harness.commands.argtypes import DEFAULT_BASELINES, add_verdict_options
 from harness.errors import UserError
 
 
@@ -25,25 +25,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--baseline", help="the baseline (a report path or 'auto'), instead of the first REPORT"
     )
-    parser.add_argument(
-        "--threshold",
-        type=fraction,
-        default=0.05,
-        help="smallest change that matters, as a fraction (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--alpha",
-        type=fraction,
-        default=0.05,
-        help="significance level of the Mann-Whitney U test (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--fail-on",
-        type=metric_list,
-        default=("total_s", "process_wall_s"),
-        metavar="METRICS",
-        help="comma-separated metrics whose slowdown exits 1 (default: total_s,process_wall_s; '' for none)",
-    )
+    add_verdict_options(parser)
     parser.add_argument(
         "--format", choices=["text", "md", "json"], default="text", help="output (default: text)"
     )
