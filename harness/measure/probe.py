@@ -75,6 +75,29 @@ def _peak_rss_mb() -> float:
     return peak / 1024 if sys.platform != "darwin" else _mb(peak)
 
 
+def _after_load(metrics: dict, encode, sync, spec: dict, rss_start: int, t_loaded: int) -> None:
+    """What every load path measures once its first embedding is back: the steady-state
+    encode (median of ``encode_repeats``), the total, and memory."""
+    import statistics
+
+    steady = []
+    for _ in range(int(spec.get("encode_repeats", 10))):
+        t = time.perf_counter_ns()
+        encode(spec["sentence"])
+        sync()
+        steady.append(_seconds(t, time.perf_counter_ns()))
+    metrics["encode_s"] = statistics.median(steady) if steady else None
+    # The older script's "total load time": everything before the first embedding is back.
+    metrics["total_s"] = _seconds(_T0_NS, t_loaded)
+    rss_end = _rss_bytes()
+    uss = _uss_bytes()
+    metrics["rss_start_mb"] = _mb(rss_start)
+    metrics["rss_end_mb"] = _mb(rss_end)
+    metrics["memory_mb"] = _mb(rss_end - rss_start)
+    metrics["peak_rss_mb"] = _peak_rss_mb()
+    metrics["uss_mb"] = _mb(uss) if uss is not None else None
+
+
 def measure(spec_json: str, rss_start: int, t_torch: int, t_st: int) -> dict:
     """Everything after the imports; the imports themselves run at the module's top level
     (see the bottom of this file for why)."""
@@ -129,26 +152,7 @@ def measure(spec_json: str, rss_start: int, t_torch: int, t_st: int) -> dict:
     metrics["first_encode_s"] = _seconds(t, time.perf_counter_ns())
     t_loaded = time.perf_counter_ns()
 
-    steady = []
-    for _ in range(int(spec.get("encode_repeats", 10))):
-        t = time.perf_counter_ns()
-        model.encode(sentence)
-        sync()
-        steady.append(_seconds(t, time.perf_counter_ns()))
-    import statistics
-
-    metrics["encode_s"] = statistics.median(steady) if steady else None
-
-    # The older script's "total load time": everything before the first embedding is back.
-    metrics["total_s"] = _seconds(_T0_NS, t_loaded)
-
-    rss_end = _rss_bytes()
-    uss = _uss_bytes()
-    metrics["rss_start_mb"] = _mb(rss_start)
-    metrics["rss_end_mb"] = _mb(rss_end)
-    metrics["memory_mb"] = _mb(rss_end - rss_start)
-    metrics["peak_rss_mb"] = _peak_rss_mb()
-    metrics["uss_mb"] = _mb(uss) if uss is not None else None
+    _after_load(metrics, model.encode, sync, spec, rss_start, t_loaded)
     if cuda:
         metrics["cuda_max_allocated_mb"] = _mb(torch.cuda.max_memory_allocated())
 
@@ -220,23 +224,7 @@ def measure_entry(spec_json: str, rss_start: int, entry: str, t_app0: int, t_app
     sync()
     metrics["first_encode_s"] = _seconds(t, time.perf_counter_ns())
     t_loaded = time.perf_counter_ns()
-    steady = []
-    for _ in range(int(spec.get("encode_repeats", 10))):
-        t = time.perf_counter_ns()
-        encode(sentence)
-        sync()
-        steady.append(_seconds(t, time.perf_counter_ns()))
-    import statistics
-
-    metrics["encode_s"] = statistics.median(steady) if steady else None
-    metrics["total_s"] = _seconds(_T0_NS, t_loaded)
-    rss_end = _rss_bytes()
-    uss = _uss_bytes()
-    metrics["rss_start_mb"] = _mb(rss_start)
-    metrics["rss_end_mb"] = _mb(rss_end)
-    metrics["memory_mb"] = _mb(rss_end - rss_start)
-    metrics["peak_rss_mb"] = _peak_rss_mb()
-    metrics["uss_mb"] = _mb(uss) if uss is not None else None
+    _after_load(metrics, encode, sync, spec, rss_start, t_loaded)
     # What the application loaded, as far as it loaded it.
     versions = {
         name: getattr(sys.modules[module], "__version__", None)
