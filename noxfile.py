@@ -14,6 +14,8 @@ Adding a torch version to the YAML adds its sessions; nothing here names a versi
     nox -s profile_matrix -- --runs 3      # fewer samples than the matrix says (--warmups N too)
     nox -s profile_matrix -- --resume ID   # only the samples of run ID that did not finish
     nox -s profile_matrix -- --order sequential   # cell by cell instead of interleaved rounds
+    nox -s profile_matrix -- --reference baseline # beside each environment, the stored baseline's
+                                                  # rebuilt from its lock: <cell id>@baseline cells
 
 nox alone is enough (``pipx install nox``, or ``uvx nox -s cold_start``): the block above
 names what this file imports, and nox's script mode installs it before loading the file.
@@ -74,12 +76,24 @@ def _arguments(session: nox.Session) -> tuple[envbuild.Options, Path]:
 
 
 def _profile(session: nox.Session, env: str, modes: list[str]) -> None:
-    """Phase one: build the environment; `measure`, queued last, measures every cell built."""
+    """Phase one: build the environment (and, in a reference run, the baseline's beside it,
+    from its lock); `measure`, queued last, measures every cell built."""
     options, run_dir = _arguments(session)
+    try:
+        baseline = envbuild.reference_baseline(options, MATRIX, ROOT)
+    except UserError as exc:
+        session.error(str(exc))
     cells = envbuild.plan(session, MATRIX, env, modes, options, run_dir)
     session.notify("measure", session.posargs)  # first: a failed build still leaves the others theirs
-    record = envbuild.install(session, MATRIX.environment(env), cells, run_dir, ROOT, MATRIX.install)
+    spec = MATRIX.environment(env)
+    record = envbuild.install(session, spec, cells, run_dir, ROOT, MATRIX.install)
     envbuild.BUILT.add(cells, record, run_dir)
+    if baseline is not None:
+        python = envbuild.install_reference(session, spec, cells, run_dir, ROOT, baseline, record)
+        if python:
+            envbuild.BUILT.references[spec.id] = python
+    elif (options.reference or MATRIX.reference_run) == "baseline":
+        session.log("no stored baseline yet: nothing to rebuild, this run's cells are measured alone")
 
 
 @nox.session(python=MATRIX.python, venv_backend="uv")

@@ -29,7 +29,16 @@ from pathlib import Path
 from harness.errors import UserError
 from harness.matrix import Cell, EnvSpec, Matrix
 from harness.pipconf import uv_environment
-from harness.result import EnvRecord, FailureKind, ModelSource, ReportError, now_iso, safe_name
+from harness.result import (
+    EnvRecord,
+    FailureKind,
+    ModelSource,
+    ReportError,
+    lock_changes,
+    now_iso,
+    reference_id,
+    safe_name,
+)
 from harness.result.settings import RUNS, WARMUPS
 
 # Where reports go: <reports>/runs/<run id>/. Tests point it outside the checkout.
@@ -63,7 +72,8 @@ def run_id_from_env() -> str | None:
 @dataclass(frozen=True)
 class Options:
     """What may follow ``--``: --runs N, --warmups N, --resume RUN_ID, --order ORDER,
-    --seed N, --run-id ID (merge); anything else is handed on to ``harness merge``."""
+    --seed N, --reference baseline|numbers|FILE, --baselines-dir DIR, --run-id ID (merge);
+    anything else is handed on to ``harness merge``."""
 
     runs: int | None = None
     warmups: int | None = None
@@ -71,6 +81,8 @@ class Options:
     run_id: str | None = None
     order: str | None = None
     seed: int | None = None
+    reference: str | None = None  # baseline, numbers or a stored baseline file (None: the matrix's)
+    baselines_dir: str | None = None  # where stored baselines are (default: <reports>/baselines)
     merge_args: list[str] = field(default_factory=list)
 
     def run_dir(self, root: Path, default_run_id: str) -> Path:
@@ -87,7 +99,7 @@ def parse_options(posargs: list[str], session_name: str = "SESSION") -> Options:
     from harness.commands.argtypes import non_negative_int
     from harness.commands.run_cells import order
 
-    for flag in ("--runs", "--warmups", "--resume", "--run-id"):
+    for flag in ("--runs", "--warmups", "--resume", "--run-id", "--reference", "--baselines-dir"):
         parser.add_argument(flag)
     parser.add_argument("--order", type=order)
     parser.add_argument("--seed", type=non_negative_int)
@@ -106,7 +118,17 @@ def parse_options(posargs: list[str], session_name: str = "SESSION") -> Options:
         None if text is None else safe_name(text, f"--{flag} run id")
         for flag, text in (("resume", given.resume), ("run-id", given.run_id))
     )
-    return Options(counts["runs"], counts["warmups"], resume, run_id, given.order, given.seed, rest)
+    return Options(
+        counts["runs"],
+        counts["warmups"],
+        resume,
+        run_id,
+        given.order,
+        given.seed,
+        given.reference,
+        given.baselines_dir,
+        rest,
+    )
 
 
 # --------------------------------------------------------------------------- planning
@@ -145,6 +167,9 @@ class Built:
     run_dir: Path | None = None
     cells: dict[str, Cell] = field(default_factory=dict)  # id -> cell, in the order built
     pythons: dict[str, str] = field(default_factory=dict)  # EnvSpec.id -> its Python
+    # A reference run: EnvSpec.id -> the Python of the baseline's environment rebuilt from
+    # its lock (its cells are measured there too, as <cell id>@baseline).
+    references: dict[str, str] = field(default_factory=dict)
 
     def add(self, cells: list[Cell], record: EnvRecord, run_dir: Path) -> None:
         if self.run_dir is not None and self.run_dir != run_dir:
@@ -184,6 +209,8 @@ def run_cells_args(matrix: Matrix, built: Built, options: Options) -> list[str]:
     ]
     for env, python in built.pythons.items():
         args += ["--python", f"{env}={python}"]
+    for env, python in built.references.items():
+        args += ["--reference-python", f"{env}={python}"]
     for flag, value in (
         ("--runs", options.runs),
         ("--warmups", options.warmups),
@@ -234,10 +261,17 @@ def uv_reason(output: str) -> str:
     return text[-1] if text else "uv gave no reason"
 
 
-def installed_packages(session) -> dict[str, str]:
-    """Name -> version of everything in the session's environment, as uv reports it."""
+def _python_args(python: str | None) -> list[str]:
+    return ["--python", python] if python else []
+
+
+def installed_packages(session, python: str | None = None) -> dict[str, str]:
+    """Name -> version of everything in the session's environment (or ``python``'s), as uv
+    reports it."""
     # stderr apart: uv says there which environment it read.
-    out = session.run("uv", "pip", "list", "--format", "json", silent=True, stderr=subprocess.DEVNULL)
+    out = session.run(
+        "uv", "pip", "list", "--format", "json", *_python_args(python), silent=True, stderr=subprocess.DEVNULL
+    )
     packages = {}
     for entry in json.loads(out):
         name = re.sub(r"[-_.]+", "-", str(entry["name"])).lower()  # PEP 503's normal form
@@ -253,10 +287,10 @@ def installed_packages(session) -> dict[str, str]:
 SOURCE_SETTINGS = ("UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS", "UV_INDEX_STRATEGY")
 
 
-def frozen_lock(session) -> list[str]:
-    """``uv pip freeze`` of the session's environment, the harness's editable entry left out
-    (it names this checkout, not a release)."""
-    out = session.run("uv", "pip", "freeze", silent=True, stderr=subprocess.DEVNULL)
+def frozen_lock(session, python: str | None = None) -> list[str]:
+    """``uv pip freeze`` of the session's environment (or ``python``'s), the harness's
+    editable entry left out (it names this checkout, not a release)."""
+    out = session.run("uv", "pip", "freeze", *_python_args(python), silent=True, stderr=subprocess.DEVNULL)
     return [line.strip() for line in out.splitlines() if line.strip() and not line.startswith("-e ")]
 
 
@@ -415,6 +449,150 @@ def install(
     how = f"reused from {record.reused_from}" if record.reused_from else "built"
     session.log(f"environment for {' '.join(env.requirements)} {how} in {record.build_s:.1f} s")
     return record
+
+
+# --------------------------------------------------------------------------- the reference
+
+
+def reference_baseline(options: Options, matrix: Matrix, root: Path) -> Path | None:
+    """The stored baseline whose environments a reference run rebuilds, or None (the
+    stored-number comparison, or no baseline stored yet); UserError (one line) for a
+    --reference that is neither a choice nor a stored baseline file."""
+    from harness.analysis.baseline import REFERENCE_BASELINE, REFERENCE_CHOICES, reference_for
+
+    spec = options.reference or matrix.reference_run
+    if options.reference and options.reference not in REFERENCE_CHOICES and not Path(spec).is_file():
+        raise UserError(
+            f"arguments after --: --reference {spec}: not {' or '.join(REFERENCE_CHOICES)} "
+            "and not a stored baseline file"
+        )
+    path = reference_for(spec, baselines_dir(options, root))
+    if path is None and spec == REFERENCE_BASELINE:
+        return None
+    return path
+
+
+def baselines_dir(options: Options, root: Path) -> Path:
+    return Path(options.baselines_dir) if options.baselines_dir else reports_dir(root) / "baselines"
+
+
+def lock_sources(stored: EnvRecord) -> dict[str, str]:
+    """The uv settings that find a lock's distributions again: the sources the stored build
+    was given, with torch's own index and find-links added beside them (one install with
+    --no-deps takes torch and the rest together)."""
+    env = dict(stored.sources)
+    torch = stored.torch_sources
+    extra = [url for url in (torch.get("UV_INDEX_URL"), torch.get("UV_EXTRA_INDEX_URL")) if url]
+    if extra:
+        env["UV_EXTRA_INDEX_URL"] = " ".join([*extra, *filter(None, [env.get("UV_EXTRA_INDEX_URL")])])
+        env.setdefault("UV_INDEX_STRATEGY", "unsafe-best-match")
+    if torch.get("UV_FIND_LINKS"):
+        env["UV_FIND_LINKS"] = ",".join(filter(None, [torch["UV_FIND_LINKS"], env.get("UV_FIND_LINKS")]))
+    return env
+
+
+def _stored_environment(baseline: Path, env_id: str) -> tuple[EnvRecord | None, str]:
+    """The baseline's record of an environment with a lock, or None and why not."""
+    from harness.result import MatrixReport, read_any
+
+    try:
+        report = read_any(baseline)
+    except (ReportError, UserError) as exc:
+        return None, f"the baseline cannot be read: {exc}"
+    records = report.environments.values() if isinstance(report, MatrixReport) else []
+    for record in records:
+        if record.env_id == env_id and not record.reference and record.status == "ok":
+            if not record.lock:
+                return (
+                    None,
+                    f"the baseline {baseline} keeps no lock for {env_id} (stored before locks were kept)",
+                )
+            return record, ""
+    return None, f"the baseline {baseline} has no environment {env_id}"
+
+
+def install_reference(
+    session, env: EnvSpec, cells: list[Cell], run_dir: Path, root: Path, baseline: Path, current: EnvRecord
+) -> str | None:
+    """Rebuild the baseline's environment of ``env`` from its lock beside the session's own
+    (``<session venv>@baseline``): a fresh venv of the recorded Python (major.minor), the
+    lock installed exactly with ``uv pip install --no-deps`` from the recorded sources, the
+    harness editable on top. Recorded as ``env-<environment id>@baseline.json``. Returns its
+    Python, or None when the lock cannot be rebuilt: then the record's error is the one-line
+    reason and the run goes on (its comparison uses the stored numbers)."""
+    import shutil
+
+    record = EnvRecord(
+        torch=env.torch.version,
+        pins=env.pins,
+        session=session.name,
+        run_id=run_dir.name,
+        reference=str(baseline),
+    )
+    started = time.time()
+
+    def fail(why: str) -> None:
+        record.error = f"the baseline's lock for {env.id} could not be rebuilt: {why}"
+        record.build_s = time.time() - started
+        record.write(record.path_in(run_dir))
+        session.warn(f"{record.error}; its cells are compared with the stored numbers instead")
+
+    stored, why = _stored_environment(baseline, env.id)
+    if stored is None:
+        return fail(why)
+    venv = Path(f"{session.virtualenv.location}{reference_id('')}")
+    if (venv / "pyvenv.cfg").is_file():
+        shutil.rmtree(venv)  # fresh, as nox builds every environment of a run
+    python = str(venv / "bin" / "python")
+    build = build_settings(cells)
+    uv_env = {**uv_environment(), **lock_sources(stored), **build}
+    minor = ".".join((stored.python or "").split(".")[:2]) or None
+    with tempfile.TemporaryDirectory(prefix="harness-lock-") as tmp:
+        lock = Path(tmp) / "lock.txt"
+        lock.write_text("\n".join(stored.lock) + "\n")
+        log_path = Path(tmp) / "uv.log"
+        steps = [
+            ("venv", ["uv", "venv", "--quiet", *(["--python", minor] if minor else []), str(venv)]),
+            ("lock", ["uv", "pip", "install", "--no-deps", "--python", python, "-r", str(lock)]),
+            ("harness", ["uv", "pip", "install", "--no-deps", "--python", python, "-e", str(root)]),
+        ]
+        for step, args in steps:
+            step_started = time.perf_counter()
+            with open(log_path, "w") as log:
+                proc = subprocess.run(
+                    args, env={**os.environ, **uv_env}, stdout=log, stderr=subprocess.STDOUT, check=False
+                )
+            if proc.returncode != 0:
+                return fail(uv_reason(log_path.read_text(errors="replace")))
+            record.install_s[step] = time.perf_counter() - step_started
+    record.status = "ok"
+    record.build_s = time.time() - started
+    record.built = now_iso()
+    record.venv = str(venv)
+    record.python = subprocess.run(
+        [python, "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    record.link_mode = build.get("UV_LINK_MODE", os.environ.get("UV_LINK_MODE", "hardlink"))
+    record.compile_bytecode = build["UV_COMPILE_BYTECODE"] == "1"
+    record.packages = installed_packages(session, python)
+    record.resolved_sha256 = resolved_sha256(record.packages, record.python)
+    record.lock = frozen_lock(session, python)
+    record.sources = {key: uv_env[key] for key in SOURCE_SETTINGS if uv_env.get(key)}
+    record.write(venv / BUILD_RECORD)
+    record.write(record.path_in(run_dir))
+    changes = lock_changes(record.lock, current.lock)
+    what = (
+        "the stack did not change"
+        if not changes
+        else f"{len(changes)} package(s) differ: {', '.join(change.text for change in changes)}"
+    )
+    session.log(
+        f"reference environment {record.name} rebuilt from {baseline} in {record.build_s:.1f} s; {what}"
+    )
+    return python
 
 
 # --------------------------------------------------------------------------- merge

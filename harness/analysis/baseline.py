@@ -74,3 +74,57 @@ def resolve(
 
 def stored(root: str | os.PathLike = DEFAULT_ROOT) -> list[Path]:
     return sorted(Path(root).glob("*.json"))
+
+
+# --- the reference of a run (issue 16) -----------------------------------------------------
+
+# REFERENCE=baseline (--reference baseline, the matrix key reference_run: baseline): rebuild
+# the newest stored baseline's environments from their locks and measure their cells in the
+# same rounds as the current ones. REFERENCE=numbers: compare with the stored numbers only.
+# REFERENCE may also name one stored baseline file.
+REFERENCE_BASELINE, REFERENCE_NUMBERS = "baseline", "numbers"
+REFERENCE_CHOICES = (REFERENCE_BASELINE, REFERENCE_NUMBERS)
+
+
+def newest(root: str | os.PathLike = DEFAULT_ROOT) -> Path | None:
+    """The stored baseline accepted last (its ``created``; any machine's: a lock rebuilds on
+    any runner, so a runner without a baseline of its own still gets a reference), or None."""
+    from harness.result import MatrixReport, ReportError
+
+    found = []
+    for path in stored(root):
+        try:
+            report = read_any(path)
+        except (ReportError, UserError):
+            continue
+        if isinstance(report, MatrixReport):
+            found.append((report.created, path.name, path))
+    return max(found)[2] if found else None
+
+
+def reference_for(spec: str, root: str | os.PathLike = DEFAULT_ROOT) -> Path | None:
+    """The stored baseline a reference run rebuilds: ``baseline``: the newest under ``root``
+    (None when none is stored yet: the very first run); ``numbers``: None (no rebuild);
+    else a stored baseline file, which must be a readable merged matrix report. Anything
+    else is a one-line BaselineError."""
+    from harness.result import MatrixReport, ReportError
+
+    if spec == REFERENCE_NUMBERS:
+        return None
+    if spec == REFERENCE_BASELINE:
+        return newest(root)
+    path = Path(spec)
+    if not path.is_file():
+        raise BaselineError(
+            f"REFERENCE={spec}: not {' or '.join(REFERENCE_CHOICES)} and not a stored baseline file "
+            f"(stored ones: {', '.join(str(p) for p in stored(root)) or f'none under {root}'})"
+        )
+    try:
+        report = read_any(path)
+    except (ReportError, UserError) as exc:
+        raise BaselineError(f"REFERENCE={spec}: not a stored baseline: {exc}") from None
+    if not isinstance(report, MatrixReport):
+        raise BaselineError(
+            f"REFERENCE={spec}: a single cell report keeps no environment; name a stored matrix baseline"
+        )
+    return path

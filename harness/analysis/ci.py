@@ -164,9 +164,9 @@ def _read_side_file(
     record = EnvRecord.decode(path, data)
     # Cold and warm sessions of one torch version each build (and record) an environment;
     # keep one that built.
-    kept = environments.get(record.torch)
+    kept = environments.get(record.key)
     if kept is None or (record.status == "ok" and kept[0].status != "ok"):
-        environments[record.torch] = (record, data)
+        environments[record.key] = (record, data)
 
 
 def _never_reported(cell: PlannedCell) -> CellReport:

@@ -86,7 +86,7 @@ def merge_run(run_dir: str | os.PathLike, *, skip_bad: bool = False) -> tuple[Ma
         except ReportError as exc:
             warnings.append(f"skipped environment record {exc}")
             continue
-        environments[record.torch] = record
+        environments[record.key] = record
 
     # Planned order first (the matrix's), then anything else in the folder.
     order = [cell.id for cell in plan.planned if cell.id in found]

@@ -98,6 +98,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="the Python of an environment (ENV: its id, torch-2.13.0), repeatable; default: this one",
     )
     parser.add_argument(
+        "--reference-python",
+        type=_python,
+        action="append",
+        default=[],
+        metavar="ENV=PYTHON",
+        help="a reference run: the Python of the baseline's environment ENV rebuilt from its lock; "
+        "every cell of ENV is also measured there as <cell id>@baseline, in the same rounds "
+        "(repeatable)",
+    )
+    parser.add_argument(
         "--order",
         type=order,
         help="interleaved: rounds, each cell once per round in a shuffled order; sequential: "
@@ -146,6 +156,19 @@ def run(args: argparse.Namespace) -> int:
         for spec in {cell.torch for cell in cells if cell.env.id not in given}:
             manager.check_installed_torch(spec.version)
     pythons = {cell.id: given.get(cell.env.id, sys.executable) for cell in cells}
+    references = dict(args.reference_python)
+    for env in references:
+        if env not in known:
+            raise UserError(
+                f"--reference-python {env}=...: no cell to run is in {env} ({', '.join(sorted(known))})"
+            )
+    # Each reference cell right after its current cell: the rounds shuffle them anyway.
+    cells = [
+        twin
+        for cell in cells
+        for twin in ([cell, cell.as_reference()] if cell.env.id in references else [cell])
+    ]
+    pythons.update({cell.id: references[cell.env.id] for cell in cells if cell.stack})
 
     manager.record_plan(args.run_dir, matrix, cells)
     order = args.order or matrix.order

@@ -55,6 +55,7 @@ TOP_KEYS = (
     *CELL_SETTINGS,
     "order",
     "reference",
+    "reference_run",
     "targets",
     "models",
     "torch",
@@ -308,6 +309,7 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
     torches = _torches(data, problems)
     order = _order(data, problems)
     reference = _reference(data, torches, problems)
+    reference_run = _reference_run(data, problems)
     modes = problems.values(data, "modes", MODES, _mode_problem)
     devices = problems.values(data, "devices", ("cpu",), _device_problem)
 
@@ -383,6 +385,7 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
         cells=tuple(cells.values()),
         order=order,
         reference=reference,
+        reference_run=reference_run,
         install=install,
         packages=axes,
         # Each environment once, in expansion order; one whose cells are all excluded is none.
@@ -398,6 +401,20 @@ def _order(data: dict, problems: _Problems) -> str:
         problems.add(["order"], f"{_show(order)} is not an order; write interleaved or sequential")
         return ORDERS[0]
     return order or ORDERS[0]
+
+
+def _reference_run(data: dict, problems: _Problems) -> str:
+    """reference_run: baseline (rebuild the stored baseline's environments from their locks
+    and measure them in the same rounds) or numbers (compare with stored numbers only)."""
+    choices = ("baseline", "numbers")
+    words = f"write {' or '.join(choices)}"
+    if "reference_run" not in data:
+        return "numbers"
+    value = problems.string(data["reference_run"], ["reference_run"], "{subject}; " + words)
+    if value is not None and value not in choices:
+        problems.add(["reference_run"], f"{_show(value)} is not a reference run; {words}")
+        return "numbers"
+    return value or "numbers"
 
 
 def _reference(data: dict, torches: list[TorchSpec], problems: _Problems) -> str | None:

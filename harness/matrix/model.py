@@ -15,7 +15,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from harness.errors import UserError
-from harness.result import DEFAULT_TARGETS, MODES, CellInfo, PlannedCell, Settings
+from harness.result import DEFAULT_TARGETS, MODES, CellInfo, PlannedCell, Settings, reference_id
 from harness.result.settings import BOUNDS
 
 # The keys a cell is identified by, in the order of its id; include / exclude match on them.
@@ -136,6 +136,17 @@ class Cell:
     warmups: int
     timeout_s: float
     packages: tuple[tuple[str, str], ...] = ()  # the pins of its environment, by name
+    stack: str | None = None  # "baseline": a reference cell (CellInfo.stack)
+
+    def as_reference(self) -> Cell:
+        """This cell measured in the baseline's environment rebuilt from its lock: id
+        ``<cell id>@baseline`` (a reference run, issue 16)."""
+        return replace(self, id=reference_id(self.id), stack="baseline")
+
+    @property
+    def env_id(self) -> str:
+        """The id of the environment it runs in: ``<environment id>@baseline`` for a reference."""
+        return reference_id(self.env.id) if self.stack else self.env.id
 
     @property
     def targets(self) -> dict[str, float]:
@@ -162,6 +173,7 @@ class Cell:
             device=self.device,
             torch=self.torch.version,
             packages=dict(self.packages),
+            stack=self.stack,
         )
 
     @property
@@ -211,6 +223,9 @@ class Matrix:
     cells: tuple[Cell, ...]
     order: str = ORDERS[0]
     reference: str | None = None  # the torch version paired comparisons are made against
+    # reference_run: "baseline" rebuilds the stored baseline's environments from their locks
+    # and measures their cells (<cell id>@baseline) in the same rounds; "numbers" does not.
+    reference_run: str = "numbers"
     install: tuple[str, ...] = ()  # uv arguments every environment installs (install:)
     packages: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the packages: axes
     environments: tuple[EnvSpec, ...] = ()  # one per torch x pins combination that has cells
@@ -293,6 +308,7 @@ class Matrix:
             "devices": list(self.devices),
             "order": self.order,
             "reference": self.reference,
+            "reference_run": self.reference_run,
             "install": list(self.install),
             "packages": {name: list(versions) for name, versions in self.packages.items()},
             "environments": [env.id for env in self.environments],

@@ -19,7 +19,7 @@ result format.
 
 A cell here is a matrix cell (harness.matrix): anything with ``id``, ``info`` (CellInfo),
 ``settings`` (Settings), ``planned`` (PlannedCell), ``targets``, ``model.source``,
-``model.name`` and ``torch`` (``version``, ``label``).
+``model.name``, ``env_id`` and ``torch`` (``version``, ``label``).
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ def measure(
                 settings=cell.settings,
                 targets=dict(cell.targets),
                 python=pythons[cell.id],
-                environment=cell.env.id,
+                environment=cell.env_id,
                 app_paths=[cell.model.path] if getattr(cell.model, "path", None) else [],
             )
             for cell in cells

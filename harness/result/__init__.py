@@ -48,8 +48,23 @@ from harness.result.files import (
     write_atomic,
 )
 from harness.result.matrix import MatrixReport
-from harness.result.names import UnsafeNameError, cell_id, is_safe_name, safe_name
-from harness.result.run import ENV_PREFIX, RUN_FILE, EnvRecord, PlannedCell, RunPlan
+from harness.result.names import (
+    REFERENCE_SUFFIX,
+    UnsafeNameError,
+    cell_id,
+    is_safe_name,
+    reference_id,
+    safe_name,
+)
+from harness.result.run import (
+    ENV_PREFIX,
+    RUN_FILE,
+    EnvRecord,
+    PackageChange,
+    PlannedCell,
+    RunPlan,
+    lock_changes,
+)
 from harness.result.settings import Settings
 from harness.result.sources import DEFAULT_MODEL, ModelSource, SourceError
 
@@ -95,6 +110,7 @@ __all__ = [
     "HEADLINE_METRICS",
     "METRICS",
     "MODES",
+    "REFERENCE_SUFFIX",
     "RUN_FILE",
     "TARGET_FLAGS",
     "Bytecode",
@@ -112,6 +128,7 @@ __all__ = [
     "Metric",
     "ModelInfo",
     "ModelSource",
+    "PackageChange",
     "PackageShare",
     "PlannedCell",
     "Recommendation",
@@ -131,8 +148,10 @@ __all__ = [
     "cells_of",
     "check_target",
     "is_safe_name",
+    "lock_changes",
     "now_iso",
     "read_any",
+    "reference_id",
     "read_bytes",
     "read_cells",
     "read_matrix",

@@ -68,6 +68,9 @@ class CellInfo(msgspec.Struct, kw_only=True):
     # The versions its environment pinned besides torch (matrix.yaml's packages:), by
     # distribution name; empty when nothing else was pinned.
     packages: dict[str, str] = {}
+    # "baseline" for a reference cell (id ``<cell id>@baseline``): the same cell measured in
+    # the baseline's environment, rebuilt from its lock, in the same rounds; None otherwise.
+    stack: Literal["baseline"] | None = None
 
     @property
     def axes(self) -> dict[str, str | None]:
@@ -80,6 +83,9 @@ class CellInfo(msgspec.Struct, kw_only=True):
             "mode": self.mode,
             "device": self.device,
             **self.packages,
+            # Only a reference cell has this axis: it never pairs with a current cell along
+            # another axis (torch, say), only with the cell it is the reference of.
+            **({"stack": self.stack} if self.stack else {}),
         }
 
     def __post_init__(self) -> None:

@@ -18,6 +18,16 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+:@=-]{0,199}")
 SAFE_NAME_WORDS = "letters, digits and . _ + - : @ = only, starting with a letter or digit, no '..'"
 
 
+# The suffix of a reference cell's id and of its environment's name: the baseline's stack,
+# rebuilt from its lock and measured in the same rounds as the current one (issue 16).
+REFERENCE_SUFFIX = "@baseline"
+
+
+def reference_id(name: str) -> str:
+    """``<cell id>@baseline``, ``<environment id>@baseline``."""
+    return f"{name}{REFERENCE_SUFFIX}"
+
+
 class UnsafeNameError(UserError):
     """A name from data that would not be a safe single path component."""
 

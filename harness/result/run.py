@@ -12,6 +12,7 @@ dicts); 2, typed, with ``schema_version`` and ``kind``.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -19,6 +20,7 @@ import msgspec
 
 from harness.result.cell import CellInfo, NonNegative
 from harness.result.document import Document
+from harness.result.names import reference_id
 from harness.result.settings import Settings
 
 RUN_FILE = "run.json"
@@ -61,14 +63,29 @@ class EnvRecord(Document, kw_only=True, tag_field="kind", tag="environment"):
     lock: list[str] = []
     sources: dict[str, str] = {}
     torch_sources: dict[str, str] = {}
+    # A reference environment (a reference run, issue 16): the stored baseline whose lock it
+    # was rebuilt from. Its name is ``<environment id>@baseline``; a failed one's error says
+    # why the lock could not be rebuilt (the run then compares with the stored numbers).
+    reference: str | None = None
 
     @property
-    def name(self) -> str:
-        """The environment's name in file names, its id in the matrix: ``torch-2.13.0``,
-        ``torch-2.13.0-transformers-5.17.0``."""
+    def env_id(self) -> str:
+        """The environment's id in the matrix: ``torch-2.13.0``, ``torch-2.13.0-transformers-5.17.0``."""
         return "-".join(
             [f"torch-{self.torch}", *(f"{name}-{version}" for name, version in sorted(self.pins.items()))]
         )
+
+    @property
+    def name(self) -> str:
+        """The environment's name in file names: its id, ``@baseline`` after a reference's."""
+        return reference_id(self.env_id) if self.reference else self.env_id
+
+    @property
+    def key(self) -> str:
+        """Its key in a merged report's ``environments``: the torch version, as it always
+        was, for an environment without pins; its name otherwise (two environments of one
+        torch version, pinned otherwise or a reference beside the current one)."""
+        return self.torch if not self.pins and not self.reference else self.name
 
     def path_in(self, run_dir: str | os.PathLike) -> Path:
         return Path(run_dir) / f"{ENV_PREFIX}{self.name}.json"
@@ -76,6 +93,43 @@ class EnvRecord(Document, kw_only=True, tag_field="kind", tag="environment"):
     @classmethod
     def upgrade(cls, data: dict, version: int) -> dict:
         return {**data, "schema_version": cls.SCHEMA_VERSION, "kind": cls.KIND}
+
+
+class PackageChange(msgspec.Struct, kw_only=True, frozen=True):
+    """A distribution whose version differs between a reference's lock and the current one
+    (None: not in that lock)."""
+
+    name: str
+    reference: str | None = None
+    current: str | None = None
+
+    @property
+    def text(self) -> str:
+        return f"{self.name} {self.reference or '(none)'} -> {self.current or '(none)'}"
+
+
+def _lock_versions(lock: list[str]) -> dict[str, str]:
+    """Name (PEP 503 normal form) -> version of ``uv pip freeze`` lines (``name==version``;
+    ``name @ url`` keeps the url as its version)."""
+    out = {}
+    for line in lock:
+        name, sep, version = line.partition("==")
+        if not sep:
+            name, sep, version = line.partition(" @ ")
+        if sep:
+            out[re.sub(r"[-_.]+", "-", name.strip()).lower()] = version.strip()
+    return out
+
+
+def lock_changes(reference: list[str], current: list[str]) -> list[PackageChange]:
+    """The distributions whose versions differ between two locks, by name; none: the stack
+    did not change."""
+    ref, cur = _lock_versions(reference), _lock_versions(current)
+    return [
+        PackageChange(name=name, reference=ref.get(name), current=cur.get(name))
+        for name in sorted(set(ref) | set(cur))
+        if ref.get(name) != cur.get(name)
+    ]
 
 
 class PlannedCell(CellInfo, kw_only=True):
