@@ -23,6 +23,7 @@ COMMANDS = {
     "merge": "merge a run folder's cell reports into tables and reports/matrix-<run id>.json",
     "compare": "compare two reports cell by cell: slower, faster, no change or inconclusive",
     "baseline": "store a report as this machine's baseline",
+    "reference": "judge a reference run: each cell against <cell id>@baseline, the baseline's lock rebuilt",
     "history": "show the trend of each cell over merged runs, with step changes",
     "report": "write a self-contained HTML report with plots",
     "summary": "write the few lines a CI job summary needs",

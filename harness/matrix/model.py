@@ -15,7 +15,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from harness.errors import UserError
-from harness.result import DEFAULT_TARGETS, MODES, CellInfo, PlannedCell, Settings, reference_id
+from harness.result import DEFAULT_TARGETS, MODES, CellInfo, PlannedCell, Settings, env_id, reference_id
 from harness.result.settings import BOUNDS
 
 # The keys a cell is identified by, in the order of its id; include / exclude match on them.
@@ -101,7 +101,7 @@ class EnvSpec:
     def id(self) -> str:
         """The nox parameter id and the environment's name in file names: ``torch-2.13.0``,
         ``torch-2.13.0-transformers-5.17.0``."""
-        return "-".join([self.torch.label, *(f"{name}-{version}" for name, version in self.packages)])
+        return env_id(self.torch.version, dict(self.packages))
 
     @property
     def pins(self) -> dict[str, str]:

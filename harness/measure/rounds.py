@@ -50,6 +50,7 @@ def _open(job: CellJob, env: EnvironmentInfo, run_dir: Path, resume: bool) -> Ce
         python=job.python,
         app_paths=tuple(job.app_paths),
         packages=dict(job.info.packages),
+        stack=job.info.stack,
     )
     path = cell_file(run_dir, job.info)
     earlier = None

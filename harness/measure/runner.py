@@ -73,6 +73,7 @@ class CellConfig:
     python: str = sys.executable
     app_paths: tuple[str, ...] = ()  # folders an entry: source's module is imported from
     packages: dict[str, str] = field(default_factory=dict)  # the environment's pins besides torch
+    stack: str | None = None  # "baseline": a reference cell (CellInfo.stack)
 
 
 def _child_env(config: CellConfig) -> dict[str, str]:
@@ -139,6 +140,7 @@ class CellRun:
             device=config.device,
             torch=torch_label,
             packages=dict(config.packages),
+            stack=config.stack,
         )
         self.report = CellReport(
             status="partial",

@@ -193,8 +193,12 @@ def tables_of(
     columns = sorted({(i.torch or "none", i.mode, i.device) for i in infos}, key=lambda col: axes_key(*col))
     devices = {device for _, _, device in columns}
     models = list(dict.fromkeys(i.model for i in infos))
+    # A reference run's <cell id>@baseline cells share their current cell's axes: the tables
+    # show the current cells; `harness reference` judges the pairs.
     by_axes = {
-        (c.cell.model, c.cell.torch or "none", c.cell.mode, c.cell.device): c for c in report.cells.values()
+        (c.cell.model, c.cell.torch or "none", c.cell.mode, c.cell.device): c
+        for c in report.cells.values()
+        if not c.cell.stack
     }
     headers = ["model"]
     for column in columns:

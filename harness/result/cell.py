@@ -21,7 +21,7 @@ import msgspec
 
 from harness.result.catalogue import METRICS
 from harness.result.document import Document
-from harness.result.names import SAFE_NAME_WORDS, is_safe_name
+from harness.result.names import SAFE_NAME_WORDS, env_id, is_safe_name, reference_id
 from harness.result.settings import Settings
 
 Mode = Literal["cold", "warm"]
@@ -87,6 +87,12 @@ class CellInfo(msgspec.Struct, kw_only=True):
             # another axis (torch, say), only with the cell it is the reference of.
             **({"stack": self.stack} if self.stack else {}),
         }
+
+    @property
+    def env_id(self) -> str:
+        """The id of the environment it ran in (``<environment id>@baseline`` for a reference cell)."""
+        base = env_id(self.torch, self.packages)
+        return reference_id(base) if self.stack else base
 
     def __post_init__(self) -> None:
         # The id becomes a file name wherever a report is gathered or stored.

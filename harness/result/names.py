@@ -43,6 +43,13 @@ def safe_name(text: object, what: str) -> str:
     return str(text)
 
 
+def env_id(torch: str | None, pins: dict[str, str] | None = None) -> str:
+    """An environment's id: ``torch-2.13.0``, ``torch-2.13.0-transformers-5.17.0`` (pins by name)."""
+    return "-".join(
+        [f"torch-{torch or 'none'}", *(f"{name}-{version}" for name, version in sorted((pins or {}).items()))]
+    )
+
+
 def cell_id(
     model: str, torch: str | None, mode: str, device: str, packages: dict[str, str] | None = None
 ) -> str:

@@ -20,7 +20,7 @@ import msgspec
 
 from harness.result.cell import CellInfo, NonNegative
 from harness.result.document import Document
-from harness.result.names import reference_id
+from harness.result.names import env_id, reference_id
 from harness.result.settings import Settings
 
 RUN_FILE = "run.json"
@@ -71,9 +71,7 @@ class EnvRecord(Document, kw_only=True, tag_field="kind", tag="environment"):
     @property
     def env_id(self) -> str:
         """The environment's id in the matrix: ``torch-2.13.0``, ``torch-2.13.0-transformers-5.17.0``."""
-        return "-".join(
-            [f"torch-{self.torch}", *(f"{name}-{version}" for name, version in sorted(self.pins.items()))]
-        )
+        return env_id(self.torch, self.pins)
 
     @property
     def name(self) -> str:
