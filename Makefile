@@ -57,18 +57,30 @@ profile: setup
 # ORDER=sequential measures cell by cell instead of the matrix's order (interleaved rounds).
 # RUN_ID=... names the run (default: the time); RESUME=<run id> runs only that run's cells
 # that did not complete; NOX_ARGS=... go to nox, MERGE_ARGS=... to merge (--format md).
+# REFERENCE=baseline: a reference run: beside each environment nox rebuilds the newest stored
+# baseline's (under BASELINES) from its lock and measures its cells as <cell id>@baseline in
+# the same rounds; then `harness reference` gives each cell's paired verdict against its
+# reference. REFERENCE=numbers: nothing rebuilt, `harness compare` against the stored numbers.
+# REFERENCE=FILE: that stored baseline. Unset: the matrix's reference_run: (default numbers).
 MATRIX_OVERRIDES = $(if $(filter command environment,$(origin RUNS)),--runs $(RUNS)) \
                    $(if $(filter command environment,$(origin WARMUPS)),--warmups $(WARMUPS)) \
                    $(if $(RESUME),--resume $(RESUME)) \
-                   $(if $(ORDER),--order $(ORDER))
+                   $(if $(ORDER),--order $(ORDER)) \
+                   $(if $(REFERENCE),--reference '$(REFERENCE)' --baselines-dir '$(BASELINES)')
 
 profile-matrix: setup
-	@run_id=$(or $(RESUME),$(RUN_ID),$$(date +%Y%m%d-%H%M%S)); \
+	@if [ -n '$(REFERENCE)' ]; then $(BIN)/python -m harness reference --resolve '$(REFERENCE)' --baselines-dir '$(BASELINES)' || exit 2; fi; \
+	run_id=$(or $(RESUME),$(RUN_ID),$$(date +%Y%m%d-%H%M%S)); \
 	PATH="$(CURDIR)/$(BIN):$$PATH" HARNESS_RUN_ID=$$run_id HARNESS_REPORTS_DIR='$(REPORTS)' MATRIX='$(MATRIX)' \
 		$(BIN)/nox -f noxfile.py $(NOX_ARGS) -s profile_matrix -- $(strip $(MATRIX_OVERRIDES)); nox_status=$$?; \
 	echo; $(BIN)/python -m harness merge $(REPORTS)/runs/$$run_id --output $(REPORTS)/matrix-$$run_id.json $(MERGE_ARGS); merge_status=$$?; \
 	html=$$($(BIN)/python -m harness report $(REPORTS)/runs/$$run_id --baseline auto --baselines-dir $(BASELINES) --html $(REPORTS)/matrix-$$run_id.html) \
 		&& echo "HTML report: $$html"; \
+	case '$(REFERENCE)' in \
+	  '') ;; \
+	  numbers) echo; $(BIN)/python -m harness compare auto $(REPORTS)/matrix-$$run_id.json --baselines-dir '$(BASELINES)' ;; \
+	  *) echo; $(BIN)/python -m harness reference $(REPORTS)/matrix-$$run_id.json --baselines-dir '$(BASELINES)' ;; \
+	esac; \
 	if [ $$nox_status -ne 0 ]; then echo "make profile-matrix: some nox sessions failed (see above); finished cells are merged"; exit $$nox_status; fi; \
 	exit $$merge_status
 
@@ -126,9 +138,12 @@ compare: setup
 # of these targets, so the same chain runs here. README, "Scheduled CI matrix".
 #   make ci-plan                                     the job matrix (JSON, one line)
 #   make ci-cell CELL="cold_start(torch-2.13.0)" RUN_ID=r1   one nox session -> reports/runs/r1
+#         REFERENCE=baseline: with the stored baseline's environment rebuilt from its lock
 #   make ci-merge RUN_DIRS="reports/runs/r1 reports/runs/r2" RUN_ID=all
 #         gather those folders into reports/runs/all, merge, HTML, job summary, and compare
-#         each machine with its own baseline: exits 1 on a significant regression only
+#         each machine with its own baseline: exits 1 on a significant regression only;
+#         REFERENCE=baseline (the default) judges reference cells by their paired verdicts,
+#         REFERENCE=numbers compares with the stored numbers only
 #   make ci-baseline RUN_ID=all                      store each machine's cells as its baseline
 # RUNS=N overrides the matrix's runs when given (the workflow's `runs` input).
 .PHONY: ci-setup ci-plan ci-cell ci-merge ci-baseline ci-lint
@@ -154,8 +169,10 @@ ci-plan: ci-setup
 
 ci-cell: ci-setup
 	@test -n '$(CELL)' || { echo "make ci-cell: name a nox session, CELL='cold_start(torch-2.13.0)' (make ci-plan lists them)" >&2; exit 2; }
+	@if [ -n '$(REFERENCE)' ]; then $(BIN)/python -m harness reference --resolve '$(REFERENCE)' --baselines-dir '$(BASELINES)' || exit 2; fi
 	PATH="$(CURDIR)/$(BIN):$$PATH" HARNESS_RUN_ID='$(CI_RUN_ID)' HARNESS_REPORTS_DIR='$(REPORTS)' MATRIX='$(MATRIX)' \
-		$(BIN)/nox -f noxfile.py $(NOX_ARGS) -s '$(CELL)' $(if $(CI_RUNS),-- --runs $(CI_RUNS))
+		$(BIN)/nox -f noxfile.py $(NOX_ARGS) -s '$(CELL)' -- $(if $(CI_RUNS),--runs $(CI_RUNS)) \
+		$(if $(REFERENCE),--reference '$(REFERENCE)' --baselines-dir '$(BASELINES)')
 
 # merge exits 1 when a cell failed: that is in the tables and the summary, not a reason to
 # fail the gate, which is ci compare's alone (a regression: 1; unusable input: 2).
@@ -166,7 +183,8 @@ ci-merge: ci-setup
 		--format md; test $$? -le 1
 	$(BIN)/python -m harness report '$(CI_REPORT)' --html '$(CI_HTML)' --history '$(HISTORY)'
 	$(BIN)/python -m harness summary '$(CI_REPORT)'
-	$(BIN)/python -m harness ci compare '$(CI_REPORT)' --baselines-dir '$(BASELINES)' --format md --step-summary
+	$(BIN)/python -m harness ci compare '$(CI_REPORT)' --baselines-dir '$(BASELINES)' --format md --step-summary \
+		--reference $(or $(REFERENCE),baseline)
 
 ci-baseline: ci-setup
 	$(BIN)/python -m harness ci baseline '$(CI_REPORT)' --baselines-dir '$(BASELINES)'

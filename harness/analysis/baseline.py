@@ -43,9 +43,25 @@ def path_for(fingerprint: str, root: str | os.PathLike = DEFAULT_ROOT) -> Path:
     return Path(root) / f"{safe_name(fingerprint, 'machine fingerprint')}.json"
 
 
+def without_reference(report: Report) -> Report:
+    """A report as a baseline keeps it: a reference run's ``<cell id>@baseline`` cells and
+    its rebuilt reference environments left out (they are the previous baseline's)."""
+    import msgspec
+
+    from harness.result import MatrixReport
+
+    if not isinstance(report, MatrixReport):
+        return report
+    return msgspec.structs.replace(
+        report,
+        cells={cid: c for cid, c in report.cells.items() if not c.cell.stack},
+        environments={key: env for key, env in report.environments.items() if not env.reference},
+    )
+
+
 def save(report_path: str | os.PathLike, root: str | os.PathLike = DEFAULT_ROOT) -> Path:
     """Store a report as the baseline of the machine that measured it; returns the stored path."""
-    report = read_any(report_path)
+    report = without_reference(read_any(report_path))
     return report.write(path_for(fingerprint_of(report_path, report), root))
 
 

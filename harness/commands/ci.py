@@ -4,6 +4,11 @@
     ci compare REPORT                    compare each machine's cells with that machine's baseline
     ci baseline REPORT                   store each machine's cells as that machine's baseline
 
+``ci compare --reference baseline`` (the default) judges a machine whose cells came with
+reference cells (``<cell id>@baseline``, a reference run) by their paired verdicts
+(harness.analysis.reference); ``--reference numbers`` compares with stored numbers only.
+A stored baseline never keeps reference cells or reference environments.
+
 ``make ci-merge`` and ``make ci-baseline`` run these between ``merge``, ``report`` and
 ``summary``; .github/workflows/profile-matrix.yml runs the make targets. Exit status of
 ``ci compare``: 1 when some machine's cells are slower on a gated metric, else 0 (a machine
@@ -58,6 +63,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--baselines-dir", default=DEFAULT_BASELINES, help="stored baselines (default: %(default)s)"
     )
     add_verdict_options(comp)
+    comp.add_argument(
+        "--reference",
+        choices=["baseline", "numbers"],
+        default="baseline",
+        help="baseline: a machine whose run measured reference cells (<cell id>@baseline) is judged "
+        "by their paired verdicts, the rest by stored numbers; numbers: stored numbers only "
+        "(default: %(default)s)",
+    )
     comp.add_argument("--format", choices=["text", "md"], default="text", help="output (default: text)")
     comp.add_argument(
         "--step-summary",
@@ -96,7 +109,7 @@ def _gather(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from harness.analysis import baseline, ci
+    from harness.analysis import baseline, ci, reference
     from harness.analysis.compare import compare_cells
     from harness.errors import UserError
     from harness.report.comparison import render
@@ -123,6 +136,20 @@ def _compare(args: argparse.Namespace) -> int:
                 for cell_id, c in sorted(cells.items())
             )
             out.append("")
+            continue
+        if args.reference == "baseline" and reference.has_reference(part):
+            numbers, label = reference.stored_numbers_for(part, args.baselines_dir)
+            result = reference.compare_reference(
+                part,
+                stored_numbers=numbers,
+                stored_label=label,
+                threshold=args.threshold,
+                alpha=args.alpha,
+                fail_on=args.fail_on,
+            )
+            body = reference.render(result, args.format)
+            out.append(body.replace("## ", "#### ", 1) if md else body)
+            worst = max(worst, result.exit_code())
             continue
         stored = baseline.find_for(fp, args.baselines_dir)
         if stored is None:
@@ -174,6 +201,7 @@ def _baseline(args: argparse.Namespace) -> int:
         if fp == ci.NO_MACHINE:
             continue
         target = baseline.path_for(fp, args.baselines_dir)
+        part = baseline.without_reference(part)
         cells = dict(part.cells)
         kept = []
         if target.is_file():
