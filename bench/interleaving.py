@@ -28,6 +28,18 @@ faster) and the detection rate (A/B called slower) side by side.
 
     .venv/bin/python bench/interleaving.py                        # the issue's size: hours
     .venv/bin/python bench/interleaving.py --repeats 1 --rounds 2  # a few minutes: does it run?
+
+``--case reference`` (issue 16) is the nightly question instead: did tonight's stack slow
+the load? R is last accepted night's environment, C tonight's: identical (A/A) or with the
+package change's cost injected into C only (the slowdown hook, C's wrapper alone). Each
+trial first measures "last night": R alone, ``rounds`` samples, the numbers a stored
+baseline keeps. Then "tonight", under whatever the background load does by then, a
+reference run: R rebuilt and C in ``rounds`` interleaved rounds. Two judges, side by side:
+the reference run's paired verdict (tonight's R against tonight's C, per-round log ratios,
+what ``harness reference`` gives) and the stored-number comparison (last night's R against
+tonight's C, what ``REFERENCE=numbers`` gives).
+
+    .venv/bin/python bench/interleaving.py --case reference --repeats 20   # hours
 """
 
 from __future__ import annotations
@@ -162,6 +174,26 @@ def measure(a: CellRun, x: CellRun, order: str, rounds: int, warmups: int, rng: 
     return out
 
 
+REFERENCE_JUDGES = (
+    ("reference run: tonight's R and C interleaved, paired by round", "reference"),
+    ("stored numbers: last night's R against tonight's C (Mann-Whitney)", "numbers"),
+)
+
+
+def reference_trial(r: CellRun, c: CellRun, rounds: int, warmups: int, rng: random.Random, threshold: float):
+    """One night: last night's stored numbers of R, then tonight's reference run of R and C."""
+    stored = [value(r, i, i < warmups) for i in range(warmups + rounds)][warmups:]
+    tonight = measure(r, c, "interleaved", rounds, warmups, rng)
+    current = [v for v in tonight["x"] if v is not None]
+    verdicts = {
+        REFERENCE_JUDGES[0][0]: judge(tonight, "pairs", threshold),
+        REFERENCE_JUDGES[1][0]: decide(
+            [v for v in stored if v is not None], current, threshold=threshold
+        ).verdict,
+    }
+    return {"stored": stored, "tonight": tonight}, verdicts
+
+
 def judge(values: dict, how: str, threshold: float) -> str:
     pairs = [(a, x) for a, x in zip(values["a"], values["x"]) if a is not None and x is not None]
     if how == "pairs":
@@ -185,6 +217,13 @@ def main() -> int:
     parser.add_argument("--hog-max", type=float, default=40.0, help="longest on/off spell, s")
     parser.add_argument("--seed", type=int, default=20261125, help="seed of every random choice")
     parser.add_argument("--json", type=Path, help="also write every trial as JSON here")
+    parser.add_argument(
+        "--case",
+        choices=["orders", "reference"],
+        default="orders",
+        help="orders: sequential against interleaved (default); reference: a reference run "
+        "against the stored-number comparison (issue 16)",
+    )
     args = parser.parse_args()
     # A `kill` stops the benchmark as Ctrl-C does: the load's hogs are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -208,8 +247,10 @@ def main() -> int:
         others = {0.0: a_prime}
         for level in levels:
             others[level] = cell(folder, f"B-{level:g}", level * total, settings)
-        trials = [(level, order) for level in others for order in ORDERS]
-        samples = args.repeats * len(trials) * 2 * (args.warmups + args.rounds)
+        orders = ORDERS if args.case == "orders" else ("reference",)
+        trials = [(level, order) for level in others for order in orders]
+        per_trial = 2 if args.case == "orders" else 3  # reference: last night's R, then R and C
+        samples = args.repeats * len(trials) * per_trial * (args.warmups + args.rounds)
         log(
             f"A's median total {total:.3f} s; delays "
             + ", ".join(f"+{level:.0%} = {level * total:.3f} s" for level in levels)
@@ -225,12 +266,17 @@ def main() -> int:
             for repeat in range(args.repeats):
                 rng.shuffle(trials)
                 for level, order in trials:
-                    values = measure(a, others[level], order, args.rounds, args.warmups, rng)
-                    verdicts = {
-                        name: judge(values, how, args.threshold)
-                        for name, trial_order, how in JUDGES
-                        if trial_order == order
-                    }
+                    if order == "reference":
+                        values, verdicts = reference_trial(
+                            a, others[level], args.rounds, args.warmups, rng, args.threshold
+                        )
+                    else:
+                        values = measure(a, others[level], order, args.rounds, args.warmups, rng)
+                        verdicts = {
+                            name: judge(values, how, args.threshold)
+                            for name, trial_order, how in JUDGES
+                            if trial_order == order
+                        }
                     results.append(
                         {
                             "repeat": repeat,
@@ -242,7 +288,8 @@ def main() -> int:
                     )
                 log(f"repeat {repeat + 1}/{args.repeats} done")
 
-    table = rates(results, [0.0, *levels])
+    names = [name for name, _ in REFERENCE_JUDGES] if args.case == "reference" else None
+    table = rates(results, [0.0, *levels], names)
     print(render(table, levels, args))
     if args.json:
         args.json.write_text(
@@ -260,10 +307,12 @@ def main() -> int:
     return 0
 
 
-def rates(results: list[dict], levels: list[float]) -> dict[str, dict[str, list[int]]]:
+def rates(
+    results: list[dict], levels: list[float], names: list[str] | None = None
+) -> dict[str, dict[str, list[int]]]:
     """Per judge and level: [calls, trials]; a call is slower-or-faster for A/A, slower for A/B."""
     out: dict[str, dict[str, list[int]]] = {}
-    for name, _order, _how in JUDGES:
+    for name in names or [name for name, _order, _how in JUDGES]:
         row = out.setdefault(name, {})
         for level in levels:
             verdicts = [r["verdicts"][name] for r in results if r["level"] == level and name in r["verdicts"]]
@@ -279,7 +328,10 @@ def render(table: dict, levels: list[float], args) -> str:
         called, trials = count
         return f"{called}/{trials} ({called / trials:.0%})" if trials else "–"
 
-    headers = ["order, judged by", "A/A false alarms"] + [f"+{level:.0%} detected" for level in levels]
+    first = (
+        "order, judged by" if args.case == "orders" else "comparison (R: last accepted stack, C: tonight's)"
+    )
+    headers = [first, "A/A false alarms"] + [f"+{level:.0%} detected" for level in levels]
     rows = [
         [name] + [cell_text(row[f"{level:g}"]) for level in [0.0, *levels]] for name, row in table.items()
     ]

@@ -114,6 +114,7 @@ def _compare(args: argparse.Namespace) -> int:
     from harness.errors import UserError
     from harness.report.comparison import render
     from harness.report.format import md_text, one_line
+    from harness.report.reference import render as render_reference
     from harness.result import append_bytes, read_cells
 
     md = args.format == "md"
@@ -147,7 +148,7 @@ def _compare(args: argparse.Namespace) -> int:
                 alpha=args.alpha,
                 fail_on=args.fail_on,
             )
-            body = reference.render(result, args.format)
+            body = render_reference(result, args.format)
             out.append(body.replace("## ", "#### ", 1) if md else body)
             worst = max(worst, result.exit_code())
             continue

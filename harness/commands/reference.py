@@ -41,8 +41,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness.analysis import baseline
-    from harness.analysis.reference import compare_reference, render, stored_numbers_for
+    from harness.analysis.reference import compare_reference, stored_numbers_for
     from harness.report.facts import load_input
+    from harness.report.reference import render
 
     if (args.report is None) == (args.resolve is None):
         raise UserError("give a REPORT, or --resolve SPEC (not both)")
