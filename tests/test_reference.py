@@ -109,7 +109,7 @@ def test_a_reference_run_rebuilds_the_lock_and_interleaves_the_reference_cells(c
 
     ref, cur = read_report(run_dir / f"{REF}.json"), read_report(run_dir / f"{CELL}.json")
     assert ref.status == cur.status == "complete" and ref.cell.stack == "baseline" and cur.cell.stack is None
-    assert ref.environment.python.startswith(ref_env.venv)  # measured in the rebuilt environment
+    assert ref.environment.prefix == ref_env.venv  # measured in the rebuilt environment
     # Interleaved: every round holds both cells, and each sample carries its round.
     plan = RunPlan.read(run_dir / "run.json")
     assert plan.rounds and all(sorted(r) == sorted([CELL, REF]) for r in plan.rounds)
