@@ -62,6 +62,7 @@ profile: setup
 # the same rounds; then `harness reference` gives each cell's paired verdict against its
 # reference. REFERENCE=numbers: nothing rebuilt, `harness compare` against the stored numbers.
 # REFERENCE=FILE: that stored baseline. Unset: the matrix's reference_run: (default numbers).
+# Exit status: nox's when a session failed, else merge's, else the verdict's (1: slower).
 MATRIX_OVERRIDES = $(if $(filter command environment,$(origin RUNS)),--runs $(RUNS)) \
                    $(if $(filter command environment,$(origin WARMUPS)),--warmups $(WARMUPS)) \
                    $(if $(RESUME),--resume $(RESUME)) \
@@ -76,13 +77,15 @@ profile-matrix: setup
 	echo; $(BIN)/python -m harness merge $(REPORTS)/runs/$$run_id --output $(REPORTS)/matrix-$$run_id.json $(MERGE_ARGS); merge_status=$$?; \
 	html=$$($(BIN)/python -m harness report $(REPORTS)/runs/$$run_id --baseline auto --baselines-dir $(BASELINES) --html $(REPORTS)/matrix-$$run_id.html) \
 		&& echo "HTML report: $$html"; \
-	case '$(REFERENCE)' in \
-	  '') ;; \
-	  numbers) echo; $(BIN)/python -m harness compare auto $(REPORTS)/matrix-$$run_id.json --baselines-dir '$(BASELINES)' ;; \
-	  *) echo; $(BIN)/python -m harness reference $(REPORTS)/matrix-$$run_id.json --baselines-dir '$(BASELINES)' ;; \
-	esac; \
+	ref_status=0; \
+	if [ '$(REFERENCE)' = numbers ]; then \
+	  echo; $(BIN)/python -m harness compare auto $(REPORTS)/matrix-$$run_id.json --baselines-dir '$(BASELINES)'; ref_status=$$?; \
+	elif ls $(REPORTS)/runs/$$run_id/env-*@baseline.json >/dev/null 2>&1; then \
+	  echo; $(BIN)/python -m harness reference $(REPORTS)/matrix-$$run_id.json --baselines-dir '$(BASELINES)'; ref_status=$$?; \
+	fi; \
 	if [ $$nox_status -ne 0 ]; then echo "make profile-matrix: some nox sessions failed (see above); finished cells are merged"; exit $$nox_status; fi; \
-	exit $$merge_status
+	if [ $$merge_status -ne 0 ]; then exit $$merge_status; fi; \
+	exit $$ref_status
 
 # The tests also need Chromium (the HTML report is checked in a real browser) and
 # actionlint (the workflow): installed here, once, not by a test fixture.
