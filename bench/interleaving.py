@@ -347,8 +347,8 @@ def render(table: dict, levels: list[float], args) -> str:
         f"total_s, {args.rounds} rounds per trial, {args.repeats} trials per level and order, "
         f"threshold ±{args.threshold:.0%}, alpha 0.05; {load}\n"
         + tabulate(rows, headers=headers, tablefmt="github")
-        + "\nTargets (interleaved, paired): A/A false alarms <= 5%, +5% detected >= 90%, "
-        "+10% detected >= 99%."
+        + f"\nTargets ({'interleaved, paired' if args.case == 'orders' else 'reference run'}): "
+        "A/A false alarms <= 5%, +5% detected >= 90%, +10% detected >= 99%."
     )
 
 
