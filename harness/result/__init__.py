@@ -10,13 +10,21 @@ from __future__ import annotations
 import os
 
 from harness.result.catalogue import (
+    BACKEND_DTYPES,
+    BACKENDS,
     COLD_RESIDENCY_THRESHOLD,
+    COSINE_THRESHOLDS,
+    DEFAULT_BACKEND,
+    DEFAULT_DTYPE,
+    DTYPES,
     DEFAULT_TARGETS,
     HEADLINE_METRICS,
     METRICS,
     MODES,
     TARGET_FLAGS,
     Metric,
+    backend_problem,
+    cosine_threshold,
 )
 from harness.result.cell import (
     Bytecode,
@@ -88,7 +96,13 @@ def read_cells(path: str | os.PathLike) -> dict[str, CellReport]:
 
 
 __all__ = [
+    "BACKENDS",
+    "BACKEND_DTYPES",
     "COLD_RESIDENCY_THRESHOLD",
+    "COSINE_THRESHOLDS",
+    "DEFAULT_BACKEND",
+    "DEFAULT_DTYPE",
+    "DTYPES",
     "DEFAULT_MODEL",
     "DEFAULT_TARGETS",
     "ENV_PREFIX",
@@ -127,6 +141,8 @@ __all__ = [
     "UnsafeNameError",
     "WriteError",
     "append_bytes",
+    "backend_problem",
+    "cosine_threshold",
     "cell_id",
     "cells_of",
     "check_target",

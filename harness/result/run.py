@@ -93,6 +93,8 @@ class PlannedCell(CellInfo, kw_only=True):
             device=self.device,
             torch=self.torch,
             packages=self.packages,
+            backend=self.backend,
+            dtype=self.dtype,
         )
 
 
