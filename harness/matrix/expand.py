@@ -353,7 +353,8 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
         for env in expansion.environments():
             for mode, device, backend, dtype in itertools.product(modes, devices, backends, dtypes):
                 if dtype in BACKEND_DTYPES[backend]:
-                    cell = expansion.cell(model.name, env.torch.version, mode, device, env.pins, backend, dtype)
+                    version = env.torch.version
+                    cell = expansion.cell(model.name, version, mode, device, env.pins, backend, dtype)
                     cells[_key(cell)] = cell
     for index, rule in enumerate(problems.sequence(data.get("exclude", []), ["exclude"], at_least_one=False)):
         match, _ = expansion.rule(rule, ["exclude", index], (), problems)

@@ -50,6 +50,8 @@ def _open(job: CellJob, env: EnvironmentInfo, run_dir: Path, resume: bool) -> Ce
         python=job.python,
         app_paths=tuple(job.app_paths),
         packages=dict(job.info.packages),
+        backend=job.info.backend,
+        dtype=job.info.dtype,
     )
     path = cell_file(run_dir, job.info)
     earlier = None

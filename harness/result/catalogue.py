@@ -96,6 +96,7 @@ def backend_problem(backend: str, dtype: str) -> str | None:
         return f"backend {backend} cannot do {dtype}; it does {', '.join(BACKEND_DTYPES[backend])}"
     return None
 
+
 # `harness profile` flags that set a target: flag -> metric.
 TARGET_FLAGS = {
     "--target-total": "total_s",
