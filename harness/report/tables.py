@@ -37,7 +37,15 @@ from harness.report.format import (
     percent,
     version_key,
 )
-from harness.result import HEADLINE_METRICS, METRICS, CellReport, FailureKind, MatrixReport
+from harness.result import (
+    BACKENDS,
+    DTYPES,
+    HEADLINE_METRICS,
+    METRICS,
+    CellReport,
+    FailureKind,
+    MatrixReport,
+)
 
 __all__ = [
     "MISSED",
@@ -177,6 +185,24 @@ def paired_changes(comparison) -> Changes:
     return changes
 
 
+AGREEMENT = "embedding_cosine_min"
+
+
+def _column(info) -> tuple[str, str, str, str]:
+    """A table column: torch, mode, device, and the backend and dtype off torch float32
+    ("" on it, so a matrix without backends: has the columns it always had)."""
+    variant = "" if (info.backend, info.dtype) == ("torch", "float32") else info.variant
+    return (info.torch or "none", info.mode, info.device, variant)
+
+
+def _variant_key(variant: str) -> tuple:
+    backend, _, dtype = variant.partition(" ")
+    return (
+        BACKENDS.index(backend) if backend in BACKENDS else -1,
+        DTYPES.index(dtype) if dtype in DTYPES else -1,
+    )
+
+
 def tables_of(
     report: MatrixReport, metrics: list[str] = HEADLINE_METRICS, changes: Changes | None = None
 ) -> Tables:
@@ -184,24 +210,22 @@ def tables_of(
     within = within_run(report, "torch")
     paired = paired_changes(within)
     # A "vs <reference>" column after each column of another torch version that has a pair.
-    compared = {
-        (c.cell.torch or "none", c.cell.mode, c.cell.device)
-        for c in report.cells.values()
-        if any(cid == c.id for cid, _ in paired)
-    }
+    compared = {_column(c.cell) for c in report.cells.values() if any(cid == c.id for cid, _ in paired)}
     infos = [c.cell for c in report.cells.values()] + list(report.missing)
-    columns = sorted({(i.torch or "none", i.mode, i.device) for i in infos}, key=lambda col: axes_key(*col))
-    devices = {device for _, _, device in columns}
+    columns = sorted({_column(i) for i in infos}, key=lambda col: (axes_key(*col[:3]), _variant_key(col[3])))
+    devices = {column[2] for column in columns}
     models = list(dict.fromkeys(i.model for i in infos))
-    by_axes = {
-        (c.cell.model, c.cell.torch or "none", c.cell.mode, c.cell.device): c for c in report.cells.values()
-    }
+    by_axes = {(c.cell.model, *_column(c.cell)): c for c in report.cells.values()}
     headers = ["model"]
     for column in columns:
-        torch, mode, device = column
-        headers.append(f"{torch} {mode}" + (f" {device}" if len(devices) > 1 else ""))
+        torch, mode, device, variant = column
+        where = f" {device}" if len(devices) > 1 else ""
+        headers.append(f"{torch} {mode}{where}" + (f" {variant}" if variant else ""))
         if column in compared:
             headers.append(f"vs {within.reference}")
+    if any(column[3] for column in columns) and AGREEMENT not in metrics:
+        # Backends and dtypes side by side: whether their embeddings agree, next to the speed.
+        metrics = [*metrics, AGREEMENT]
     tables = []
     for metric in metrics:
         info = METRICS[metric]
