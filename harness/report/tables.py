@@ -26,7 +26,15 @@ from collections.abc import Callable
 import msgspec
 
 from harness.errors import UserError
-from harness.report.facts import FAILURE_WORDS, FailedCell, failed_cells, failure_word, within_run
+from harness.report.facts import (
+    FAILURE_WORDS,
+    BackendLine,
+    FailedCell,
+    backend_lines,
+    failed_cells,
+    failure_word,
+    within_run,
+)
 from harness.report.format import (
     axes_key,
     decimals,
@@ -133,6 +141,7 @@ class Tables(msgspec.Struct):
     environments: list[EnvRow]
     failed: list[FailedCell]
     reference: str | None = None  # the torch version of the "vs" columns, when there are any
+    backends: list[BackendLine] = []  # each backend or dtype against torch float32
 
 
 ENV_HEADERS = ["torch", "status", "build", "python", "torch installed", "sentence-transformers", "error"]
@@ -269,6 +278,7 @@ def tables_of(
         environments=environments,
         failed=failed_cells(report),
         reference=within.reference if compared else None,
+        backends=backend_lines(report),
     )
 
 
@@ -350,6 +360,13 @@ def render(
             [[text(row.model)] + [e.text for e in row.cells] for row in tab.rows],
             figures=True,
         )
+    if data.backends:
+        heading("Backends and dtypes against torch float32")
+        marks = {"ok": "✓", "warn": "⚠"}
+        out.extend(
+            [f"{'-' if md else ' '} {marks.get(b.level, '•')} {text(b.text, 300)}" for b in data.backends]
+        )
+        out.append("")
     if data.environments:
         heading("Environments (one fresh environment per torch version)")
         table(ENV_HEADERS, [[text(v) for v in e.cells()] for e in data.environments])
