@@ -157,7 +157,7 @@ def recommendations(report: CellReport) -> list[Recommendation]:
 
     cosine = report.embedding_cosine_min
     if cosine is not None and (report.cell.backend, report.cell.dtype) != ("torch", "float32"):
-        threshold = cosine_threshold(report.cell.dtype)
+        threshold = report.cosine_threshold or cosine_threshold(report.cell.dtype)
         export = f" (export, once: {_fmt('total_s', report.export_s)})" if report.export_s is not None else ""
         if cosine < threshold:
             add(

@@ -65,6 +65,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         + "; ".join(f"{backend}: {', '.join(dtypes)}" for backend, dtypes in BACKEND_DTYPES.items())
         + " (default: %(default)s)",
     )
+    parser.add_argument(
+        "--cosine-threshold",
+        type=positive_float,
+        metavar="COSINE",
+        help="the lowest embedding cosine against torch float32 that still agrees "
+        "(default: 0.99, 0.95 for qint8)",
+    )
     parser.add_argument("--runs", type=positive_int, default=5, help="counted samples (default: %(default)s)")
     parser.add_argument(
         "--warmups", type=non_negative_int, default=1, help="uncounted samples first (default: %(default)s)"
@@ -114,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         flag = "--backend" if args.backend not in BACKENDS else "--dtype"
         raise UserError(f"{flag}: {problem}")
+    if args.cosine_threshold is not None and args.cosine_threshold > 1:
+        raise UserError(f"--cosine-threshold {args.cosine_threshold:g}: a cosine is at most 1")
     baseline = read_report(args.baseline) if args.baseline else None
     targets = dict(DEFAULT_TARGETS)
     for metric in TARGET_FLAGS.values():
@@ -153,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         app_paths=app_paths,
         backend=args.backend,
         dtype=args.dtype,
+        cosine_threshold=args.cosine_threshold,
     )
     cell = CellRun(config, args.output)
     cell.prepare()

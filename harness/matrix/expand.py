@@ -48,6 +48,7 @@ from harness.matrix.model import (
 from harness.result import (
     BACKEND_DTYPES,
     BACKENDS,
+    COSINE_THRESHOLDS,
     DEFAULT_BACKEND,
     DEFAULT_DTYPE,
     DEFAULT_TARGETS,
@@ -57,6 +58,7 @@ from harness.result import (
     SourceError,
     backend_problem,
     cell_id,
+    cosine_threshold,
 )
 from harness.result.settings import BOUNDS, DEFAULT_RUNS, DEFAULT_TIMEOUT_S, DEFAULT_WARMUPS, Bound
 
@@ -75,6 +77,7 @@ TOP_KEYS = (
     "devices",
     "backends",
     "dtypes",
+    "agreement",
     "install",
     "packages",
     "exclude",
@@ -96,6 +99,7 @@ NAME_WORDS = "letters, digits and . _ + - only, starting with a letter or digit,
 VERSION_RE = re.compile(r"[0-9][0-9A-Za-z.+_-]{0,49}")
 URL_RE = re.compile(r"\S+")
 TARGET = Bound(whole=False, low=0, high=math.inf, low_inclusive=False)
+COSINE = Bound(whole=False, low=0, high=1, low_inclusive=False)
 
 _VERSION_TYPE = '{subject}, not a version string; quote it ("2.13.0") so YAML keeps every digit'
 _RULE_TYPES = {
@@ -337,6 +341,17 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
     reference = _reference(data, torches, problems)
     modes = problems.values(data, "modes", MODES, _mode_problem)
     devices = problems.values(data, "devices", ("cpu",), _device_problem)
+    agreement = {
+        key: float(value)
+        for key in COSINE_THRESHOLDS
+        if "agreement" in data
+        and isinstance(data["agreement"], dict)
+        and key in data["agreement"]
+        and (value := problems.number(data["agreement"][key], ["agreement", key], COSINE, " in (0, 1]"))
+        is not None
+    }
+    if "agreement" in data:
+        problems.mapping(data["agreement"], ["agreement"], tuple(COSINE_THRESHOLDS))
     backends = problems.values(data, "backends", (DEFAULT_BACKEND,), _backend_problem)
     dtypes = problems.values(data, "dtypes", (DEFAULT_DTYPE,), _dtype_problem)
     for index, dtype in enumerate(dtypes):
@@ -347,7 +362,9 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
 
     # Expand; with some entries rejected above this still runs on the rest, so that rule
     # problems show in the same report as the entry problems.
-    expansion = _Expansion(models, torches, settings, rejected=declared - {m.name for m in models}, axes=axes)
+    rejected = declared - {m.name for m in models}
+    expansion = _Expansion(models, torches, settings, rejected=rejected, axes=axes)
+    expansion.agreement = agreement
     cells = {}
     for model in models:
         for env in expansion.environments():
@@ -429,6 +446,7 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
         devices=tuple(devices) + tuple(extra_devices),
         backends=tuple(backends) + tuple(extra_backends),
         dtypes=tuple(dtypes) + tuple(extra_dtypes),
+        agreement={**COSINE_THRESHOLDS, **agreement},
         cells=tuple(cells.values()),
         order=order,
         reference=reference,
@@ -739,6 +757,7 @@ class _Expansion:
         self.torches = torches
         self.settings = settings
         self.axes = axes
+        self.agreement: dict[str, float] = {}  # agreement: as given (cosine floors by dtype kind)
 
     def axes_of(self, spec: TorchSpec) -> dict[str, tuple[str, ...]]:
         """The package axes a torch is crossed with: all but those its entry pins itself."""
@@ -800,6 +819,7 @@ class _Expansion:
             tuple(sorted(pins.items())),
             backend,
             dtype,
+            cosine_threshold(dtype, self.agreement),
         )
 
     def rule(self, rule: Any, where: list, allowed: tuple[str, ...], problems: _Problems):

@@ -149,6 +149,7 @@ class Cell:
     packages: tuple[tuple[str, str], ...] = ()  # the pins of its environment, by name
     backend: str = DEFAULT_BACKEND
     dtype: str = DEFAULT_DTYPE
+    cosine_threshold: float | None = None  # the lowest embedding cosine that agrees (agreement:)
 
     @property
     def targets(self) -> dict[str, float]:
@@ -233,6 +234,7 @@ class Matrix:
     environments: tuple[EnvSpec, ...] = ()  # one per torch x pins combination that has cells
     backends: tuple[str, ...] = (DEFAULT_BACKEND,)  # as declared (backends:), plus any an include adds
     dtypes: tuple[str, ...] = (DEFAULT_DTYPE,)  # as declared (dtypes:), plus any an include adds
+    agreement: dict[str, float] = field(default_factory=dict)  # cosine floors: float, qint8
 
     def torch_spec(self, version: str) -> TorchSpec:
         """The matrix's torch entry for a version (``2.13`` finds ``2.13.0``)."""
@@ -312,6 +314,7 @@ class Matrix:
             "devices": list(self.devices),
             "backends": list(self.backends),
             "dtypes": list(self.dtypes),
+            "agreement": dict(self.agreement),
             "order": self.order,
             "reference": self.reference,
             "install": list(self.install),

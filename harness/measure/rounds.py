@@ -52,6 +52,7 @@ def _open(job: CellJob, env: EnvironmentInfo, run_dir: Path, resume: bool) -> Ce
         packages=dict(job.info.packages),
         backend=job.info.backend,
         dtype=job.info.dtype,
+        cosine_threshold=job.cosine_threshold,
     )
     path = cell_file(run_dir, job.info)
     earlier = None

@@ -46,6 +46,7 @@ from harness.result import (
     Settings,
     WriteError,
     cell_id,
+    cosine_threshold,
     now_iso,
 )
 from harness.result.settings import AGREEMENT_SENTENCES
@@ -83,6 +84,7 @@ class CellConfig:
     # Encode AGREEMENT_SENTENCES after each sample's timing and compare with the torch
     # float32 model's embeddings (embedding_cosine_min); the model's own load path only.
     agreement: bool = True
+    cosine_threshold: float | None = None  # the lowest cosine that agrees (default: by dtype)
 
 
 def _child_env(config: CellConfig) -> dict[str, str]:
@@ -170,6 +172,7 @@ class CellRun:
             machine=metadata.machine(),
             model_info=config.model.info(),
             targets=dict(config.targets),
+            cosine_threshold=config.cosine_threshold or cosine_threshold(config.dtype),
         )
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         self.output = Path(output) if output else Path("reports") / f"profile-{info.id}-{stamp}.json"

@@ -331,7 +331,7 @@ def backend_lines(report: MatrixReport, thresholds: dict[str, float] | None = No
             parts.append("embeddings not compared")
         else:
             floor = math.floor(cosine * 1e4) / 1e4
-            threshold = cosine_threshold(cell.cell.dtype, thresholds)
+            threshold = cell.cosine_threshold or cosine_threshold(cell.cell.dtype, thresholds)
             if cosine < threshold:
                 level = "warn"
                 parts.append(f"cosine {floor:.4f}, below {threshold:g}: it changes the model's output")

@@ -53,6 +53,7 @@ from harness.result import (
     CellReport,
     FailureKind,
     MatrixReport,
+    cosine_threshold,
 )
 
 __all__ = [
@@ -108,6 +109,8 @@ class Table(msgspec.Struct):
 
     @property
     def title(self) -> str:
+        if self.metric == AGREEMENT:  # a floor, per dtype: the cell's lowest over its samples
+            return f"{self.label} ({self.metric}: the lowest of any sample against torch float32)"
         target = f", target ≤ {self.target:g} {self.unit}" if self.target is not None else ""
         return f"{self.label} ({self.metric}, {self.unit}{target})"
 
@@ -161,6 +164,15 @@ def _entry(cell: CellReport | None, metric: str, change: str | None) -> Entry:
             word += f" ({sum(1 for s in attempts if s.ok)}/{cell.settings.runs})"
         return Entry(
             status=cell.status, text=word, word=word, reason=cell.failure.reason if cell.failure else None
+        )
+    if metric == AGREEMENT and cell.embedding_cosine_min is not None:
+        # The cell's lowest, not a median: one sentence that drifts is the finding.
+        lowest = cell.embedding_cosine_min
+        threshold = cell.cosine_threshold or cosine_threshold(cell.cell.dtype)
+        missed = lowest < threshold
+        text = f"≥ {math.floor(lowest * 1e4) / 1e4:.4f}" + (f" {MISSED}" if missed else "")
+        return Entry(
+            status="complete", text=text, median=stats.median, n=stats.n, target=threshold, missed=missed
         )
     places = decimals(stats.median)
     text = figure(stats.median, places)

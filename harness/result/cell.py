@@ -267,6 +267,9 @@ class CellReport(Document, kw_only=True, tag_field="kind", tag="cell"):
     # The lowest embedding cosine of any counted sample against the torch float32 model of
     # the same environment (Sample.metrics["embedding_cosine_min"]); None when not measured.
     embedding_cosine_min: Annotated[float, msgspec.Meta(ge=-1.0001, le=1.0001)] | None = None
+    # The lowest embedding_cosine_min that still agrees: below it the backend or dtype
+    # changes the model's output (matrix.yaml's agreement:, by dtype; --cosine-threshold).
+    cosine_threshold: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
 
     # -- the one alternative constructor -----------------------------------------------
     @classmethod
