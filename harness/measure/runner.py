@@ -36,6 +36,7 @@ from harness.measure.probe import EXIT_ENTRY
 from harness.result import (
     COLD_RESIDENCY_THRESHOLD,
     DEFAULT_TARGETS,
+    EXPORTS_DIR,
     CellInfo,
     CellReport,
     ColdCache,
@@ -362,7 +363,7 @@ class CellRun:
         """Where this cell's model is exported and its reference embeddings kept: beside its
         report (under the run), one folder per model and environment, never the model's own."""
         env = hashlib.sha256(str(Path(self.config.python).absolute()).encode()).hexdigest()[:12]
-        return self.output.parent / "exports" / f"{self.config.name}-{env}"
+        return self.output.parent / EXPORTS_DIR / f"{self.config.name}-{env}"
 
     def _export(self) -> None:
         """Before any sample, in the cell's environment: the export its backend and dtype

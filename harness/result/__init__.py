@@ -57,7 +57,7 @@ from harness.result.files import (
 )
 from harness.result.matrix import MatrixReport
 from harness.result.names import UnsafeNameError, cell_id, is_safe_name, safe_name
-from harness.result.run import ENV_PREFIX, RUN_FILE, EnvRecord, PlannedCell, RunPlan
+from harness.result.run import ENV_PREFIX, EXPORTS_DIR, RUN_FILE, EnvRecord, PlannedCell, RunPlan
 from harness.result.settings import Settings
 from harness.result.sources import DEFAULT_MODEL, ModelSource, SourceError
 
@@ -106,6 +106,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_TARGETS",
     "ENV_PREFIX",
+    "EXPORTS_DIR",
     "HEADLINE_METRICS",
     "METRICS",
     "MODES",
