@@ -226,3 +226,21 @@ def test_an_environment_whose_extra_will_not_resolve_fails_only_its_cells(backen
     assert report.status == "failed" and report.failure.kind is FailureKind.INSTALL, log[-3000:]
     reason = report.failure.reason
     assert "sentence-transformers[onnx]" in reason and "could not be built: " in reason and "\n" not in reason
+
+
+@pytest.mark.slow
+def test_tables_and_the_html_report_show_the_agreement_next_to_the_speed(backend_run, tmp_path):
+    run_dir, _ = backend_run
+    merged = tmp_path / "merged.json"
+    proc = harness("merge", str(run_dir), "--output", str(merged), "--history", str(tmp_path / "history"))
+    assert proc.returncode == 1, proc.stderr  # the unresolvable environment's cells have no figures
+    out = proc.stdout
+    assert "Embedding cosine (min)" in out and "onnx qint8" in out  # a column per backend and dtype
+    assert "Backends and dtypes against torch float32" in out
+    line = next(ln for ln in out.splitlines() if "onnx qint8 (warm): total " in ln)
+    assert "with torch float32" in line and "memory" in line and "export " in line and "cosine " in line
+    page = tmp_path / "page.html"
+    proc = harness("report", str(merged), "--html", str(page), "--history", str(tmp_path / "history"))
+    assert proc.returncode in (0, 1), proc.stderr
+    html = page.read_text()
+    assert "Backends and dtypes against torch float32" in html and "onnx qint8 (warm): total " in html
