@@ -15,6 +15,7 @@ tests/test_profile.py checks that the runner maps none of what the probe's stack
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -193,7 +194,10 @@ class CellRun:
             self._prepare_cold()
 
     # -- cold cache ---------------------------------------------------------------------
-    def _prepare_cold(self) -> None:
+    def _prepare_cold(self, weights: Path | None = None) -> None:
+        """The cold-cache block, and the files checked before the first sample has listed
+        what the load reads: ``weights`` (default: the model's) and torch's libraries."""
+        self._walk_list = None
         block = ColdCache(method=coldcache.METHOD, threshold=COLD_RESIDENCY_THRESHOLD)
         if not coldcache.CAN_EVICT:
             block.note = (
@@ -201,7 +205,9 @@ class CellRun:
                 f"without root, so these 'cold' samples may have run warm"
             )
         else:
-            self._check_files = coldcache.check_files(self.config.model.weights_file, self.config.python)
+            self._check_files = coldcache.check_files(
+                weights or self.config.model.weights_file, self.config.python
+            )
             block.checked_files = [str(p) for p in self._check_files]
             if not self._check_files:
                 block.note = "found neither the model's weights nor torch's libraries to check residency on"
@@ -428,6 +434,10 @@ class CellRun:
             self._load_id = result["load_dir"]
             self._model_kwargs = {"file_name": result["file_name"]}
             self.report.export_s = result["export_s"]
+            # A cold sample must find the export cold, not the weights it does not read.
+            self.config.model = dataclasses.replace(config.model, local_dir=Path(result["load_dir"]))
+            if self.config.mode == "cold":
+                self._prepare_cold(Path(result["load_dir"]) / result["file_name"])
         if result.get("reference"):
             self._reference = json.loads(Path(result["reference"]).read_text())["embeddings"]
             self._agrees = True
