@@ -6,9 +6,10 @@ The quick tests check the matrix (expansion, ids, rules, bad input) and the comm
 The slow one drives one real nox run, offline, on the real model: an environment pinned to
 sentence-transformers 5.7.0 and transformers 4.57.6 (what optimum-onnx allows) that
 installs the onnx and openvino extras and runs a torch float32, a torch float16, an onnx
-float32, an onnx qint8 and an openvino cell, one warm sample each; beside it an
-environment that cannot resolve (sentence-transformers 6.0.1 beside transformers 4.57.6),
-whose onnx cells fail with uv's reason while the others run.
+float32, an onnx qint8 and an openvino cell, one warm sample each; beside it
+sentence-transformers 6.0.1 with transformers 5.17.0, which resolves alone but not with
+the onnx extra (optimum-onnx caps transformers below 4.58): its cells fail with uv's
+reason while the others run.
 """
 
 from __future__ import annotations
@@ -154,12 +155,17 @@ def backend_run(tmp_path_factory) -> tuple[Path, str]:
             "runs": 1,
             "warmups": 0,
             "models": [{"name": MODEL, "source": SOURCE}],
-            "torch": [{"version": "2.13.0", "packages": {"transformers": "4.57.6"}}],
-            "packages": {"sentence-transformers": ["5.7.0", "6.0.1"]},
+            "torch": ["2.13.0"],
+            "packages": {"sentence-transformers": ["5.7.0", "6.0.1"], "transformers": ["4.57.6", "5.17.0"]},
             "modes": ["warm"],
             "backends": ["torch", "onnx", "openvino"],
             "dtypes": ["float32", "float16", "qint8"],
-            "exclude": [{"sentence-transformers": "6.0.1", "backend": "openvino"}],
+            # Two environments: 5.7.0 with 4.57.6 (the onnx extra's stack), 6.0.1 with 5.17.0.
+            "exclude": [
+                {"sentence-transformers": "5.7.0", "transformers": "5.17.0"},
+                {"sentence-transformers": "6.0.1", "transformers": "4.57.6"},
+                {"sentence-transformers": "6.0.1", "backend": "openvino"},
+            ],
         },
     )
     run_id = f"test-{uuid.uuid4().hex[:8]}"
@@ -189,7 +195,7 @@ def backend_run(tmp_path_factory) -> tuple[Path, str]:
     return tmp_path / "reports" / "runs" / run_id, proc.stdout + proc.stderr
 
 
-PINS = "sentence-transformers{}-transformers4.57.6"
+PINS = "sentence-transformers5.7.0-transformers4.57.6"
 
 
 @pytest.mark.slow
@@ -205,7 +211,7 @@ PINS = "sentence-transformers{}-transformers4.57.6"
 )
 def test_every_backend_runs_with_its_export_time_and_its_cosine(backend_run, variant, export):
     run_dir, log = backend_run
-    report = read_report(run_dir / f"{MODEL}-torch2.13.0-{PINS.format('5.7.0')}-warm-cpu{variant}.json")
+    report = read_report(run_dir / f"{MODEL}-torch2.13.0-{PINS}-warm-cpu{variant}.json")
     assert report.status == "complete", (report.failure, log[-3000:])
     assert (report.export_s is not None) == export
     assert report.export_s is None or report.export_s > 0
@@ -222,10 +228,13 @@ def test_every_backend_runs_with_its_export_time_and_its_cosine(backend_run, var
 @pytest.mark.slow
 def test_an_environment_whose_extra_will_not_resolve_fails_only_its_cells(backend_run):
     run_dir, log = backend_run
-    report = read_report(run_dir / f"{MODEL}-torch2.13.0-{PINS.format('6.0.1')}-warm-cpu-onnx-qint8.json")
-    assert report.status == "failed" and report.failure.kind is FailureKind.INSTALL, log[-3000:]
-    reason = report.failure.reason
-    assert "sentence-transformers[onnx]" in reason and "could not be built: " in reason and "\n" not in reason
+    pins = "sentence-transformers6.0.1-transformers5.17.0"
+    for variant in ("", "-onnx-qint8"):  # the whole environment: its torch cells too
+        report = read_report(run_dir / f"{MODEL}-torch2.13.0-{pins}-warm-cpu{variant}.json")
+        assert report.status == "failed" and report.failure.kind is FailureKind.INSTALL, log[-3000:]
+        reason = report.failure.reason
+        assert "sentence-transformers[onnx]" in reason and "could not be built: " in reason
+        assert "optimum-onnx" in reason and "\n" not in reason, reason  # uv's own reason: the extra
 
 
 @pytest.mark.slow
