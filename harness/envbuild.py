@@ -363,6 +363,14 @@ def build_settings(cells: list[Cell]) -> dict[str, str]:
     return settings
 
 
+def stack_requirement(cells: list[Cell]) -> str:
+    """sentence-transformers, with the extra of every backend besides torch that the cells
+    load with (``sentence-transformers[onnx,openvino]``): from pip's configured sources, as
+    the rest; an extra that will not resolve fails this environment's cells with uv's reason."""
+    extras = sorted({cell.backend for cell in cells} - {"torch"})
+    return f"sentence-transformers[{','.join(extras)}]" if extras else "sentence-transformers"
+
+
 def install(
     session, env: EnvSpec, cells: list[Cell], run_dir: Path, root: Path, extra: tuple[str, ...] = ()
 ) -> EnvRecord:
@@ -400,7 +408,7 @@ def install(
         # default sources (a torch-only index need not serve sentence-transformers).
         (
             "packages",
-            [*env.requirements, "sentence-transformers", *sources, *extra, "-e", str(root)],
+            [*env.requirements, stack_requirement(cells), *sources, *extra, "-e", str(root)],
             {**base_env, **_pin_strategy(env)},
         ),
     ]
@@ -422,7 +430,8 @@ def install(
                 reason = (
                     f"{env.torch.requirement} could not be installed: {why}"
                     if step == "torch"
-                    else f"the environment for {' '.join(env.requirements)} could not be built: {why}"
+                    else f"the environment for {' '.join([*env.requirements, stack_requirement(cells)])} "
+                    f"could not be built: {why}"
                 )
                 record.error = reason
                 record.build_s = time.time() - started

@@ -94,6 +94,8 @@ def test_a_package_axis_crosses_torch_and_its_pins_go_into_ids_sessions_and_axes
         "torch": "2.13.0",
         "mode": "warm",
         "device": "cpu",
+        "backend": "torch",  # backends: and dtypes: axes (issue 13), at their defaults
+        "dtype": "float32",
         "transformers": "5.18.0",
     }
     assert cell.session == "warm_start(torch-2.13.0-transformers-5.18.0)"

@@ -207,7 +207,7 @@ def test_a_sequential_run_is_compared_and_labelled_unpaired(tmp_path):
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--within", "backend"], "no such axis"),
+        (["--within", "colour"], "no such axis"),  # backend and dtype are axes since issue 13
         (["--within", "model"], "differ in model alone"),
         (["--within", "torch", "--baseline", "auto"], "give one report"),
     ],

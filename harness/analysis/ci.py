@@ -28,6 +28,7 @@ import msgspec
 from harness.errors import UserError
 from harness.result import (
     ENV_PREFIX,
+    EXPORTS_DIR,
     RUN_FILE,
     CellReport,
     EnvRecord,
@@ -61,8 +62,15 @@ class Gathered:
 
 def _json_files(folder: Path) -> list[Path]:
     # A downloaded artifact may hold the files directly or one folder deeper (the run id):
-    # take every JSON file below the folder (a FIFO or device among them is refused on read).
-    return sorted(p for p in folder.rglob("*.json") if not p.name.startswith(".") and not p.is_dir())
+    # take every JSON file below the folder (a FIFO or device among them is refused on read),
+    # but none of an exports folder: exported models' configs, not reports.
+    return sorted(
+        p
+        for p in folder.rglob("*.json")
+        if not p.name.startswith(".")
+        and not p.is_dir()
+        and EXPORTS_DIR not in p.relative_to(folder).parts[:-1]
+    )
 
 
 def gather(

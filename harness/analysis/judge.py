@@ -7,7 +7,9 @@ different reports never get the same canned paragraph.
 
 from __future__ import annotations
 
-from harness.result import METRICS, CellReport, Recommendation, TargetResult
+import math
+
+from harness.result import METRICS, CellReport, Recommendation, TargetResult, cosine_threshold
 
 # Reading a small model's weights from the page cache should go at several hundred MB/s
 # even on a small machine; far below that, init is not about bytes but about Python work.
@@ -152,6 +154,23 @@ def recommendations(report: CellReport) -> list[Recommendation]:
             f"{_fmt('process_wall_s', wall - total)} more than the load itself goes to interpreter "
             f"start-up and shutdown.",
         )
+
+    cosine = report.embedding_cosine_min
+    if cosine is not None and (report.cell.backend, report.cell.dtype) != ("torch", "float32"):
+        threshold = report.cosine_threshold or cosine_threshold(report.cell.dtype)
+        export = f" (export, once: {_fmt('total_s', report.export_s)})" if report.export_s is not None else ""
+        if cosine < threshold:
+            add(
+                "warn",
+                f"{report.cell.variant} CHANGES THE MODEL'S OUTPUT: embedding cosine {cosine:.4f} "
+                f"against torch float32, below {threshold:g}; its speed is not a like-for-like win.",
+            )
+        else:
+            add(
+                "ok",
+                f"{report.cell.variant}: total {_fmt('total_s', total)}{export}, embeddings agree with "
+                f"torch float32 (cosine ≥ {math.floor(cosine * 1e4) / 1e4:.4f}, threshold {threshold:g}).",
+            )
 
     bytecode = report.environment.bytecode if report.environment else None
     if bytecode and not bytecode.compiled:

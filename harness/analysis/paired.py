@@ -66,7 +66,7 @@ from harness.analysis.compare import (
 )
 from harness.analysis.stats import CONFIDENCE
 from harness.errors import UserError
-from harness.result import HEADLINE_METRICS, CellReport, MatrixReport
+from harness.result import DEFAULT_BACKEND, DEFAULT_DTYPE, HEADLINE_METRICS, CellReport, MatrixReport
 
 REFERENCE_KEY = "reference"  # the matrix summary's key for the reference torch version
 PAIRED, UNPAIRED = "paired", "unpaired"
@@ -192,7 +192,9 @@ def reference_value(report: MatrixReport, axis: str) -> str | None:
                 return (1, None, text)
 
         return min(values, key=version)
-    return values[0]
+    # Backends and dtypes are compared against torch and float32, what a user starts from.
+    default = {"backend": DEFAULT_BACKEND, "dtype": DEFAULT_DTYPE}.get(axis)
+    return default if default in values else values[0]
 
 
 def pairs_along(cells: list[CellReport], axis: str, reference: str) -> list[CellPair]:

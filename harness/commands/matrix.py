@@ -78,11 +78,16 @@ def run(args: argparse.Namespace) -> int:
 
     from tabulate import tabulate
 
+    # backend and dtype columns only when some cell is not torch float32.
+    variants = any((cell.backend, cell.dtype) != ("torch", "float32") for cell in matrix.cells)
     rows = [
-        [cell.id, cell.model.name, cell.model.source, cell.torch.version, cell.mode, cell.device, cell.runs]
+        [cell.id, cell.model.name, cell.model.source, cell.torch.version, cell.mode, cell.device]
+        + ([cell.backend, cell.dtype] if variants else [])
+        + [cell.runs]
         for cell in matrix.cells
     ]
-    print(tabulate(rows, headers=["id", "model", "source", "torch", "mode", "device", "runs"]))
+    headers = ["id", "model", "source", "torch", "mode", "device"]
+    print(tabulate(rows, headers=headers + (["backend", "dtype"] if variants else []) + ["runs"]))
     names = [group[0].session for _, _, group in matrix.sessions()]
     count = len(matrix.cells)
     print(

@@ -8,7 +8,18 @@ from pathlib import Path
 
 from harness.commands.argtypes import non_negative_int, positive_float, positive_int, timeout_seconds
 from harness.errors import UserError
-from harness.result import DEFAULT_MODEL, DEFAULT_TARGETS, METRICS, TARGET_FLAGS
+from harness.result import (
+    BACKEND_DTYPES,
+    BACKENDS,
+    DEFAULT_BACKEND,
+    DEFAULT_DTYPE,
+    DEFAULT_MODEL,
+    DEFAULT_TARGETS,
+    DTYPES,
+    METRICS,
+    TARGET_FLAGS,
+    backend_problem,
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +52,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="the older script's flag: the same as --mode cold",
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
+    parser.add_argument(
+        "--backend",
+        default=DEFAULT_BACKEND,
+        help=f"what SentenceTransformer loads with: {', '.join(BACKENDS)}; onnx and openvino load an "
+        "export, made once before the samples (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--dtype",
+        default=DEFAULT_DTYPE,
+        help=f"{', '.join(DTYPES)}; "
+        + "; ".join(f"{backend}: {', '.join(dtypes)}" for backend, dtypes in BACKEND_DTYPES.items())
+        + " (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--cosine-threshold",
+        type=positive_float,
+        metavar="COSINE",
+        help="the lowest embedding cosine against torch float32 that still agrees "
+        "(default: 0.99, 0.95 for qint8)",
+    )
     parser.add_argument("--runs", type=positive_int, default=5, help="counted samples (default: %(default)s)")
     parser.add_argument(
         "--warmups", type=non_negative_int, default=1, help="uncounted samples first (default: %(default)s)"
@@ -86,6 +117,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.device != "cpu" and not args.device.startswith("cuda"):
         raise UserError(f"--device {args.device!r}: use cpu or cuda[:N]")
+    problem = backend_problem(args.backend, args.dtype)
+    if problem:
+        flag = "--backend" if args.backend not in BACKENDS else "--dtype"
+        raise UserError(f"{flag}: {problem}")
+    if args.cosine_threshold is not None and args.cosine_threshold > 1:
+        raise UserError(f"--cosine-threshold {args.cosine_threshold:g}: a cosine is at most 1")
     baseline = read_report(args.baseline) if args.baseline else None
     targets = dict(DEFAULT_TARGETS)
     for metric in TARGET_FLAGS.values():
@@ -123,6 +160,9 @@ def run(args: argparse.Namespace) -> int:
         cell_id=args.cell_id,
         import_attribution=not args.no_import_attribution,
         app_paths=app_paths,
+        backend=args.backend,
+        dtype=args.dtype,
+        cosine_threshold=args.cosine_threshold,
     )
     cell = CellRun(config, args.output)
     cell.prepare()

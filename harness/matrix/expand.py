@@ -36,6 +36,7 @@ from harness.matrix.loader import Lines, format_path, load_yaml
 from harness.matrix.model import (
     DIMENSIONS,
     ORDERS,
+    VARIANTS,
     Cell,
     EnvSpec,
     Matrix,
@@ -44,7 +45,21 @@ from harness.matrix.model import (
     TorchSpec,
     version_key,
 )
-from harness.result import DEFAULT_TARGETS, MODES, ModelSource, SourceError, cell_id
+from harness.result import (
+    BACKEND_DTYPES,
+    BACKENDS,
+    COSINE_THRESHOLDS,
+    DEFAULT_BACKEND,
+    DEFAULT_DTYPE,
+    DEFAULT_TARGETS,
+    DTYPES,
+    MODES,
+    ModelSource,
+    SourceError,
+    backend_problem,
+    cell_id,
+    cosine_threshold,
+)
 from harness.result.settings import BOUNDS, DEFAULT_RUNS, DEFAULT_TIMEOUT_S, DEFAULT_WARMUPS, Bound
 
 DEFAULT_PATH = "matrix.yaml"
@@ -61,6 +76,9 @@ TOP_KEYS = (
     "torch",
     "modes",
     "devices",
+    "backends",
+    "dtypes",
+    "agreement",
     "install",
     "packages",
     "exclude",
@@ -69,7 +87,9 @@ TOP_KEYS = (
 MODEL_KEYS = ("name", "source", "path", "targets")
 TORCH_KEYS = ("version", "index_url", "extra_index_urls", "find_links", "packages")
 # A package axis may not take a name a cell is already identified by.
-RESERVED_PACKAGES = ("torch", *DIMENSIONS)
+RESERVED_PACKAGES = ("torch", *DIMENSIONS, *VARIANTS)
+# Every key a rule matches cells on, in the order a cell's key holds them.
+RULE_KEYS = DIMENSIONS + VARIANTS
 
 # fullmatch throughout: "$" would also match before a trailing newline.
 DEVICE_RE = re.compile(r"cpu|cuda(:[0-9]+)?")
@@ -80,6 +100,7 @@ NAME_WORDS = "letters, digits and . _ + - only, starting with a letter or digit,
 VERSION_RE = re.compile(r"[0-9][0-9A-Za-z.+_-]{0,49}")
 URL_RE = re.compile(r"\S+")
 TARGET = Bound(whole=False, low=0, high=math.inf, low_inclusive=False)
+COSINE = Bound(whole=False, low=0, high=1, low_inclusive=False)
 
 _VERSION_TYPE = '{subject}, not a version string; quote it ("2.13.0") so YAML keeps every digit'
 _RULE_TYPES = {
@@ -87,6 +108,8 @@ _RULE_TYPES = {
     "torch": _VERSION_TYPE,
     "mode": "{subject}; write cold or warm",
     "device": "{subject}; write cpu, cuda or cuda:N",
+    "backend": "{subject}; write " + ", ".join(BACKENDS),
+    "dtype": "{subject}; write " + ", ".join(DTYPES),
 }
 
 
@@ -140,6 +163,14 @@ def _device_problem(value: str) -> str | None:
     if DEVICE_RE.fullmatch(value):
         return None
     return f"{_show(value)} is not a device; write cpu, cuda or cuda:N"
+
+
+def _backend_problem(value: str) -> str | None:
+    return None if value in BACKENDS else f"{_show(value)} is not a backend; write {', '.join(BACKENDS)}"
+
+
+def _dtype_problem(value: str) -> str | None:
+    return None if value in DTYPES else f"{_show(value)} is not a dtype; write {', '.join(DTYPES)}"
 
 
 def _version(text: str):
@@ -312,16 +343,37 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
     reference_run = _reference_run(data, problems)
     modes = problems.values(data, "modes", MODES, _mode_problem)
     devices = problems.values(data, "devices", ("cpu",), _device_problem)
+    agreement = {
+        key: float(value)
+        for key in COSINE_THRESHOLDS
+        if "agreement" in data
+        and isinstance(data["agreement"], dict)
+        and key in data["agreement"]
+        and (value := problems.number(data["agreement"][key], ["agreement", key], COSINE, " in (0, 1]"))
+        is not None
+    }
+    if "agreement" in data:
+        problems.mapping(data["agreement"], ["agreement"], tuple(COSINE_THRESHOLDS))
+    backends = problems.values(data, "backends", (DEFAULT_BACKEND,), _backend_problem)
+    dtypes = problems.values(data, "dtypes", (DEFAULT_DTYPE,), _dtype_problem)
+    for index, dtype in enumerate(dtypes):
+        # A combination a backend cannot do is dropped; a dtype none of them can do is a mistake.
+        if backends and not any(dtype in BACKEND_DTYPES[backend] for backend in backends):
+            able = "; ".join(f"{b}: {', '.join(BACKEND_DTYPES[b])}" for b in backends)
+            problems.add(["dtypes", index], f"{_show(dtype)} is a dtype no listed backend can do ({able})")
 
     # Expand; with some entries rejected above this still runs on the rest, so that rule
     # problems show in the same report as the entry problems.
-    expansion = _Expansion(models, torches, settings, rejected=declared - {m.name for m in models}, axes=axes)
+    rejected = declared - {m.name for m in models}
+    expansion = _Expansion(models, torches, settings, rejected=rejected, axes=axes)
+    expansion.agreement = agreement
     cells = {}
     for model in models:
         for env in expansion.environments():
-            for mode in modes:
-                for device in devices:
-                    cell = expansion.cell(model.name, env.torch.version, mode, device, env.pins)
+            for mode, device, backend, dtype in itertools.product(modes, devices, backends, dtypes):
+                if dtype in BACKEND_DTYPES[backend]:
+                    version = env.torch.version
+                    cell = expansion.cell(model.name, version, mode, device, env.pins, backend, dtype)
                     cells[_key(cell)] = cell
     for index, rule in enumerate(problems.sequence(data.get("exclude", []), ["exclude"], at_least_one=False)):
         match, _ = expansion.rule(rule, ["exclude", index], (), problems)
@@ -336,6 +388,8 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
             del cells[key]
     extra_modes: list[str] = []
     extra_devices: list[str] = []
+    extra_backends: list[str] = []
+    extra_dtypes: list[str] = []
     for index, rule in enumerate(problems.sequence(data.get("include", []), ["include"], at_least_one=False)):
         match, changes = expansion.rule(rule, ["include", index], CELL_SETTINGS, problems)
         if match is None:
@@ -353,13 +407,23 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
             for key in hits:
                 cells[key] = replace(cells[key], **changes)
         elif all(dim in match for dim in DIMENSIONS) and not expansion.missing_pins(match):
-            pins = {name: value for name, value in match.items() if name not in DIMENSIONS}
-            added = replace(expansion.cell(*(match[dim] for dim in DIMENSIONS), pins), **changes)
+            pins = {name: value for name, value in match.items() if name not in RULE_KEYS}
+            variant = [match.get("backend", DEFAULT_BACKEND), match.get("dtype", DEFAULT_DTYPE)]
+            problem = backend_problem(*variant)
+            if problem:
+                # Named by the dtype's line when it has one (it is what the backend cannot do).
+                problems.add(["include", index, "dtype" if "dtype" in match else "backend"], problem)
+                continue
+            added = replace(expansion.cell(*(match[dim] for dim in DIMENSIONS), pins, *variant), **changes)
             cells[_key(added)] = added
-            if match["mode"] not in modes and match["mode"] not in extra_modes:
-                extra_modes.append(match["mode"])
-            if match["device"] not in devices and match["device"] not in extra_devices:
-                extra_devices.append(match["device"])
+            for value, declared, extra in (
+                (match["mode"], modes, extra_modes),
+                (match["device"], devices, extra_devices),
+                (variant[0], backends, extra_backends),
+                (variant[1], dtypes, extra_dtypes),
+            ):
+                if value not in declared and value not in extra:
+                    extra.append(value)
         else:
             missing = [dim for dim in DIMENSIONS if dim not in match] + expansion.missing_pins(match)
             problems.add(
@@ -382,6 +446,9 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
         torch=tuple(torches),
         modes=tuple(sorted(set(modes) | set(extra_modes), key=MODES.index)),
         devices=tuple(devices) + tuple(extra_devices),
+        backends=tuple(backends) + tuple(extra_backends),
+        dtypes=tuple(dtypes) + tuple(extra_dtypes),
+        agreement={**COSINE_THRESHOLDS, **agreement},
         cells=tuple(cells.values()),
         order=order,
         reference=reference,
@@ -668,13 +735,21 @@ def _torch_pins(value: Any, where: list, problems: _Problems) -> tuple[tuple[str
 
 
 def _key(cell: Cell) -> tuple:
-    return (cell.model.name, cell.torch.version, cell.mode, cell.device, cell.packages)
+    return (
+        cell.model.name,
+        cell.torch.version,
+        cell.mode,
+        cell.device,
+        cell.backend,
+        cell.dtype,
+        cell.packages,
+    )
 
 
 def _matches(key: tuple, match: dict[str, str]) -> bool:
-    pins = dict(key[len(DIMENSIONS)])
+    pins = dict(key[len(RULE_KEYS)])
     return all(
-        (key[DIMENSIONS.index(dim)] if dim in DIMENSIONS else pins.get(dim)) == value
+        (key[RULE_KEYS.index(dim)] if dim in RULE_KEYS else pins.get(dim)) == value
         for dim, value in match.items()
     )
 
@@ -699,6 +774,7 @@ class _Expansion:
         self.torches = torches
         self.settings = settings
         self.axes = axes
+        self.agreement: dict[str, float] = {}  # agreement: as given (cosine floors by dtype kind)
 
     def axes_of(self, spec: TorchSpec) -> dict[str, tuple[str, ...]]:
         """The package axes a torch is crossed with: all but those its entry pins itself."""
@@ -737,12 +813,19 @@ class _Expansion:
         return None
 
     def cell(
-        self, model: str, torch: str, mode: str, device: str, pins: dict[str, str] | None = None
+        self,
+        model: str,
+        torch: str,
+        mode: str,
+        device: str,
+        pins: dict[str, str] | None = None,
+        backend: str = DEFAULT_BACKEND,
+        dtype: str = DEFAULT_DTYPE,
     ) -> Cell:
         spec = self.torch(torch)
         pins = {**(pins or {}), **dict(spec.packages)}
         return Cell(
-            cell_id(model, spec.version, mode, device, pins),
+            cell_id(model, spec.version, mode, device, pins, backend, dtype),
             self.models[model],
             spec,
             mode,
@@ -751,6 +834,9 @@ class _Expansion:
             self.settings["warmups"],
             float(self.settings["timeout"]),
             tuple(sorted(pins.items())),
+            backend,
+            dtype,
+            cosine_threshold(dtype, self.agreement),
         )
 
     def rule(self, rule: Any, where: list, allowed: tuple[str, ...], problems: _Problems):
@@ -760,9 +846,9 @@ class _Expansion:
             problems.mapping(rule, where, ())
             return None, {}
         # A package key as written (Sentence_Transformers) names its canonical axis.
-        packages = {key: self.package_key(key) for key in rule if key not in DIMENSIONS + allowed}
+        packages = {key: self.package_key(key) for key in rule if key not in RULE_KEYS + allowed}
         if (
-            problems.mapping(rule, where, DIMENSIONS + allowed + tuple(k for k, v in packages.items() if v))
+            problems.mapping(rule, where, RULE_KEYS + allowed + tuple(k for k, v in packages.items() if v))
             is None
         ):
             return None, {}
@@ -777,7 +863,7 @@ class _Expansion:
                 ok = ok and value is not None
                 changes["timeout_s" if key == "timeout" else key] = value
         match: dict[str, str] = {}
-        for dim in DIMENSIONS:
+        for dim in RULE_KEYS:
             if dim not in rule:
                 continue
             value = problems.string(rule[dim], where + [dim], _RULE_TYPES[dim])
@@ -803,6 +889,11 @@ class _Expansion:
                 ok = False
             else:
                 match[name] = same[0]
+        if ok and "backend" in match and "dtype" in match:
+            problem = backend_problem(match["backend"], match["dtype"])
+            if problem:
+                problems.add(where + ["dtype"], problem)
+                ok = False
         if not ok:
             return None, {}
         if not match:  # only settings, no dimension: it would match everything
@@ -837,6 +928,10 @@ class _Expansion:
                 )
         elif dim == "mode":
             return _mode_problem(value)
+        elif dim == "backend":
+            return _backend_problem(value)
+        elif dim == "dtype":
+            return _dtype_problem(value)
         else:
             return _device_problem(value)
         return None

@@ -15,11 +15,24 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from harness.errors import UserError
-from harness.result import DEFAULT_TARGETS, MODES, CellInfo, PlannedCell, Settings, env_id, reference_id
+from harness.result import (
+    DEFAULT_BACKEND,
+    DEFAULT_DTYPE,
+    DEFAULT_TARGETS,
+    MODES,
+    CellInfo,
+    PlannedCell,
+    Settings,
+    env_id,
+    reference_id,
+)
 from harness.result.settings import BOUNDS
 
 # The keys a cell is identified by, in the order of its id; include / exclude match on them.
 DIMENSIONS = ("model", "torch", "mode", "device")
+# What a cell loads the model with; include / exclude match on them too, and an include
+# that adds a cell without naming them adds a torch float32 one.
+VARIANTS = ("backend", "dtype")
 # How a run's samples are ordered: in rounds, each cell once per round in a freshly shuffled
 # order (the default), or cell by cell.
 ORDERS = ("interleaved", "sequential")
@@ -136,6 +149,9 @@ class Cell:
     warmups: int
     timeout_s: float
     packages: tuple[tuple[str, str], ...] = ()  # the pins of its environment, by name
+    backend: str = DEFAULT_BACKEND
+    dtype: str = DEFAULT_DTYPE
+    cosine_threshold: float | None = None  # the lowest embedding cosine that agrees (agreement:)
     stack: str | None = None  # "baseline": a reference cell (CellInfo.stack)
 
     def as_reference(self) -> Cell:
@@ -174,6 +190,8 @@ class Cell:
             torch=self.torch.version,
             packages=dict(self.packages),
             stack=self.stack,
+            backend=self.backend,  # type: ignore[arg-type]
+            dtype=self.dtype,  # type: ignore[arg-type]
         )
 
     @property
@@ -201,6 +219,8 @@ class Cell:
             "timeout_s": self.timeout_s,
             "targets": dict(self.targets),
             **({"packages": dict(self.packages)} if self.packages else {}),
+            "backend": self.backend,
+            "dtype": self.dtype,
         }
 
 
@@ -229,6 +249,9 @@ class Matrix:
     install: tuple[str, ...] = ()  # uv arguments every environment installs (install:)
     packages: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the packages: axes
     environments: tuple[EnvSpec, ...] = ()  # one per torch x pins combination that has cells
+    backends: tuple[str, ...] = (DEFAULT_BACKEND,)  # as declared (backends:), plus any an include adds
+    dtypes: tuple[str, ...] = (DEFAULT_DTYPE,)  # as declared (dtypes:), plus any an include adds
+    agreement: dict[str, float] = field(default_factory=dict)  # cosine floors: float, qint8
 
     def torch_spec(self, version: str) -> TorchSpec:
         """The matrix's torch entry for a version (``2.13`` finds ``2.13.0``)."""
@@ -306,6 +329,9 @@ class Matrix:
             "torch": [spec.to_dict() for spec in self.torch],
             "modes": list(self.modes),
             "devices": list(self.devices),
+            "backends": list(self.backends),
+            "dtypes": list(self.dtypes),
+            "agreement": dict(self.agreement),
             "order": self.order,
             "reference": self.reference,
             "reference_run": self.reference_run,

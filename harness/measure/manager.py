@@ -55,6 +55,7 @@ class CellJob(msgspec.Struct, kw_only=True):
     python: str  # the Python of the cell's environment
     environment: str  # the environment's id (``torch-2.13.0``)
     app_paths: list[str] = []  # folders an entry: source's module is imported from
+    cosine_threshold: float | None = None  # the lowest embedding cosine that still agrees
 
     @property
     def id(self) -> str:
@@ -223,6 +224,7 @@ def measure(
                 python=pythons[cell.id],
                 environment=cell.env_id,
                 app_paths=[cell.model.path] if getattr(cell.model, "path", None) else [],
+                cosine_threshold=getattr(cell, "cosine_threshold", None),
             )
             for cell in cells
             if cell.id in needed

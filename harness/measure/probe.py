@@ -135,8 +135,13 @@ def measure(spec_json: str, rss_start: int, t_torch: int, t_st: int) -> dict:
         sync()
         metrics["cuda_init_s"] = _seconds(t, time.perf_counter_ns())
 
+    # A backend other than torch loads the exported file the runner names (file_name);
+    # a torch dtype other than float32 is torch_dtype. Neither: the call as it always was.
+    load = {"backend": spec["backend"]} if spec.get("backend", "torch") != "torch" else {}
+    if spec.get("model_kwargs"):
+        load["model_kwargs"] = spec["model_kwargs"]
     t = time.perf_counter_ns()
-    model = sentence_transformers.SentenceTransformer(spec["load_id"], device="cpu")
+    model = sentence_transformers.SentenceTransformer(spec["load_id"], device="cpu", **load)
     metrics["init_s"] = _seconds(t, time.perf_counter_ns())
 
     if cuda:
@@ -155,8 +160,14 @@ def measure(spec_json: str, rss_start: int, t_torch: int, t_st: int) -> dict:
     _after_load(metrics, model.encode, sync, spec, rss_start, t_loaded)
     if cuda:
         metrics["cuda_max_allocated_mb"] = _mb(torch.cuda.max_memory_allocated())
+    # Every clock has stopped and memory is read: now the agreement sentences, whose
+    # embeddings the runner compares with the torch float32 model's.
+    embeddings = None
+    if spec.get("agreement"):
+        embeddings = model.encode(list(spec["agreement"]), convert_to_numpy=True).astype(float).tolist()
 
     return {
+        "embeddings": embeddings,
         "metrics": metrics,
         "start_wall_ns": _START_WALL_NS,
         "versions": {

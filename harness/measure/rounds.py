@@ -51,6 +51,9 @@ def _open(job: CellJob, env: EnvironmentInfo, run_dir: Path, resume: bool) -> Ce
         app_paths=tuple(job.app_paths),
         packages=dict(job.info.packages),
         stack=job.info.stack,
+        backend=job.info.backend,
+        dtype=job.info.dtype,
+        cosine_threshold=job.cosine_threshold,
     )
     path = cell_file(run_dir, job.info)
     earlier = None

@@ -15,7 +15,10 @@ tests/test_profile.py checks that the runner maps none of what the probe's stack
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import json
+import math
 import os
 import signal
 import subprocess
@@ -28,12 +31,13 @@ from datetime import datetime
 from pathlib import Path
 
 from harness.errors import UserError
-from harness.measure import coldcache, importtime, metadata
+from harness.measure import coldcache, export, importtime, metadata
 from harness.measure.models import ResolvedModel
 from harness.measure.probe import EXIT_ENTRY
 from harness.result import (
     COLD_RESIDENCY_THRESHOLD,
     DEFAULT_TARGETS,
+    EXPORTS_DIR,
     CellInfo,
     CellReport,
     ColdCache,
@@ -44,10 +48,14 @@ from harness.result import (
     Settings,
     WriteError,
     cell_id,
+    cosine_threshold,
     now_iso,
 )
+from harness.result.settings import AGREEMENT_SENTENCES
 
 STDERR_TAIL_CHARS = 2000
+# The least time a one-off export (and its reference encode) is given before the samples.
+EXPORT_TIMEOUT_S = 900.0
 # A counted cold sample that starts above the residency threshold is evicted again, this
 # many more times at most, before its probe starts; then it is recorded as not cold.
 COLD_RETRIES = 2
@@ -74,6 +82,12 @@ class CellConfig:
     app_paths: tuple[str, ...] = ()  # folders an entry: source's module is imported from
     packages: dict[str, str] = field(default_factory=dict)  # the environment's pins besides torch
     stack: str | None = None  # "baseline": a reference cell (CellInfo.stack)
+    backend: str = "torch"  # SentenceTransformer's backend: torch, onnx or openvino
+    dtype: str = "float32"  # float32, float16, bfloat16 (torch), qint8 (onnx)
+    # Encode AGREEMENT_SENTENCES after each sample's timing and compare with the torch
+    # float32 model's embeddings (embedding_cosine_min); the model's own load path only.
+    agreement: bool = True
+    cosine_threshold: float | None = None  # the lowest cosine that agrees (default: by dtype)
 
 
 def _child_env(config: CellConfig) -> dict[str, str]:
@@ -133,7 +147,15 @@ class CellRun:
         torch_label = config.torch_label or installed
         info = CellInfo(
             id=config.cell_id
-            or cell_id(config.name, torch_label, config.mode, config.device, config.packages),
+            or cell_id(
+                config.name,
+                torch_label,
+                config.mode,
+                config.device,
+                config.packages,
+                config.backend,
+                config.dtype,
+            ),
             model=config.name,
             source=config.model.spec,
             mode=config.mode,  # type: ignore[arg-type]
@@ -141,6 +163,8 @@ class CellRun:
             torch=torch_label,
             packages=dict(config.packages),
             stack=config.stack,
+            backend=config.backend,  # type: ignore[arg-type]
+            dtype=config.dtype,  # type: ignore[arg-type]
         )
         self.report = CellReport(
             status="partial",
@@ -152,6 +176,7 @@ class CellRun:
             machine=metadata.machine(),
             model_info=config.model.info(),
             targets=dict(config.targets),
+            cosine_threshold=config.cosine_threshold or cosine_threshold(config.dtype),
         )
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         self.output = Path(output) if output else Path("reports") / f"profile-{info.id}-{stamp}.json"
@@ -160,11 +185,21 @@ class CellRun:
         self._check_files: list[Path] = []  # what the fallback checks
         self._load_files: list[str] = []  # what the load reads, once a sample has listed it
         self._holders: dict[str, list[str]] = {}  # a file that stayed resident -> who maps it
+        # What the probe loads: the model as given, or its export (prepare() sets them).
+        self._load_id = config.model.load_id
+        self._model_kwargs: dict[str, str] = (
+            {} if config.dtype in ("float32", "qint8") else {"torch_dtype": config.dtype}
+        )
+        self._reference: list[list[float]] | None = None
+        self._agrees = False  # whether samples encode AGREEMENT_SENTENCES (prepare() decides)
         if config.mode == "cold":
             self._prepare_cold()
 
     # -- cold cache ---------------------------------------------------------------------
-    def _prepare_cold(self) -> None:
+    def _prepare_cold(self, weights: Path | None = None) -> None:
+        """The cold-cache block, and the files checked before the first sample has listed
+        what the load reads: ``weights`` (default: the model's) and torch's libraries."""
+        self._walk_list = None
         block = ColdCache(method=coldcache.METHOD, threshold=COLD_RESIDENCY_THRESHOLD)
         if not coldcache.CAN_EVICT:
             block.note = (
@@ -172,7 +207,9 @@ class CellRun:
                 f"without root, so these 'cold' samples may have run warm"
             )
         else:
-            self._check_files = coldcache.check_files(self.config.model.weights_file, self.config.python)
+            self._check_files = coldcache.check_files(
+                weights or self.config.model.weights_file, self.config.python
+            )
             block.checked_files = [str(p) for p in self._check_files]
             if not self._check_files:
                 block.note = "found neither the model's weights nor torch's libraries to check residency on"
@@ -244,7 +281,10 @@ class CellRun:
         # attribution costs no run of its own (importtime's docstring).
         attribute = warmup and config.import_attribution and self.report.import_attribution is None
         spec = {
-            "load_id": config.model.load_id,
+            "load_id": self._load_id,
+            "backend": config.backend,
+            "model_kwargs": self._model_kwargs,
+            "agreement": list(AGREEMENT_SENTENCES) if self._agrees else None,
             "device": config.device,
             "sentence": config.settings.sentence,
             "encode_repeats": config.settings.encode_repeats,
@@ -308,6 +348,11 @@ class CellRun:
         metrics.update({k: v for k, v in result["metrics"].items() if v is not None})
         metrics["startup_s"] = max(0.0, (result["start_wall_ns"] - spawn_wall_ns) / 1e9)
         sample.bytecode_present = result.get("bytecode_present")
+        if self._agrees and result.get("embeddings"):
+            if self._reference is None:  # a torch float32 cell's first: it is the reference
+                self._reference = result["embeddings"]
+                self._keep_reference()
+            metrics["embedding_cosine_min"] = cosine_min(result["embeddings"], self._reference)
         if result.get("files"):
             self._learn_load_files(result["files"])
         return sample
@@ -317,8 +362,101 @@ class CellRun:
         device, an unwritable report. Idempotent; run() calls it."""
         if not self._prepared:
             check_cuda(self.config)
+            self._export()
             self.write()
             self._prepared = True
+
+    @property
+    def export_folder(self) -> Path:
+        """Where this cell's model is exported and its reference embeddings kept: beside its
+        report (under the run), one folder per model and environment, never the model's own."""
+        env = hashlib.sha256(str(Path(self.config.python).absolute()).encode()).hexdigest()[:12]
+        return self.output.parent / EXPORTS_DIR / f"{self.config.name}-{env}"
+
+    def _export(self) -> None:
+        """Before any sample, in the cell's environment: the export its backend and dtype
+        need (timed as ``export_s``, counted in no sample) and the torch float32 reference
+        embeddings (harness.measure.export)."""
+        config = self.config
+        variant = (config.backend, config.dtype) != ("torch", "float32")
+        if config.model.kind == "entry":
+            if variant:
+                raise CellError(
+                    f"an entry: source loads the model its own way; backend {config.backend} "
+                    f"dtype {config.dtype} needs a model source (package:, path: or hub:)"
+                )
+            return  # the application's encoder: nothing to compare it with
+        if not variant:
+            # The reference itself: read it where another cell made it, else its first
+            # sample's embeddings are it (no load of the model beyond the samples').
+            self._agrees = config.agreement
+            if config.agreement and self.reference_file.is_file():
+                self._reference = json.loads(self.reference_file.read_text())["embeddings"]
+            return
+        if config.model.local_dir is None:
+            raise CellError(
+                f"model {config.model.spec!r} has no local copy to export or compare with; "
+                "download it first (or give its folder as path:)"
+            )
+        spec = {
+            "model_dir": str(config.model.local_dir),
+            "folder": str(self.export_folder),
+            "backend": config.backend,
+            "dtype": config.dtype,
+            "sentences": list(AGREEMENT_SENTENCES) if config.agreement else None,
+        }
+        with tempfile.TemporaryDirectory(prefix="harness-export-") as tmp:
+            result_file = Path(tmp) / "export.json"
+            flags = ["-P"] if sys.version_info >= (3, 11) else []
+            cmd = [config.python, *flags, "-m", "harness.measure.export", json.dumps(spec), str(result_file)]
+            try:
+                proc = subprocess.run(
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    env=_child_env(config),
+                    cwd=tmp,
+                    timeout=max(EXPORT_TIMEOUT_S, config.settings.timeout_s),
+                )
+            except subprocess.TimeoutExpired:
+                raise CellError(
+                    f"the {config.backend} {config.dtype} export timed out after "
+                    f"{max(EXPORT_TIMEOUT_S, config.settings.timeout_s):g} s"
+                ) from None
+            if proc.returncode != 0 or not result_file.is_file():
+                text = (proc.stderr or b"").decode("utf-8", "replace")
+                lines = [ln for ln in text.splitlines() if ln.strip()]
+                last = lines[-1].removeprefix("harness.measure.export: ") if lines else None
+                why = last or f"exit {proc.returncode}"
+                what = "export" if variant else "reference encode"
+                raise CellError(f"the {config.backend} {config.dtype} {what} failed: {why}")
+            result = json.loads(result_file.read_text())
+        if config.backend != "torch":
+            self._load_id = result["load_dir"]
+            self._model_kwargs = {"file_name": result["file_name"]}
+            self.report.export_s = result["export_s"]
+            # A cold sample must find the export cold, not the weights it does not read.
+            self.config.model = dataclasses.replace(config.model, local_dir=Path(result["load_dir"]))
+            if self.config.mode == "cold":
+                self._prepare_cold(Path(result["load_dir"]) / result["file_name"])
+        if result.get("reference"):
+            self._reference = json.loads(Path(result["reference"]).read_text())["embeddings"]
+            self._agrees = True
+
+    @property
+    def reference_file(self) -> Path:
+        return self.export_folder / export.REFERENCE
+
+    def _keep_reference(self) -> None:
+        """Write the reference embeddings for the other cells of this model and environment."""
+        path = self.reference_file
+        if path.is_file():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"sentences": list(AGREEMENT_SENTENCES), "embeddings": self._reference}))
+        os.replace(tmp, path)
 
     def run(self, on_sample: Callable[[Sample, int, int], None] | None = None) -> CellReport:
         """All samples, then what the runner itself can conclude (not statistics: see
@@ -368,6 +506,8 @@ class CellRun:
             )
         else:
             report.status = "complete"
+        cosines = report.values("embedding_cosine_min")
+        report.embedding_cosine_min = min(cosines) if cosines else None
         report.finished = now_iso()
         self.write()
         return report
@@ -418,6 +558,20 @@ class CellRun:
             self.report.write(self.output)
         except WriteError as exc:
             raise CellError(f"cannot write the report: {exc}") from None
+
+
+def cosine_min(embeddings: list[list[float]], reference: list[list[float]]) -> float:
+    """The lowest cosine similarity between each embedding and its reference, in plain
+    Python (the runner imports no numpy); -1 where the two do not pair up."""
+    if len(embeddings) != len(reference) or not embeddings:
+        return -1.0
+    lowest = 1.0
+    for a, b in zip(embeddings, reference):
+        norm = math.sqrt(math.fsum(x * x for x in a)) * math.sqrt(math.fsum(y * y for y in b))
+        if len(a) != len(b) or norm == 0:
+            return -1.0
+        lowest = min(lowest, math.fsum(x * y for x, y in zip(a, b)) / norm)
+    return max(-1.0, min(1.0, lowest))
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

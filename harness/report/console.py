@@ -11,6 +11,7 @@ name, not a closing tag.
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -116,6 +117,15 @@ def print_report(report: CellReport, console: Console | None = None) -> None:
         f"   {_text(versions)} · Python {_text(str(env.python if env else None))} · "
         f"device {_text(cell.device)}",
     )
+    if (cell.backend, cell.dtype) != ("torch", "float32"):
+        export = f", exported once in {quantity('total_s', report.export_s)}" if report.export_s else ""
+        cosine = report.embedding_cosine_min
+        agreement = (
+            f"; embedding cosine against torch float32 ≥ {math.floor(cosine * 1e4) / 1e4:.4f}"
+            if cosine is not None
+            else ""
+        )
+        _say(console, f"   Backend: {_text(cell.variant)}{_text(export)}{_text(agreement)}")
     style = "green" if ok == len(counted) else ("yellow" if ok else "red")
     _say(
         console,

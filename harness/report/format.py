@@ -83,7 +83,15 @@ def quantity(metric: str, value: float | None) -> str:
     """A metric's value with its unit; ``–`` when there is none."""
     if value is None or not math.isfinite(value):
         return "–"
-    return megabytes(value) if METRICS[metric].unit == "MB" else duration(value)
+    unit = METRICS[metric].unit
+    if unit == "":
+        return cosine(value)
+    return megabytes(value) if unit == "MB" else duration(value)
+
+
+def cosine(value: float) -> str:
+    """An embedding cosine similarity: ``0.9934`` (four places: 0.99 is the threshold)."""
+    return f"{value:.4f}"
 
 
 def percent(fraction: float) -> str:

@@ -26,7 +26,15 @@ from collections.abc import Callable
 import msgspec
 
 from harness.errors import UserError
-from harness.report.facts import FAILURE_WORDS, FailedCell, failed_cells, failure_word, within_run
+from harness.report.facts import (
+    FAILURE_WORDS,
+    BackendLine,
+    FailedCell,
+    backend_lines,
+    failed_cells,
+    failure_word,
+    within_run,
+)
 from harness.report.format import (
     axes_key,
     decimals,
@@ -37,7 +45,16 @@ from harness.report.format import (
     percent,
     version_key,
 )
-from harness.result import HEADLINE_METRICS, METRICS, CellReport, FailureKind, MatrixReport
+from harness.result import (
+    BACKENDS,
+    DTYPES,
+    HEADLINE_METRICS,
+    METRICS,
+    CellReport,
+    FailureKind,
+    MatrixReport,
+    cosine_threshold,
+)
 
 __all__ = [
     "MISSED",
@@ -92,6 +109,8 @@ class Table(msgspec.Struct):
 
     @property
     def title(self) -> str:
+        if self.metric == AGREEMENT:  # a floor, per dtype: the cell's lowest over its samples
+            return f"{self.label} ({self.metric}: the lowest of any sample against torch float32)"
         target = f", target ≤ {self.target:g} {self.unit}" if self.target is not None else ""
         return f"{self.label} ({self.metric}, {self.unit}{target})"
 
@@ -125,6 +144,7 @@ class Tables(msgspec.Struct):
     environments: list[EnvRow]
     failed: list[FailedCell]
     reference: str | None = None  # the torch version of the "vs" columns, when there are any
+    backends: list[BackendLine] = []  # each backend or dtype against torch float32
 
 
 ENV_HEADERS = ["torch", "status", "build", "python", "torch installed", "sentence-transformers", "error"]
@@ -144,6 +164,15 @@ def _entry(cell: CellReport | None, metric: str, change: str | None) -> Entry:
             word += f" ({sum(1 for s in attempts if s.ok)}/{cell.settings.runs})"
         return Entry(
             status=cell.status, text=word, word=word, reason=cell.failure.reason if cell.failure else None
+        )
+    if metric == AGREEMENT and cell.embedding_cosine_min is not None:
+        # The cell's lowest, not a median: one sentence that drifts is the finding.
+        lowest = cell.embedding_cosine_min
+        threshold = cell.cosine_threshold or cosine_threshold(cell.cell.dtype)
+        missed = lowest < threshold
+        text = f"≥ {math.floor(lowest * 1e4) / 1e4:.4f}" + (f" {MISSED}" if missed else "")
+        return Entry(
+            status="complete", text=text, median=stats.median, n=stats.n, target=threshold, missed=missed
         )
     places = decimals(stats.median)
     text = figure(stats.median, places)
@@ -177,6 +206,24 @@ def paired_changes(comparison) -> Changes:
     return changes
 
 
+AGREEMENT = "embedding_cosine_min"
+
+
+def _column(info) -> tuple[str, str, str, str]:
+    """A table column: torch, mode, device, and the backend and dtype off torch float32
+    ("" on it, so a matrix without backends: has the columns it always had)."""
+    variant = "" if (info.backend, info.dtype) == ("torch", "float32") else info.variant
+    return (info.torch or "none", info.mode, info.device, variant)
+
+
+def _variant_key(variant: str) -> tuple:
+    backend, _, dtype = variant.partition(" ")
+    return (
+        BACKENDS.index(backend) if backend in BACKENDS else -1,
+        DTYPES.index(dtype) if dtype in DTYPES else -1,
+    )
+
+
 def tables_of(
     report: MatrixReport, metrics: list[str] = HEADLINE_METRICS, changes: Changes | None = None
 ) -> Tables:
@@ -184,28 +231,24 @@ def tables_of(
     within = within_run(report, "torch")
     paired = paired_changes(within)
     # A "vs <reference>" column after each column of another torch version that has a pair.
-    compared = {
-        (c.cell.torch or "none", c.cell.mode, c.cell.device)
-        for c in report.cells.values()
-        if any(cid == c.id for cid, _ in paired)
-    }
+    compared = {_column(c.cell) for c in report.cells.values() if any(cid == c.id for cid, _ in paired)}
     infos = [c.cell for c in report.cells.values()] + list(report.missing)
-    columns = sorted({(i.torch or "none", i.mode, i.device) for i in infos}, key=lambda col: axes_key(*col))
-    devices = {device for _, _, device in columns}
+    columns = sorted({_column(i) for i in infos}, key=lambda col: (axes_key(*col[:3]), _variant_key(col[3])))
+    devices = {column[2] for column in columns}
     models = list(dict.fromkeys(i.model for i in infos))
     # A reference run's <cell id>@baseline cells share their current cell's axes: the tables
     # show the current cells; `harness reference` judges the pairs.
-    by_axes = {
-        (c.cell.model, c.cell.torch or "none", c.cell.mode, c.cell.device): c
-        for c in report.cells.values()
-        if not c.cell.stack
-    }
+    by_axes = {(c.cell.model, *_column(c.cell)): c for c in report.cells.values() if not c.cell.stack}
     headers = ["model"]
     for column in columns:
-        torch, mode, device = column
-        headers.append(f"{torch} {mode}" + (f" {device}" if len(devices) > 1 else ""))
+        torch, mode, device, variant = column
+        where = f" {device}" if len(devices) > 1 else ""
+        headers.append(f"{torch} {mode}{where}" + (f" {variant}" if variant else ""))
         if column in compared:
             headers.append(f"vs {within.reference}")
+    if any(column[3] for column in columns) and AGREEMENT not in metrics:
+        # Backends and dtypes side by side: whether their embeddings agree, next to the speed.
+        metrics = [*metrics, AGREEMENT]
     tables = []
     for metric in metrics:
         info = METRICS[metric]
@@ -249,6 +292,7 @@ def tables_of(
         environments=environments,
         failed=failed_cells(report),
         reference=within.reference if compared else None,
+        backends=backend_lines(report),
     )
 
 
@@ -330,6 +374,13 @@ def render(
             [[text(row.model)] + [e.text for e in row.cells] for row in tab.rows],
             figures=True,
         )
+    if data.backends:
+        heading("Backends and dtypes against torch float32")
+        marks = {"ok": "✓", "warn": "⚠"}
+        out.extend(
+            [f"{'-' if md else ' '} {marks.get(b.level, '•')} {text(b.text, 300)}" for b in data.backends]
+        )
+        out.append("")
     if data.environments:
         heading("Environments (one fresh environment per torch version)")
         table(ENV_HEADERS, [[text(v) for v in e.cells()] for e in data.environments])

@@ -10,13 +10,21 @@ from __future__ import annotations
 import os
 
 from harness.result.catalogue import (
+    BACKEND_DTYPES,
+    BACKENDS,
     COLD_RESIDENCY_THRESHOLD,
+    COSINE_THRESHOLDS,
+    DEFAULT_BACKEND,
+    DEFAULT_DTYPE,
     DEFAULT_TARGETS,
+    DTYPES,
     HEADLINE_METRICS,
     METRICS,
     MODES,
     TARGET_FLAGS,
     Metric,
+    backend_problem,
+    cosine_threshold,
 )
 from harness.result.cell import (
     Bytecode,
@@ -59,6 +67,7 @@ from harness.result.names import (
 )
 from harness.result.run import (
     ENV_PREFIX,
+    EXPORTS_DIR,
     RUN_FILE,
     EnvRecord,
     PackageChange,
@@ -104,10 +113,17 @@ def read_cells(path: str | os.PathLike) -> dict[str, CellReport]:
 
 
 __all__ = [
+    "BACKENDS",
+    "BACKEND_DTYPES",
     "COLD_RESIDENCY_THRESHOLD",
+    "COSINE_THRESHOLDS",
+    "DEFAULT_BACKEND",
+    "DEFAULT_DTYPE",
+    "DTYPES",
     "DEFAULT_MODEL",
     "DEFAULT_TARGETS",
     "ENV_PREFIX",
+    "EXPORTS_DIR",
     "HEADLINE_METRICS",
     "METRICS",
     "MODES",
@@ -145,6 +161,8 @@ __all__ = [
     "UnsafeNameError",
     "WriteError",
     "append_bytes",
+    "backend_problem",
+    "cosine_threshold",
     "cell_id",
     "cells_of",
     "env_id",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 class Metric:
     key: str
     label: str
-    unit: str  # "s" or "MB"
+    unit: str  # "s", "MB", or "" (a plain number: a cosine similarity)
 
     @property
     def is_time(self) -> bool:
@@ -42,6 +42,9 @@ METRICS: dict[str, Metric] = {
         Metric("peak_rss_mb", "Peak RSS", "MB"),
         Metric("uss_mb", "USS at end", "MB"),
         Metric("cuda_max_allocated_mb", "CUDA max allocated", "MB"),
+        # After the timing: the lowest cosine similarity, over a fixed set of sentences,
+        # between this sample's embeddings and the torch float32 model's in its environment.
+        Metric("embedding_cosine_min", "Embedding cosine (min)", ""),
     ]
 }
 
@@ -61,6 +64,38 @@ DEFAULT_TARGETS = {
 COLD_RESIDENCY_THRESHOLD = 0.05
 
 MODES = ("cold", "warm")
+
+# The backends a cell can load with, each with the dtypes it can do (its first: the default).
+# torch/float32 is what a cell is when it names neither; its id then has no suffix.
+BACKEND_DTYPES: dict[str, tuple[str, ...]] = {
+    "torch": ("float32", "float16", "bfloat16"),
+    "onnx": ("float32", "qint8"),
+    "openvino": ("float32",),
+}
+BACKENDS = tuple(BACKEND_DTYPES)
+DTYPES = tuple(dict.fromkeys(d for dtypes in BACKEND_DTYPES.values() for d in dtypes))
+DEFAULT_BACKEND, DEFAULT_DTYPE = "torch", "float32"
+# Below these, a cell's embeddings no longer agree with the torch float32 model's: the
+# default thresholds of embedding_cosine_min, for quantized dtypes and for the others.
+COSINE_THRESHOLDS = {"float": 0.99, "qint8": 0.95}
+
+
+def cosine_threshold(dtype: str, thresholds: dict[str, float] | None = None) -> float:
+    """The lowest embedding cosine a cell of ``dtype`` may have and still agree."""
+    found = {**COSINE_THRESHOLDS, **(thresholds or {})}
+    return found["qint8"] if dtype == "qint8" else found["float"]
+
+
+def backend_problem(backend: str, dtype: str) -> str | None:
+    """Why a backend and dtype cannot go together, or None."""
+    if backend not in BACKEND_DTYPES:
+        return f"{backend!r} is not a backend; write {', '.join(BACKENDS)}"
+    if dtype not in DTYPES:
+        return f"{dtype!r} is not a dtype; write {', '.join(DTYPES)}"
+    if dtype not in BACKEND_DTYPES[backend]:
+        return f"backend {backend} cannot do {dtype}; it does {', '.join(BACKEND_DTYPES[backend])}"
+    return None
+
 
 # `harness profile` flags that set a target: flag -> metric.
 TARGET_FLAGS = {

@@ -71,6 +71,15 @@ class CellInfo(msgspec.Struct, kw_only=True):
     # "baseline" for a reference cell (id ``<cell id>@baseline``): the same cell measured in
     # the baseline's environment, rebuilt from its lock, in the same rounds; None otherwise.
     stack: Literal["baseline"] | None = None
+    # What the model was loaded with: SentenceTransformer's backend, and the dtype of its
+    # weights (qint8: ONNX dynamically quantized to int8).
+    backend: Literal["torch", "onnx", "openvino"] = "torch"
+    dtype: Literal["float32", "float16", "bfloat16", "qint8"] = "float32"
+
+    @property
+    def variant(self) -> str:
+        """``onnx qint8``: the backend and dtype, as a reader names them."""
+        return f"{self.backend} {self.dtype}"
 
     @property
     def axes(self) -> dict[str, str | None]:
@@ -82,6 +91,8 @@ class CellInfo(msgspec.Struct, kw_only=True):
             "torch": self.torch,
             "mode": self.mode,
             "device": self.device,
+            "backend": self.backend,
+            "dtype": self.dtype,
             **self.packages,
             # Only a reference cell has this axis: it never pairs with a current cell along
             # another axis (torch, say), only with the cell it is the reference of.
@@ -261,6 +272,16 @@ class CellReport(Document, kw_only=True, tag_field="kind", tag="cell"):
     targets: dict[str, float] = {}
     target_results: dict[str, TargetResult] = {}
     recommendations: list[Recommendation] = []
+    # Backends and dtypes other than torch float32: the seconds the one-off export (and
+    # quantization) of the model took in this environment, before any sample and counted in
+    # no total; None where the model already had the file, or the cell needs none.
+    export_s: NonNegative | None = None
+    # The lowest embedding cosine of any counted sample against the torch float32 model of
+    # the same environment (Sample.metrics["embedding_cosine_min"]); None when not measured.
+    embedding_cosine_min: Annotated[float, msgspec.Meta(ge=-1.0001, le=1.0001)] | None = None
+    # The lowest embedding_cosine_min that still agrees: below it the backend or dtype
+    # changes the model's output (matrix.yaml's agreement:, by dtype; --cosine-threshold).
+    cosine_threshold: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
 
     # -- the one alternative constructor -----------------------------------------------
     @classmethod

@@ -51,10 +51,18 @@ def env_id(torch: str | None, pins: dict[str, str] | None = None) -> str:
 
 
 def cell_id(
-    model: str, torch: str | None, mode: str, device: str, packages: dict[str, str] | None = None
+    model: str,
+    torch: str | None,
+    mode: str,
+    device: str,
+    packages: dict[str, str] | None = None,
+    backend: str = "torch",
+    dtype: str = "float32",
 ) -> str:
     """Stable id of a cell, used as its file name and to match cells across reports. The
     packages its environment pinned besides torch follow torch, by name
-    (``…-torch2.13.0-transformers5.17.0-cold-cpu``); without pins the id is as it always was."""
+    (``…-torch2.13.0-transformers5.17.0-cold-cpu``); a backend or dtype other than torch
+    float32 ends it (``…-warm-cpu-onnx-qint8``); without either the id is as it always was."""
     pins = "".join(f"-{name}{version}" for name, version in sorted((packages or {}).items()))
-    return f"{model}-torch{torch or 'none'}{pins}-{mode}-{device}"
+    variant = "" if (backend, dtype) == ("torch", "float32") else f"-{backend}-{dtype}"
+    return f"{model}-torch{torch or 'none'}{pins}-{mode}-{device}{variant}"

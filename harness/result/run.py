@@ -25,6 +25,9 @@ from harness.result.settings import Settings
 
 RUN_FILE = "run.json"
 ENV_PREFIX = "env-"
+# Beside a run's reports: the models exported for other backends and the reference
+# embeddings, one folder per model and environment (no report in it).
+EXPORTS_DIR = "exports"
 
 
 class EnvRecord(Document, kw_only=True, tag_field="kind", tag="environment"):
@@ -145,6 +148,8 @@ class PlannedCell(CellInfo, kw_only=True):
             device=self.device,
             torch=self.torch,
             packages=self.packages,
+            backend=self.backend,
+            dtype=self.dtype,
         )
 
 

@@ -22,6 +22,21 @@ DEFAULT_WARMUPS = 1
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_ENCODE_REPEATS = 10
 DEFAULT_SENTENCE = "The quick brown fox jumps over the lazy dog."
+# What every sample encodes after its timing ends, to check that its embeddings still agree
+# with the torch float32 model's (embedding_cosine_min): short and long, questions, numbers,
+# code, other languages and scripts, so that a backend or dtype that drifts on one shows.
+AGREEMENT_SENTENCES = (
+    "The quick brown fox jumps over the lazy dog.",
+    "How long does it take to load an embedding model from a cold start?",
+    "Interest rates rose by 0.25 percentage points to 5.5% in March 2024.",
+    "def load(path): return SentenceTransformer(path, device='cpu')",
+    "Der Zug nach Berlin hat heute zwanzig Minuten Verspätung.",
+    "東京は日本の首都であり、世界最大の都市圏の一つです。",
+    "ok",
+    "A long sentence that keeps going, clause after clause, about rivers, mountains, the weather "
+    "in late autumn, the price of bread, and whether any of it matters to the person reading it, "
+    "so that the model sees many tokens and its pooling is tested on more than a few words.",
+)
 
 
 @dataclass(frozen=True)
