@@ -15,6 +15,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The suite measures the default path: with PYTHONDONTWRITEBYTECODE set (as on some
+# machines), every environment a nox session builds compiles all of site-packages up front
+# (harness.envbuild.build_settings), a minute of CPU per build on 2 cores, and every child
+# of this process inherits it. test_cheaper sets it where that path is under test.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 
 def harness(
     *args: str, env: dict | None = None, timeout: float = 600, cwd: Path | None = None, check: bool = False

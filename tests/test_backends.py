@@ -153,7 +153,7 @@ def backend_run(tmp_path_factory) -> tuple[Path, str]:
         tmp_path / "matrix.yaml",
         {
             "runs": 1,
-            "warmups": 0,
+            "warmups": 1,  # carries the attribution; no bytecode compiled up front
             "models": [{"name": MODEL, "source": SOURCE}],
             "torch": ["2.13.0"],
             "packages": {"sentence-transformers": ["5.7.0", "6.0.1"], "transformers": ["4.57.6", "5.17.0"]},

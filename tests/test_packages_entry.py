@@ -273,7 +273,7 @@ def test_nox_profiles_the_app_per_transformers_version_and_fails_only_what_will_
         tmp_path / "matrix.yaml",
         {
             "runs": 1,
-            "warmups": 0,
+            "warmups": 1,  # carries the attribution; no bytecode compiled up front
             "models": [
                 {"name": "lazy-app", "source": "entry:lazyapp:load"},
                 # From a folder on sys.path (path:, relative to the matrix), and broken.
