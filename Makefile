@@ -16,6 +16,7 @@ MATRIX  ?= matrix.yaml
 # Where runs, merged reports, baselines and history go (HARNESS_REPORTS_DIR for nox).
 REPORTS ?= reports
 BASELINES ?= $(REPORTS)/baselines
+HISTORY ?= $(REPORTS)/history
 PYTEST_ARGS ?=
 
 .PHONY: setup profile profile-matrix test test-fast bench clean
@@ -74,8 +75,8 @@ profile-matrix: setup
 	run_id=$(or $(RESUME),$(RUN_ID),$$(date +%Y%m%d-%H%M%S)); \
 	PATH="$(CURDIR)/$(BIN):$$PATH" HARNESS_RUN_ID=$$run_id HARNESS_REPORTS_DIR='$(REPORTS)' MATRIX='$(MATRIX)' \
 		$(BIN)/nox -f noxfile.py $(NOX_ARGS) -s profile_matrix -- $(strip $(MATRIX_OVERRIDES)); nox_status=$$?; \
-	echo; $(BIN)/python -m harness merge $(REPORTS)/runs/$$run_id --output $(REPORTS)/matrix-$$run_id.json $(MERGE_ARGS); merge_status=$$?; \
-	html=$$($(BIN)/python -m harness report $(REPORTS)/runs/$$run_id --baseline auto --baselines-dir $(BASELINES) --html $(REPORTS)/matrix-$$run_id.html) \
+	echo; $(BIN)/python -m harness merge $(REPORTS)/runs/$$run_id --output $(REPORTS)/matrix-$$run_id.json --history '$(HISTORY)' $(MERGE_ARGS); merge_status=$$?; \
+	html=$$($(BIN)/python -m harness report $(REPORTS)/runs/$$run_id --baseline auto --baselines-dir $(BASELINES) --history '$(HISTORY)' --html $(REPORTS)/matrix-$$run_id.html) \
 		&& echo "HTML report: $$html"; \
 	ref_status=0; \
 	if [ '$(REFERENCE)' = numbers ]; then \
@@ -152,7 +153,6 @@ compare: setup
 .PHONY: ci-setup ci-plan ci-cell ci-merge ci-baseline ci-lint
 CI_RUN_ID  = $(or $(RUN_ID),$(HARNESS_RUN_ID),local)
 RUN_DIRS  ?= $(REPORTS)/runs/$(CI_RUN_ID)
-HISTORY   ?= $(REPORTS)/history
 CI_REPORT ?= $(REPORTS)/matrix-$(CI_RUN_ID).json
 CI_HTML   ?= $(CI_REPORT:.json=.html)
 CI_RUNS    = $(if $(filter command environment,$(origin RUNS)),$(strip $(RUNS)))

@@ -266,3 +266,14 @@ def test_bad_arguments_after_the_double_dash_are_one_line(tmp_path):
         assert proc.returncode != 0 and words in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr and "uv pip install" not in proc.stderr
     assert not (tmp_path / "reports").exists()
+
+
+def test_make_profile_matrix_keeps_its_history_under_reports(tmp_path):
+    """REPORTS=DIR is where everything goes: the merge's history too, not reports/history."""
+    proc = subprocess.run(
+        ["make", "-n", "--no-print-directory", "profile-matrix", f"REPORTS={tmp_path}"],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    merge = next(line for line in proc.stdout.splitlines() if "harness merge" in line)
+    assert f"--history '{tmp_path}/history'" in merge, merge

@@ -327,6 +327,11 @@ def test_nox_profiles_the_app_per_transformers_version_and_fails_only_what_will_
         broken = read_report(run_dir / f"broken-app-torch2.13.0-{pins.format(version)}-warm-cpu.json")
         assert broken.status == "failed" and broken.failure.kind is FailureKind.LOAD
         assert "load() returned an object of type int, which has no encode()" in broken.failure.detail
+    # The tables give each environment its own column, named by its pins.
+    merged = harness("merge", str(run_dir), "--no-history", "--output", str(tmp_path / "matrix.json"))
+    header = next(line for line in merged.stdout.splitlines() if line.startswith("model "))
+    for version in ("5.17.0", "5.18.0", "4.57.6"):
+        assert f"2.13.0 sentence-transformers 6.0.1 transformers {version} warm" in header, header
     failed = read_report(run_dir / f"lazy-app-torch2.13.0-{pins.format('4.57.6')}-warm-cpu.json")
     assert failed.status == "failed" and failed.failure.kind is FailureKind.INSTALL
     reason = failed.failure.reason

@@ -209,11 +209,24 @@ def paired_changes(comparison) -> Changes:
 AGREEMENT = "embedding_cosine_min"
 
 
-def _column(info) -> tuple[str, str, str, str]:
-    """A table column: torch, mode, device, and the backend and dtype off torch float32
-    ("" on it, so a matrix without backends: has the columns it always had)."""
+Column = tuple[str, str, str, tuple[tuple[str, str], ...], str]
+
+
+def _column(info) -> Column:
+    """A table column: torch, mode, device, the environment's other pins (matrix.yaml's
+    packages:, by name; none when nothing else was pinned) and the backend and dtype off
+    torch float32 ("" on it), so a matrix without packages: or backends: has the columns it
+    always had."""
     variant = "" if (info.backend, info.dtype) == ("torch", "float32") else info.variant
-    return (info.torch or "none", info.mode, info.device, variant)
+    return (info.torch or "none", info.mode, info.device, tuple(sorted(info.packages.items())), variant)
+
+
+def _column_key(column: Column) -> tuple:
+    torch, mode, device, pins, variant = column
+    # An environment's columns side by side: torch, then its pins, then mode and device.
+    by_torch, *by_mode = axes_key(torch, mode, device)
+    pin_key = [(name, version_key(version)) for name, version in pins]
+    return (by_torch, pin_key, by_mode, _variant_key(variant))
 
 
 def _variant_key(variant: str) -> tuple:
@@ -233,7 +246,7 @@ def tables_of(
     # A "vs <reference>" column after each column of another torch version that has a pair.
     compared = {_column(c.cell) for c in report.cells.values() if any(cid == c.id for cid, _ in paired)}
     infos = [c.cell for c in report.cells.values()] + list(report.missing)
-    columns = sorted({_column(i) for i in infos}, key=lambda col: (axes_key(*col[:3]), _variant_key(col[3])))
+    columns = sorted({_column(i) for i in infos}, key=_column_key)
     devices = {column[2] for column in columns}
     models = list(dict.fromkeys(i.model for i in infos))
     # A reference run's <cell id>@baseline cells share their current cell's axes: the tables
@@ -241,12 +254,14 @@ def tables_of(
     by_axes = {(c.cell.model, *_column(c.cell)): c for c in report.cells.values() if not c.cell.stack}
     headers = ["model"]
     for column in columns:
-        torch, mode, device, variant = column
+        torch, mode, device, pins, variant = column
         where = f" {device}" if len(devices) > 1 else ""
-        headers.append(f"{torch} {mode}{where}" + (f" {variant}" if variant else ""))
+        pinned = " ".join(f"{name} {version}" for name, version in pins)
+        label = " ".join(filter(None, [torch, pinned, f"{mode}{where}", variant]))
+        headers.append(label)
         if column in compared:
             headers.append(f"vs {within.reference}")
-    if any(column[3] for column in columns) and AGREEMENT not in metrics:
+    if any(column[4] for column in columns) and AGREEMENT not in metrics:
         # Backends and dtypes side by side: whether their embeddings agree, next to the speed.
         metrics = [*metrics, AGREEMENT]
     tables = []
