@@ -38,7 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--within",
         metavar="AXIS",
         help="compare within one REPORT (a merged report or a run folder): each cell against the "
-        "cell that differs in AXIS only (torch, model, mode, device, backend, dtype), paired round by round",
+        "cell that differs in AXIS only (torch, model, mode, device, backend, dtype, or a packages: name "
+        "such as transformers), paired round by round",
     )
     parser.add_argument(
         "--baselines-dir",
