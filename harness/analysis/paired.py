@@ -256,6 +256,35 @@ class PairedComparison(Comparison):
     reference: str = ""
     run_id: str = ""
 
+    @classmethod
+    def empty(
+        cls,
+        run_id: str,
+        axis: str,
+        reference: str,
+        label: str,
+        gated: tuple[str, ...],
+        threshold: float,
+        alpha: float,
+    ) -> PairedComparison:
+        """No verdicts yet: the pairs of ``run_id`` along ``axis`` against ``reference``
+        (shown as ``label``), judged at ``threshold`` and ``alpha``, ``gated`` failing the check."""
+        return cls(
+            verdicts=[],
+            missing_in_current=[],
+            missing_in_baseline=[],
+            failed={},
+            cross_machine=False,
+            threshold=threshold,
+            alpha=alpha,
+            gated_metrics=gated,
+            baseline_label=label,
+            current_label=run_id,
+            axis=axis,
+            reference=reference,
+            run_id=run_id,
+        )
+
     @property
     def pairings(self) -> set[str]:
         return {v.pairing for v in self.verdicts}
@@ -337,20 +366,8 @@ def compare_within(
             f"--within {axis}: no two cells of run {report.run_id} differ in {axis} alone "
             f"({axis}: {', '.join(values) or 'none'}); measure at least two {axis} values of one cell"
         )
-    comparison = PairedComparison(
-        verdicts=[],
-        missing_in_current=[],
-        missing_in_baseline=[],
-        failed={},
-        cross_machine=False,
-        threshold=threshold,
-        alpha=alpha,
-        gated_metrics=tuple(fail_on),
-        baseline_label=f"{axis} {reference}",
-        current_label=report.run_id,
-        axis=axis,
-        reference=reference,
-        run_id=report.run_id,
+    comparison = PairedComparison.empty(
+        report.run_id, axis, reference, f"{axis} {reference}", tuple(fail_on), threshold, alpha
     )
     for pair in pairs:
         failures = [

@@ -125,21 +125,7 @@ def compare_reference(
     records: dict[str, EnvRecord] = {r.name: r for r in report.environments.values()}
 
     def paired_comparison(gated: tuple[str, ...], label: str) -> PairedComparison:
-        return PairedComparison(
-            verdicts=[],
-            missing_in_current=[],
-            missing_in_baseline=[],
-            failed={},
-            cross_machine=False,
-            threshold=threshold,
-            alpha=alpha,
-            gated_metrics=gated,
-            baseline_label=label,
-            current_label=report.run_id,
-            axis=AXIS,
-            reference="baseline",
-            run_id=report.run_id,
-        )
+        return PairedComparison.empty(report.run_id, AXIS, "baseline", label, gated, threshold, alpha)
 
     changed = paired_comparison(tuple(fail_on), "its baseline environment rebuilt from the lock")
     # Nothing resolved differently: a slower or faster here is the runner's noise, not a change.
@@ -214,3 +200,15 @@ def stored_numbers_for(
     prints = {c.fingerprint for c in report.cells.values() if not is_reference(c)} - {None}
     path = find_for(prints.pop(), root) if len(prints) == 1 else None
     return (cells_of(read_any(path)), str(path)) if path is not None else (None, "")
+
+
+def judge_against_stored(
+    report: MatrixReport, root: str | os.PathLike, threshold: float, alpha: float, fail_on
+) -> ReferenceComparison:
+    """compare_reference with this machine's stored baseline under ``root`` as the fallback
+    for environments whose lock was not rebuilt (what `harness reference` and `ci compare`
+    both judge)."""
+    numbers, label = stored_numbers_for(report, root)
+    return compare_reference(
+        report, stored_numbers=numbers, stored_label=label, threshold=threshold, alpha=alpha, fail_on=fail_on
+    )

@@ -139,14 +139,8 @@ def _compare(args: argparse.Namespace) -> int:
             out.append("")
             continue
         if args.reference == "baseline" and reference.has_reference(part):
-            numbers, label = reference.stored_numbers_for(part, args.baselines_dir)
-            result = reference.compare_reference(
-                part,
-                stored_numbers=numbers,
-                stored_label=label,
-                threshold=args.threshold,
-                alpha=args.alpha,
-                fail_on=args.fail_on,
+            result = reference.judge_against_stored(
+                part, args.baselines_dir, args.threshold, args.alpha, args.fail_on
             )
             body = render_reference(result, args.format)
             out.append(body.replace("## ", "#### ", 1) if md else body)

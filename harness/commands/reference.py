@@ -41,7 +41,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness.analysis import baseline
-    from harness.analysis.reference import compare_reference, stored_numbers_for
+    from harness.analysis.reference import judge_against_stored
     from harness.report.facts import load_input
     from harness.report.reference import render
 
@@ -57,14 +57,6 @@ def run(args: argparse.Namespace) -> int:
             print("REFERENCE=numbers: compared with the stored numbers, nothing rebuilt")
         return 0
     report, _source = load_input(args.report)
-    numbers, label = stored_numbers_for(report, args.baselines_dir)
-    result = compare_reference(
-        report,
-        stored_numbers=numbers,
-        stored_label=label,
-        threshold=args.threshold,
-        alpha=args.alpha,
-        fail_on=args.fail_on,
-    )
+    result = judge_against_stored(report, args.baselines_dir, args.threshold, args.alpha, args.fail_on)
     print(render(result, args.format), end="")
     return result.exit_code()
