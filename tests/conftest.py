@@ -39,6 +39,43 @@ def harness(
     return proc
 
 
+NOX = Path(sys.executable).parent / "nox"
+
+
+def nox(
+    *args: str,
+    matrix: Path,
+    run_id: str | None = None,
+    envdir: Path | None = None,
+    reports: Path | None = None,
+    timeout: float = 900,
+) -> subprocess.CompletedProcess:
+    """nox as a user runs it (this virtualenv's nox first on PATH); reports (when a session
+    writes any) go under ``reports``, never into the checkout's reports/."""
+    from harness.envbuild import REPORTS_DIR_VAR
+
+    env = {
+        **os.environ,
+        "MATRIX": str(matrix),
+        "PATH": f"{NOX.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    env.pop("HARNESS_RUN_ID", None)
+    env.pop(REPORTS_DIR_VAR, None)
+    if run_id:
+        env["HARNESS_RUN_ID"] = run_id
+    if reports:
+        env[REPORTS_DIR_VAR] = str(reports)
+    extra = ["--envdir", str(envdir)] if envdir else []
+    return subprocess.run(
+        [str(NOX), "-f", str(REPO / "noxfile.py"), *extra, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=REPO,
+    )
+
+
 @pytest.fixture(scope="session")
 def warm_report_path(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("warm") / "warm.json"

