@@ -90,6 +90,15 @@ class CellConfig:
     cosine_threshold: float | None = None  # the lowest cosine that agrees (default: by dtype)
 
 
+def _module_command(python: str, module: str, *args: str, importtime: bool = False) -> list[str]:
+    """``python -P -m module ARGS`` (``-X importtime`` too when asked): -P keeps the working
+    directory off sys.path, where a folder named like a module of the stack would shadow it."""
+    flags = ["-P"] if sys.version_info >= (3, 11) else []
+    if importtime:
+        flags += ["-X", "importtime"]
+    return [python, *flags, "-m", module, *args]
+
+
 def _child_env(config: CellConfig) -> dict[str, str]:
     env = dict(os.environ)
     if config.app_paths:
@@ -296,12 +305,8 @@ class CellRun:
         timeout_s = config.settings.timeout_s
         with tempfile.TemporaryDirectory(prefix="harness-sample-") as tmp:
             result_file = Path(tmp) / "result.json"
-            # -P: do not put the working directory on sys.path, where a stray torch/ folder
-            # would shadow the real one.
-            flags = ["-P"] if sys.version_info >= (3, 11) else []
-            if attribute:
-                flags += ["-X", "importtime"]
-            cmd = [config.python, *flags, "-m", "harness.measure.probe", str(result_file), json.dumps(spec)]
+            args = (str(result_file), json.dumps(spec))
+            cmd = _module_command(config.python, "harness.measure.probe", *args, importtime=attribute)
             if config.model.kind == "entry":
                 cmd.append(config.model.load_id)
             spawn_wall_ns = time.time_ns()
@@ -407,8 +412,7 @@ class CellRun:
         }
         with tempfile.TemporaryDirectory(prefix="harness-export-") as tmp:
             result_file = Path(tmp) / "export.json"
-            flags = ["-P"] if sys.version_info >= (3, 11) else []
-            cmd = [config.python, *flags, "-m", "harness.measure.export", json.dumps(spec), str(result_file)]
+            cmd = _module_command(config.python, "harness.measure.export", json.dumps(spec), str(result_file))
             try:
                 proc = subprocess.run(
                     cmd,
