@@ -139,6 +139,14 @@ def test_a_reference_run_rebuilds_the_lock_and_interleaves_the_reference_cells(c
     assert changed.returncode in (0, 1), changed.stderr
     assert "1 package(s) differ" in changed.stdout and f"tqdm 4.0.0 -> {version}" in changed.stdout
     assert "the stack did not change" not in changed.stdout
+    # The HTML report shows the same: the environments, the paired verdicts, what differs.
+    page = chain["tmp"] / "edited.html"
+    shown = harness("report", str(edited), "--baselines-dir", str(chain["baselines"]), "--html", str(page))
+    assert shown.returncode == 0, shown.stderr
+    html = page.read_text()
+    assert 'id="reference"' in html and "1 package(s) differ" in html
+    assert f"tqdm 4.0.0 -&gt; {version}" in html
+    assert REF in html and 'id="plot-reference"' in html
 
     # The baseline stored from a reference run keeps neither reference cells nor environments.
     again = harness("baseline", "save", str(merged), "--root", str(chain["tmp"] / "b2"))

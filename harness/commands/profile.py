@@ -102,7 +102,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
             help=f"target for {metric} in {unit} (default: {DEFAULT_TARGETS[metric]:g})",
         )
     parser.add_argument(
-        "--no-import-attribution", action="store_true", help="skip the extra -X importtime run"
+        "--no-import-attribution",
+        action="store_true",
+        help="no -X importtime attribution (it rides on the warm-up, or a run of its own)",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
     # Set by the matrix driver so that cells carry the matrix's names.

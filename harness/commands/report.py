@@ -1,8 +1,10 @@
 """``python -m harness report INPUT --html reports/<name>.html``: the self-contained HTML page.
 
 INPUT is a merged matrix report, a run folder, or one cell report. With ``--baseline``
-the page adds the statistical comparison; the history (``reports/history``), when it holds
-runs of these cells, adds the trend. Prints the page's path.
+the page adds the statistical comparison; a reference run (``REFERENCE=baseline``) adds each
+cell's paired verdict against its rebuilt baseline environment, with the packages that
+differ (stored baselines from ``--baselines-dir``); the history (``reports/history``), when
+it holds runs of these cells, adds the trend. Prints the page's path.
 """
 
 from __future__ import annotations
@@ -43,12 +45,19 @@ def default_html(input_path: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from harness.analysis import history
+    from harness.analysis.compare import DEFAULT_ALPHA, DEFAULT_FAIL_ON, DEFAULT_THRESHOLD
+    from harness.analysis.reference import has_reference, judge_against_stored
     from harness.report import facts
     from harness.report import html as htmlreport
 
     report, source = facts.load_input(args.input)
     baseline_path, baseline_note = facts.baseline_for(args.baseline, report, args.baselines_dir)
     comparison = facts.compare_with(baseline_path, report) if baseline_path else None
+    reference = (
+        judge_against_stored(report, args.baselines_dir, DEFAULT_THRESHOLD, DEFAULT_ALPHA, DEFAULT_FAIL_ON)
+        if has_reference(report)
+        else None
+    )
     entries = history.load(args.history)
     trends = history.trends(entries) if entries else None
     history_note = None if entries else f"No runs recorded under {args.history} yet (merge records each run)."
@@ -60,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         baseline_note=baseline_note,
         trends=trends,
         history_note=history_note,
+        reference=reference,
     )
     output = htmlreport.write_page(args.html or default_html(args.input), page)
     print(output)

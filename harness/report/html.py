@@ -130,24 +130,23 @@ def _plots(cells: list[CellReport], labels: list[str]) -> dict[str, str | None]:
 
 
 def _import_groups(cells: list[CellReport]) -> dict[str, list[tuple[str, float]]]:
-    """Per torch version, the packages that cost most import time (warm cells where there
-    are any), averaged over the cells: the same packages load for every model."""
-    by_torch: dict[str, list[CellReport]] = {}
+    """Per torch version and mode, the packages that cost most import time, averaged over
+    the cells (the same packages load for every model). A cold cell's attribution comes
+    from its warm-up, which ran cold: the cold import cost, shown beside the warm one."""
+    by_group: dict[tuple[str, str], list[CellReport]] = {}
     for c in cells:
         if c.import_attribution and c.import_attribution.packages:
-            by_torch.setdefault(c.cell.torch or "?", []).append(c)
+            by_group.setdefault((c.cell.torch or "?", c.cell.mode), []).append(c)
     groups = {}
-    for torch in sorted(by_torch, key=version_key):
-        chosen = [c for c in by_torch[torch] if c.cell.mode == "warm"] or by_torch[torch]
+    for torch, mode in sorted(by_group, key=lambda key: (version_key(key[0]), key[1])):
+        chosen = by_group[torch, mode]
         totals: dict[str, float] = {}
         for c in chosen:
             for p in c.import_attribution.packages:
                 totals[p.package] = totals.get(p.package, 0.0) + p.self_s / len(chosen)
         top = sorted(totals.items(), key=lambda kv: -kv[1])[:TOP_PACKAGES]
-        modes = "/".join(sorted({c.cell.mode for c in chosen}))
-        groups[
-            f"torch {one_line(torch, 40)} ({modes}, {len(chosen)} cell{'s' if len(chosen) > 1 else ''})"
-        ] = top
+        label = f"torch {one_line(torch, 40)} {mode} ({len(chosen)} cell{'s' if len(chosen) > 1 else ''})"
+        groups[label] = top
     return groups
 
 
@@ -189,6 +188,44 @@ def _comparison(comparison, short: dict[str, str], **plot) -> ComparisonView | N
             **plot,
         )
     return ComparisonView(comparison=comparison, headers=headers_of(comparison), rows=rows, svg=svg)
+
+
+@dataclass(frozen=True)
+class ReferenceView:
+    """A reference run on the page: per environment what it was compared against, each
+    current cell's paired verdict against its rebuilt baseline environment (with the
+    packages that differ beside a slower one), and the A/A check where nothing changed."""
+
+    result: object  # harness.analysis.reference.ReferenceComparison
+    environments: list[str]
+    paired: ComparisonView | None
+    aa: ComparisonView | None
+    suspects: list[tuple[str, str]]  # (cell and metric, the versions that differ)
+
+
+def _reference(result, short: dict[str, str]) -> ReferenceView | None:
+    if result is None:
+        return None
+    from harness.report.reference import environment_line
+
+    plot = {
+        "xlabel": "change against the same cell in the baseline environment, same rounds (95% t-interval)",
+        "title": "Paired change against the rebuilt baseline environment",
+    }
+    slower = [v for v in result.paired.verdicts if v.verdict == "slower"]
+    return ReferenceView(
+        result=result,
+        environments=[environment_line(env) for env in result.envs],
+        paired=_comparison(result.paired, short, plot_id="plot-reference", **plot)
+        if result.paired.verdicts
+        else None,
+        aa=_comparison(result.aa, short, plot_id="plot-reference-aa", **plot) if result.aa.verdicts else None,
+        suspects=[
+            (f"{v.cell_id} {v.metric}", ", ".join(c.text for c in result.suspects(v.cell_id)))
+            for v in slower
+            if result.suspects(v.cell_id)
+        ],
+    )
 
 
 # --------------------------------------------------------------------------- trend
@@ -261,8 +298,10 @@ def render_page(
     baseline_note: str | None = None,
     trends: dict | None = None,
     history_note: str | None = None,
+    reference=None,
 ) -> str:
-    """The whole page as one HTML string."""
+    """The whole page as one HTML string; ``reference``: a reference run's
+    ReferenceComparison (harness.analysis.reference)."""
     from harness import __version__
 
     facts = headline(report)
@@ -291,6 +330,7 @@ def render_page(
             title="Paired change against the reference torch version, with its interval",
         ),
         within_note=describe(within) if within else None,
+        reference=_reference(reference, short),
         baseline_path=baseline_path,
         baseline_note=baseline_note,
         stored_note=STORED_NOTE,

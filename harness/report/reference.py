@@ -5,9 +5,27 @@ A/A checks; the fallback comparison with stored numbers; the overall line."""
 
 from __future__ import annotations
 
-from harness.analysis.reference import FALLBACK, SAME_STACK, ReferenceComparison
+from harness.analysis.reference import FALLBACK, SAME_STACK, EnvReference, ReferenceComparison
 from harness.report.comparison import render as render_comparison
 from harness.report.format import md_text, one_line
+
+
+def environment_line(env: EnvReference, text=one_line) -> str:
+    """What one current environment was compared against: its rebuilt lock (the stack did
+    not change, or the packages that differ), or why it was not rebuilt."""
+    where = f" (lock of {text(env.baseline)})" if env.baseline else ""
+    if env.how == FALLBACK:
+        return (
+            f"{text(env.env_id)}: not rebuilt: {text(env.reason, 400)}; "
+            "compared with the stored numbers instead"
+        )
+    if env.same_stack:
+        return (
+            f"{text(env.env_id)}: {SAME_STACK}{where}; its cells are measured as an A/A check "
+            "(expected: no change or inconclusive)"
+        )
+    changed = ", ".join(text(change.text) for change in env.changes)
+    return f"{text(env.env_id)}: {len(env.changes)} package(s) differ{where}: {changed}"
 
 
 def render(result: ReferenceComparison, fmt: str = "text") -> str:
@@ -17,21 +35,7 @@ def render(result: ReferenceComparison, fmt: str = "text") -> str:
     text = md_text if md else one_line
     title = f"Reference run {text(result.run_id)}: each cell against its baseline environment, same rounds"
     lines = [f"## {title}" if md else title, ""]
-    for env in result.envs:
-        where = f" (lock of {text(env.baseline)})" if env.baseline else ""
-        if env.how == FALLBACK:
-            lines.append(
-                f"- {text(env.env_id)}: not rebuilt: {text(env.reason, 400)}; "
-                "compared with the stored numbers instead"
-            )
-        elif env.same_stack:
-            lines.append(
-                f"- {text(env.env_id)}: {SAME_STACK}{where}; its cells are measured as an A/A check "
-                "(expected: no change or inconclusive)"
-            )
-        else:
-            changed = ", ".join(text(change.text) for change in env.changes)
-            lines.append(f"- {text(env.env_id)}: {len(env.changes)} package(s) differ{where}: {changed}")
+    lines.extend(f"- {environment_line(env, text)}" for env in result.envs)
     lines.append("")
     for comparison in (result.aa, result.paired):
         if comparison.verdicts or comparison.failed or comparison.missing_in_baseline:
