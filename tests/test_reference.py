@@ -115,8 +115,11 @@ def test_a_reference_run_rebuilds_the_lock_and_interleaves_the_reference_cells(c
     assert plan.rounds and all(sorted(r) == sorted([CELL, REF]) for r in plan.rounds)
     assert {s.round for s in ref.samples} == {s.round for s in cur.samples} == set(range(len(plan.rounds)))
 
+    # nox -r kept the first run's environment, whose resolved set is the same: said, and shown.
+    assert cur_env.reused_from and cur_env.reused_from.startswith("first-")
     merged = chain["reports"] / f"matrix-{chain['second']}.json"
-    assert harness("merge", str(run_dir), "--output", str(merged)).returncode == 0
+    merging = harness("merge", str(run_dir), "--output", str(merged))
+    assert merging.returncode == 0 and f"(reused {cur_env.reused_from})" in merging.stdout, merging.stdout
     judged = harness(
         "reference", str(merged), "--baselines-dir", str(chain["baselines"]), "--threshold", AA_THRESHOLD
     )

@@ -123,10 +123,13 @@ class EnvRow(msgspec.Struct):
     torch_installed: str | None
     sentence_transformers: str | None
     error: str | None
+    reused_from: str | None = None  # an identical resolved set's environment whose packages it kept
 
     def cells(self) -> list[str]:
-        """The row under ENV_HEADERS."""
+        """The row under ENV_HEADERS; a reused environment says so beside its build time."""
         build = duration(self.build_s) if self.build_s is not None else "–"
+        if self.reused_from:
+            build += f" (reused {one_line(self.reused_from, 60)})"
         return [
             self.torch,
             self.status,
@@ -298,6 +301,7 @@ def tables_of(
             torch_installed=env.packages.get("torch"),
             sentence_transformers=env.packages.get("sentence-transformers"),
             error=env.error,
+            reused_from=env.reused_from,
         )
         for torch, env in sorted(report.environments.items(), key=lambda kv: version_key(kv[0]))
     ]
