@@ -8,12 +8,16 @@ virtualenv behind a small wrapper script that sets PYTHONPATH and HARNESS_INJECT
 harness's own runner (harness.measure.runner.CellRun.run_sample: one fresh probe process
 each).
 
-Each trial compares A with A' or B, measured in one of two orders:
+Each repeat measures every environment (A, A' and each B level) twice, in two orders:
 
-* sequential: A's warm-up and ``rounds`` samples, then the other side's (which side goes
-  first is drawn at random), as a run with ``order: sequential`` measures;
-* interleaved: a warm-up round, then ``rounds`` rounds, each side once per round in a freshly
-  shuffled order, as an interleaved run measures.
+* sequential: each environment's warm-up and ``rounds`` samples in turn, in a drawn order,
+  as a run with ``order: sequential`` measures;
+* interleaved: a warm-up round, then ``rounds`` rounds, every environment once per round in
+  a freshly shuffled order, as an interleaved run measures.
+
+One measurement serves every comparison: A against A' (the A/A trial) and A against each B
+(the A/B trials), so a repeat costs 2 x (2 + levels) x (warmups + rounds) samples, not twice
+that per comparison.
 
 While the trials run, a background load changes under them: a CPU hog (``--hog-procs``
 busy processes) that switches on and off at random every 20 to 40 s (``--hog-min``,
@@ -26,20 +30,18 @@ t-interval, paired t-test) on each order; on a sequential trial the pairs are by
 ``compare --within`` labels unpaired. It prints the false-alarm rate (A/A called slower or
 faster) and the detection rate (A/B called slower) side by side.
 
+The same repeat also answers the nightly question of issue 16, did tonight's stack slow the
+load? R is last accepted night's environment (A), C tonight's: identical (A') or carrying a
+package change's cost (B, the delay in its wrapper alone). The sequential phase comes first:
+A's block there is "last night", the numbers a stored baseline keeps. The interleaved phase
+is "tonight", under whatever the background load does by then: a reference run, R rebuilt
+and C in the same rounds. Two judges, side by side: the reference run's paired verdict
+(tonight's R against tonight's C, per-round log ratios, what ``harness reference`` gives)
+and the stored-number comparison (last night's R against tonight's C, what
+``REFERENCE=numbers`` gives). ``--case`` picks the table printed (default: both).
+
     .venv/bin/python bench/interleaving.py                        # the issue's size: hours
     .venv/bin/python bench/interleaving.py --repeats 1 --rounds 2  # a few minutes: does it run?
-
-``--case reference`` (issue 16) is the nightly question instead: did tonight's stack slow
-the load? R is last accepted night's environment, C tonight's: identical (A/A) or with the
-package change's cost injected into C only (the slowdown hook, C's wrapper alone). Each
-trial first measures "last night": R alone, ``rounds`` samples, the numbers a stored
-baseline keeps. Then "tonight", under whatever the background load does by then, a
-reference run: R rebuilt and C in ``rounds`` interleaved rounds. Two judges, side by side:
-the reference run's paired verdict (tonight's R against tonight's C, per-round log ratios,
-what ``harness reference`` gives) and the stored-number comparison (last night's R against
-tonight's C, what ``REFERENCE=numbers`` gives).
-
-    .venv/bin/python bench/interleaving.py --case reference --repeats 20   # hours
 """
 
 from __future__ import annotations
@@ -152,23 +154,26 @@ def value(run: CellRun, index: int, warmup: bool) -> float | None:
     return sample.metrics.get(METRIC) if sample.ok else None
 
 
-def measure(a: CellRun, x: CellRun, order: str, rounds: int, warmups: int, rng: random.Random):
-    """``rounds`` values of each side in this order; None for a failed sample."""
-    out: dict[str, list[float | None]] = {"a": [], "x": []}
-    sides = {"a": a, "x": x}
+def measure(cells: dict[str, CellRun], order: str, rounds: int, warmups: int, rng: random.Random):
+    """``rounds`` values of every cell in this order; None for a failed sample.
+
+    sequential: each cell's warm-up and samples in turn, the cells in a drawn order;
+    interleaved: a warm-up round, then rounds, every cell once per round, freshly shuffled.
+    """
+    out: dict[str, list[float | None]] = {name: [] for name in cells}
+    names = list(cells)
     if order == "sequential":
-        names = ["a", "x"] if rng.random() < 0.5 else ["x", "a"]
+        rng.shuffle(names)
         for name in names:
             for i in range(warmups + rounds):
-                result = value(sides[name], i, i < warmups)
+                result = value(cells[name], i, i < warmups)
                 if i >= warmups:
                     out[name].append(result)
         return out
     for i in range(warmups + rounds):
-        names = ["a", "x"]
         rng.shuffle(names)
         for name in names:
-            result = value(sides[name], i, i < warmups)
+            result = value(cells[name], i, i < warmups)
             if i >= warmups:
                 out[name].append(result)
     return out
@@ -180,27 +185,28 @@ REFERENCE_JUDGES = (
 )
 
 
-def reference_trial(r: CellRun, c: CellRun, rounds: int, warmups: int, rng: random.Random, threshold: float):
-    """One night: last night's stored numbers of R, then tonight's reference run of R and C."""
-    stored = [value(r, i, i < warmups) for i in range(warmups + rounds)][warmups:]
-    tonight = measure(r, c, "interleaved", rounds, warmups, rng)
-    current = [v for v in tonight["x"] if v is not None]
-    verdicts = {
-        REFERENCE_JUDGES[0][0]: judge(tonight, "pairs", threshold),
-        REFERENCE_JUDGES[1][0]: decide(
-            [v for v in stored if v is not None], current, threshold=threshold
-        ).verdict,
-    }
-    return {"stored": stored, "tonight": tonight}, verdicts
-
-
-def judge(values: dict, how: str, threshold: float) -> str:
-    pairs = [(a, x) for a, x in zip(values["a"], values["x"]) if a is not None and x is not None]
+def judge(a: list[float | None], x: list[float | None], how: str, threshold: float) -> str:
     if how == "pairs":
-        return decide_paired([a for a, _ in pairs], [x for _, x in pairs], threshold=threshold).verdict
-    a = [v for v in values["a"] if v is not None]
-    x = [v for v in values["x"] if v is not None]
-    return decide(a, x, threshold=threshold).verdict
+        pairs = [(p, q) for p, q in zip(a, x) if p is not None and q is not None]
+        return decide_paired([p for p, _ in pairs], [q for _, q in pairs], threshold=threshold).verdict
+    return decide(
+        [v for v in a if v is not None], [v for v in x if v is not None], threshold=threshold
+    ).verdict
+
+
+def verdicts_of(phases: dict[str, dict], other: str, threshold: float) -> dict[str, str]:
+    """Every judge's verdict on A against ``other`` (A' or a B level), from one repeat's two
+    phases. The reference case reads the same measurements as a night: the sequential phase
+    came first, so A's block there is "last night's" stored numbers of R; the interleaved
+    phase is tonight's reference run, R (A) and C (``other``) in the same rounds."""
+    out = {
+        name: judge(phases[order]["A"], phases[order][other], how, threshold) for name, order, how in JUDGES
+    }
+    out[REFERENCE_JUDGES[0][0]] = out[JUDGES[3][0]]
+    out[REFERENCE_JUDGES[1][0]] = judge(
+        phases["sequential"]["A"], phases["interleaved"][other], "blocks", threshold
+    )
+    return out
 
 
 def main() -> int:
@@ -219,10 +225,10 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write every trial as JSON here")
     parser.add_argument(
         "--case",
-        choices=["orders", "reference"],
-        default="orders",
-        help="orders: sequential against interleaved (default); reference: a reference run "
-        "against the stored-number comparison (issue 16)",
+        choices=["both", "orders", "reference"],
+        default="both",
+        help="which table to print (one measurement serves both): orders, sequential against "
+        "interleaved; reference, a reference run against the stored-number comparison (default: both)",
     )
     args = parser.parse_args()
     # A `kill` stops the benchmark as Ctrl-C does: the load's hogs are stopped on the way out.
@@ -247,10 +253,9 @@ def main() -> int:
         others = {0.0: a_prime}
         for level in levels:
             others[level] = cell(folder, f"B-{level:g}", level * total, settings)
-        orders = ORDERS if args.case == "orders" else ("reference",)
-        trials = [(level, order) for level in others for order in orders]
-        per_trial = 2 if args.case == "orders" else 3  # reference: last night's R, then R and C
-        samples = args.repeats * len(trials) * per_trial * (args.warmups + args.rounds)
+        cells = {"A": a, "A-prime": a_prime, **{f"B-{level:g}": others[level] for level in levels}}
+        per_repeat = len(ORDERS) * len(cells) * (args.warmups + args.rounds)
+        samples = args.repeats * per_repeat
         log(
             f"A's median total {total:.3f} s; delays "
             + ", ".join(f"+{level:.0%} = {level * total:.3f} s" for level in levels)
@@ -264,33 +269,32 @@ def main() -> int:
         )
         with load:
             for repeat in range(args.repeats):
-                rng.shuffle(trials)
-                for level, order in trials:
-                    if order == "reference":
-                        values, verdicts = reference_trial(
-                            a, others[level], args.rounds, args.warmups, rng, args.threshold
-                        )
-                    else:
-                        values = measure(a, others[level], order, args.rounds, args.warmups, rng)
-                        verdicts = {
-                            name: judge(values, how, args.threshold)
-                            for name, trial_order, how in JUDGES
-                            if trial_order == order
-                        }
+                # Sequential first: its A block stands for last night's stored numbers.
+                phases = {order: measure(cells, order, args.rounds, args.warmups, rng) for order in ORDERS}
+                for level in others:
+                    other = "A-prime" if level == 0.0 else f"B-{level:g}"
                     results.append(
                         {
                             "repeat": repeat,
                             "level": level,
-                            "order": order,
-                            "values": values,
-                            "verdicts": verdicts,
+                            "values": {
+                                order: {"a": phases[order]["A"], "x": phases[order][other]}
+                                for order in ORDERS
+                            },
+                            "verdicts": verdicts_of(phases, other, args.threshold),
                         }
                     )
                 log(f"repeat {repeat + 1}/{args.repeats} done")
 
-    names = [name for name, _ in REFERENCE_JUDGES] if args.case == "reference" else None
-    table = rates(results, [0.0, *levels], names)
-    print(render(table, levels, args))
+    tables = {
+        case: rates(results, [0.0, *levels], names)
+        for case, names in (
+            ("orders", [name for name, _order, _how in JUDGES]),
+            ("reference", [name for name, _ in REFERENCE_JUDGES]),
+        )
+        if args.case in (case, "both")
+    }
+    print("\n\n".join(render(table, levels, args, case) for case, table in tables.items()))
     if args.json:
         args.json.write_text(
             json.dumps(
@@ -298,7 +302,7 @@ def main() -> int:
                     "settings": vars(args) | {"json": str(args.json)},
                     "a_total_s": total,
                     "load_switches": getattr(load, "switches", []),
-                    "rates": table,
+                    "rates": tables,
                     "trials": results,
                 },
                 indent=2,
@@ -307,12 +311,10 @@ def main() -> int:
     return 0
 
 
-def rates(
-    results: list[dict], levels: list[float], names: list[str] | None = None
-) -> dict[str, dict[str, list[int]]]:
+def rates(results: list[dict], levels: list[float], names: list[str]) -> dict[str, dict[str, list[int]]]:
     """Per judge and level: [calls, trials]; a call is slower-or-faster for A/A, slower for A/B."""
     out: dict[str, dict[str, list[int]]] = {}
-    for name in names or [name for name, _order, _how in JUDGES]:
+    for name in names:
         row = out.setdefault(name, {})
         for level in levels:
             verdicts = [r["verdicts"][name] for r in results if r["level"] == level and name in r["verdicts"]]
@@ -321,16 +323,14 @@ def rates(
     return out
 
 
-def render(table: dict, levels: list[float], args) -> str:
+def render(table: dict, levels: list[float], args, case: str) -> str:
     from tabulate import tabulate
 
     def cell_text(count: list[int]) -> str:
         called, trials = count
         return f"{called}/{trials} ({called / trials:.0%})" if trials else "–"
 
-    first = (
-        "order, judged by" if args.case == "orders" else "comparison (R: last accepted stack, C: tonight's)"
-    )
+    first = "order, judged by" if case == "orders" else "comparison (R: last accepted stack, C: tonight's)"
     headers = [first, "A/A false alarms"] + [f"+{level:.0%} detected" for level in levels]
     rows = [
         [name] + [cell_text(row[f"{level:g}"]) for level in [0.0, *levels]] for name, row in table.items()
@@ -344,10 +344,10 @@ def render(table: dict, levels: list[float], args) -> str:
         )
     )
     return (
-        f"total_s, {args.rounds} rounds per trial, {args.repeats} trials per level and order, "
+        f"total_s, {args.rounds} rounds per trial, {args.repeats} trials per level and judge, "
         f"threshold ±{args.threshold:.0%}, alpha 0.05; {load}\n"
         + tabulate(rows, headers=headers, tablefmt="github")
-        + f"\nTargets ({'interleaved, paired' if args.case == 'orders' else 'reference run'}): "
+        + f"\nTargets ({'interleaved, paired' if case == 'orders' else 'reference run'}): "
         "A/A false alarms <= 5%, +5% detected >= 90%, +10% detected >= 99%."
     )
 
