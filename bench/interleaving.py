@@ -194,19 +194,40 @@ def judge(a: list[float | None], x: list[float | None], how: str, threshold: flo
     ).verdict
 
 
-def verdicts_of(phases: dict[str, dict], other: str, threshold: float) -> dict[str, str]:
-    """Every judge's verdict on A against ``other`` (A' or a B level), from one repeat's two
-    phases. The reference case reads the same measurements as a night: the sequential phase
-    came first, so A's block there is "last night's" stored numbers of R; the interleaved
-    phase is tonight's reference run, R (A) and C (``other``) in the same rounds."""
-    out = {
-        name: judge(phases[order]["A"], phases[order][other], how, threshold) for name, order, how in JUDGES
-    }
+def verdicts_of(values: dict[str, dict], threshold: float) -> dict[str, str]:
+    """Every judge's verdict on one trial, A against A' or a B level (``values``: per order,
+    A's values as "a" and the other's as "x"). The reference case reads the same
+    measurements as a night: the sequential phase came first, so A's block there is "last
+    night's" stored numbers of R; the interleaved phase is tonight's reference run, R (A)
+    and C (the other) in the same rounds."""
+    out = {name: judge(values[order]["a"], values[order]["x"], how, threshold) for name, order, how in JUDGES}
     out[REFERENCE_JUDGES[0][0]] = out[JUDGES[3][0]]
     out[REFERENCE_JUDGES[1][0]] = judge(
-        phases["sequential"]["A"], phases["interleaved"][other], "blocks", threshold
+        values["sequential"]["a"], values["interleaved"]["x"], "blocks", threshold
     )
     return out
+
+
+def spread_line(results: list[dict]) -> str:
+    """What the A/A trials say of the noise: the spread of one round's log ratio when both
+    samples were taken moments apart, and the smallest slowdown that many rounds could call."""
+    import numpy as np
+
+    from harness.analysis.paired import log_ratios, min_detectable_paired
+
+    aa = [r["values"]["interleaved"] for r in results if r["level"] == 0.0]
+    pairs = [[(p, q) for p, q in zip(v["a"], v["x"]) if p is not None and q is not None] for v in aa]
+    logs = [log_ratios([p for p, _ in t], [q for _, q in t]) for t in pairs if len(t) >= 2]
+    if not logs:
+        return "No A/A trial with two good rounds: no spread to report."
+    sd = float(np.median([np.std(x, ddof=1) for x in logs]))
+    detectable = [min_detectable_paired([p for p, _ in t], [q for _, q in t]) for t in pairs if len(t) >= 2]
+    detectable = [d for d in detectable if d is not None]
+    return (
+        f"A/A, interleaved: one round's log ratio has a median spread (sd) of {sd:.3f}; the paired "
+        f"verdict could call a slowdown of {float(np.median(detectable)):.1%} or more (median over "
+        f"{len(detectable)} trials; the threshold is a floor)."
+    )
 
 
 def main() -> int:
@@ -230,8 +251,22 @@ def main() -> int:
         help="which table to print (one measurement serves both): orders, sequential against "
         "interleaved; reference, a reference run against the stored-number comparison (default: both)",
     )
+    parser.add_argument(
+        "--rejudge",
+        type=Path,
+        metavar="FILE",
+        help="measure nothing: judge the trials an earlier --json saved again (at another --threshold)",
+    )
     args = parser.parse_args()
-    # A `kill` stops the benchmark as Ctrl-C does: the load's hogs are stopped on the way out.
+    if args.rejudge:
+        saved = json.loads(args.rejudge.read_text())
+        levels = [level for level in sorted({r["level"] for r in saved["trials"]}) if level != 0.0]
+        for key in ("rounds", "repeats", "no_load", "hog_procs", "hog_min", "hog_max"):
+            setattr(args, key, saved["settings"][key])
+        report(saved["trials"], levels, args)
+        return 0
+    # A `kill` stops the benchmark as Ctrl-C does: the load's hogs are stopped on the way out,
+    # and the repeats that finished are judged and saved.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.repeats < 1 or args.rounds < 2 or args.warmups < 0 or args.calibration < 1:
         parser.error("need --repeats >= 1, --rounds >= 2, --warmups >= 0, --calibration >= 1")
@@ -243,6 +278,14 @@ def main() -> int:
     def log(text: str) -> None:
         print(f"[{time.monotonic() - started:7.0f}s] {text}", file=sys.stderr, flush=True)
 
+    results: list[dict] = []
+    saved: dict = {"settings": vars(args) | {"json": str(args.json), "rejudge": None}, "trials": results}
+
+    def save() -> None:
+        # After every repeat: a run stopped at any point keeps what it measured.
+        if args.json:
+            args.json.write_text(json.dumps(saved, indent=2))
+
     with tempfile.TemporaryDirectory(prefix="interleaving-") as tmp:
         folder = Path(tmp)
         a = cell(folder, "A", 0.0, settings)
@@ -250,42 +293,51 @@ def main() -> int:
         calibration = [value(a, i, i == 0) for i in range(1 + args.calibration)][1:]
         total = statistics.median(v for v in calibration if v is not None)
         sample_s = (time.monotonic() - started) / (1 + args.calibration)
+        saved["a_total_s"] = total
         others = {0.0: a_prime}
         for level in levels:
             others[level] = cell(folder, f"B-{level:g}", level * total, settings)
         cells = {"A": a, "A-prime": a_prime, **{f"B-{level:g}": others[level] for level in levels}}
-        per_repeat = len(ORDERS) * len(cells) * (args.warmups + args.rounds)
-        samples = args.repeats * per_repeat
+        samples = args.repeats * len(ORDERS) * len(cells) * (args.warmups + args.rounds)
         log(
             f"A's median total {total:.3f} s; delays "
             + ", ".join(f"+{level:.0%} = {level * total:.3f} s" for level in levels)
             + f"; {samples} samples, about {samples * sample_s / 3600:.1f} h at {sample_s:.1f} s each"
         )
-        results = []
         load = (
             BackgroundLoad(args.hog_procs, args.hog_min, args.hog_max, random.Random(args.seed + 1))
             if not args.no_load
             else contextlib.nullcontext()
         )
-        with load:
-            for repeat in range(args.repeats):
-                # Sequential first: its A block stands for last night's stored numbers.
-                phases = {order: measure(cells, order, args.rounds, args.warmups, rng) for order in ORDERS}
-                for level in others:
-                    other = "A-prime" if level == 0.0 else f"B-{level:g}"
-                    results.append(
-                        {
-                            "repeat": repeat,
-                            "level": level,
-                            "values": {
-                                order: {"a": phases[order]["A"], "x": phases[order][other]}
-                                for order in ORDERS
-                            },
-                            "verdicts": verdicts_of(phases, other, args.threshold),
+        try:
+            with load:
+                for repeat in range(args.repeats):
+                    # Sequential first: its A block stands for last night's stored numbers.
+                    phases = {
+                        order: measure(cells, order, args.rounds, args.warmups, rng) for order in ORDERS
+                    }
+                    for level in others:
+                        other = "A-prime" if level == 0.0 else f"B-{level:g}"
+                        values = {
+                            order: {"a": phases[order]["A"], "x": phases[order][other]} for order in ORDERS
                         }
-                    )
-                log(f"repeat {repeat + 1}/{args.repeats} done")
+                        results.append({"repeat": repeat, "level": level, "values": values})
+                    saved["load_switches"] = getattr(load, "switches", [])
+                    save()
+                    log(f"repeat {repeat + 1}/{args.repeats} done")
+        except (KeyboardInterrupt, SystemExit):
+            log(f"stopped: judging the {len({r['repeat'] for r in results})} repeat(s) that finished")
+    saved["rates"] = report(results, levels, args)
+    save()
+    return 0
 
+
+def report(results: list[dict], levels: list[float], args) -> dict:
+    """Judge every trial at args.threshold, print the tables and the A/A spread, and return
+    the rates."""
+    for trial in results:
+        trial["verdicts"] = verdicts_of(trial["values"], args.threshold)
+    args.repeats = len({r["repeat"] for r in results})
     tables = {
         case: rates(results, [0.0, *levels], names)
         for case, names in (
@@ -295,20 +347,8 @@ def main() -> int:
         if args.case in (case, "both")
     }
     print("\n\n".join(render(table, levels, args, case) for case, table in tables.items()))
-    if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "settings": vars(args) | {"json": str(args.json)},
-                    "a_total_s": total,
-                    "load_switches": getattr(load, "switches", []),
-                    "rates": tables,
-                    "trials": results,
-                },
-                indent=2,
-            )
-        )
-    return 0
+    print("\n" + spread_line(results))
+    return tables
 
 
 def rates(results: list[dict], levels: list[float], names: list[str]) -> dict[str, dict[str, list[int]]]:
@@ -345,7 +385,7 @@ def render(table: dict, levels: list[float], args, case: str) -> str:
     )
     return (
         f"total_s, {args.rounds} rounds per trial, {args.repeats} trials per level and judge, "
-        f"threshold ±{args.threshold:.0%}, alpha 0.05; {load}\n"
+        f"threshold ±{args.threshold * 100:g}%, alpha 0.05; {load}\n"
         + tabulate(rows, headers=headers, tablefmt="github")
         + f"\nTargets ({'interleaved, paired' if case == 'orders' else 'reference run'}): "
         "A/A false alarms <= 5%, +5% detected >= 90%, +10% detected >= 99%."
