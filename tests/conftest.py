@@ -42,6 +42,22 @@ def harness(
 NOX = Path(sys.executable).parent / "nox"
 
 
+def _reports_files() -> dict[str, int]:
+    root = REPO / "reports"
+    return {str(p): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()} if root.is_dir() else {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_reports_untouched():
+    """No test writes into the checkout's reports/ (a user's runs, baselines and history
+    live there): every run, merge and history of a test goes under its tmp_path."""
+    before = _reports_files()
+    yield
+    after = _reports_files()
+    written = sorted(path for path, mtime in after.items() if before.get(path) != mtime)
+    assert not written, f"tests wrote into the checkout's reports/: {written[:5]}"
+
+
 def nox(
     *args: str,
     matrix: Path,
