@@ -23,11 +23,17 @@ os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 def harness(
-    *args: str, env: dict | None = None, timeout: float = 600, cwd: Path | None = None, check: bool = False
+    *args: str,
+    env: dict | None = None,
+    timeout: float = 600,
+    cwd: Path | None = None,
+    check: bool = False,
+    python: str | os.PathLike = sys.executable,
 ) -> subprocess.CompletedProcess:
-    """Run `python -m harness ARGS` as a user would, capturing its output."""
+    """Run `python -m harness ARGS` as a user would (in ``python``'s environment), capturing
+    its output."""
     proc = subprocess.run(
-        [sys.executable, "-m", "harness", *args],
+        [str(python), "-m", "harness", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -136,13 +142,6 @@ def cold_report_path(tmp_path_factory, copied_env) -> Path:
     environment: the warm-up lists what the load reads, and both counted samples evict and
     check all of it."""
     out = tmp_path_factory.mktemp("cold") / "cold.json"
-    proc = subprocess.run(
-        [str(copied_env), "-m", "harness", "profile", "--cold-start", "--runs", "2", "--warmups", "1"]
-        + ["--output", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=REPO,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    args = ("profile", "--cold-start", "--runs", "2", "--warmups", "1", "--output", str(out))
+    harness(*args, python=copied_env, timeout=900, check=True)
     return out

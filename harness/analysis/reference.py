@@ -31,6 +31,7 @@ from harness.analysis.compare import (
     DEFAULT_FAIL_ON,
     DEFAULT_THRESHOLD,
     Comparison,
+    MetricVerdict,
     check_options,
     compare_cells,
 )
@@ -87,6 +88,11 @@ class ReferenceComparison:
 
     def exit_code(self) -> int:
         return 1 if self.regressions() else 0
+
+    def slower_suspects(self) -> list[tuple[MetricVerdict, list[PackageChange]]]:
+        """Each gated ``slower`` verdict with the versions that differ beside it, where any do."""
+        found = [(v, self.suspects(v.cell_id)) for v in self.paired.verdicts if v.verdict == "slower"]
+        return [(v, changes) for v, changes in found if changes]
 
     def suspects(self, cell_id: str) -> list[PackageChange]:
         for env in self.envs:
@@ -203,7 +209,11 @@ def stored_numbers_for(
 
 
 def judge_against_stored(
-    report: MatrixReport, root: str | os.PathLike, threshold: float, alpha: float, fail_on
+    report: MatrixReport,
+    root: str | os.PathLike,
+    threshold: float = DEFAULT_THRESHOLD,
+    alpha: float = DEFAULT_ALPHA,
+    fail_on=DEFAULT_FAIL_ON,
 ) -> ReferenceComparison:
     """compare_reference with this machine's stored baseline under ``root`` as the fallback
     for environments whose lock was not rebuilt (what `harness reference` and `ci compare`

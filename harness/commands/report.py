@@ -45,7 +45,6 @@ def default_html(input_path: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from harness.analysis import history
-    from harness.analysis.compare import DEFAULT_ALPHA, DEFAULT_FAIL_ON, DEFAULT_THRESHOLD
     from harness.analysis.reference import has_reference, judge_against_stored
     from harness.report import facts
     from harness.report import html as htmlreport
@@ -53,11 +52,7 @@ def run(args: argparse.Namespace) -> int:
     report, source = facts.load_input(args.input)
     baseline_path, baseline_note = facts.baseline_for(args.baseline, report, args.baselines_dir)
     comparison = facts.compare_with(baseline_path, report) if baseline_path else None
-    reference = (
-        judge_against_stored(report, args.baselines_dir, DEFAULT_THRESHOLD, DEFAULT_ALPHA, DEFAULT_FAIL_ON)
-        if has_reference(report)
-        else None
-    )
+    reference = judge_against_stored(report, args.baselines_dir) if has_reference(report) else None
     entries = history.load(args.history)
     trends = history.trends(entries) if entries else None
     history_note = None if entries else f"No runs recorded under {args.history} yet (merge records each run)."

@@ -212,7 +212,6 @@ def _reference(result, short: dict[str, str]) -> ReferenceView | None:
         "xlabel": "change against the same cell in the baseline environment, same rounds (95% t-interval)",
         "title": "Paired change against the rebuilt baseline environment",
     }
-    slower = [v for v in result.paired.verdicts if v.verdict == "slower"]
     return ReferenceView(
         result=result,
         environments=[environment_line(env) for env in result.envs],
@@ -221,9 +220,8 @@ def _reference(result, short: dict[str, str]) -> ReferenceView | None:
         else None,
         aa=_comparison(result.aa, short, plot_id="plot-reference-aa", **plot) if result.aa.verdicts else None,
         suspects=[
-            (f"{v.cell_id} {v.metric}", ", ".join(c.text for c in result.suspects(v.cell_id)))
-            for v in slower
-            if result.suspects(v.cell_id)
+            (f"{v.cell_id} {v.metric}", ", ".join(c.text for c in changes))
+            for v, changes in result.slower_suspects()
         ],
     )
 

@@ -41,8 +41,7 @@ def render(result: ReferenceComparison, fmt: str = "text") -> str:
         if comparison.verdicts or comparison.failed or comparison.missing_in_baseline:
             body = render_comparison(comparison, fmt)
             lines.append(body.replace("## ", "### ", 1) if md else body)
-    suspects = [(v, result.suspects(v.cell_id)) for v in result.paired.verdicts if v.verdict == "slower"]
-    suspects = [(v, s) for v, s in suspects if s]
+    suspects = result.slower_suspects()
     if suspects:
         lines.append("**Suspects** (versions that differ from the reference):" if md else "Suspects:")
         lines.extend(
