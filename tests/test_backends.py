@@ -116,7 +116,8 @@ def test_bad_input_is_one_line_with_its_key_and_line(tmp_path, changes, expected
     matrix = write(tmp_path / "bad.yaml", {**base(), **changes})
     proc = harness("matrix", "--matrix", str(matrix))
     assert proc.returncode == 2, proc.stdout
-    problems = [line for line in proc.stderr.splitlines() if line.startswith("  ")]
+    # One problem, one line: the file, the key path, what is wrong and its line.
+    problems = proc.stderr.strip().splitlines()
     assert len(problems) == 1 and expected in problems[0] and "(line " in problems[0], proc.stderr
     assert "Traceback" not in proc.stderr
 

@@ -62,8 +62,9 @@ def test_a_bad_order_or_reference_names_its_key_and_line(tmp_path, key, value, w
     proc = _harness("matrix", "--matrix", str(path))
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
-    problems = [line for line in proc.stderr.splitlines() if line.startswith("  ")]
-    assert len(problems) == 1 and words in problems[0], proc.stderr
+    # One problem, one line: the file, the key path, what is wrong and its line.
+    problems = proc.stderr.strip().splitlines()
+    assert len(problems) == 1 and words in problems[0] and str(path) in problems[0], proc.stderr
 
 
 def test_the_order_and_reference_default_and_show_in_the_matrix(tmp_path):

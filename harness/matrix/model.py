@@ -39,7 +39,8 @@ ORDERS = ("interleaved", "sequential")
 
 
 class MatrixError(UserError):
-    """A matrix.yaml with problems; the message lists every one, one line each."""
+    """A matrix.yaml with problems; the message lists every one, one line each (a single
+    problem is the whole message: one line, ``FILE: key: what is wrong (line N)``)."""
 
     def __init__(self, message: str, problems: Iterable[str] = ()):
         super().__init__(message)
@@ -47,7 +48,9 @@ class MatrixError(UserError):
 
     @classmethod
     def from_problems(cls, path: str | Path, problems: list[str]) -> MatrixError:
-        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        if len(problems) == 1:
+            return cls(f"{path}: {problems[0]}", problems)
+        count = f"{len(problems)} problems"
         lines = "\n".join(f"  {problem}" for problem in problems)
         return cls(f"{path}: {count}:\n{lines}", problems)
 
