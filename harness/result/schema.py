@@ -7,6 +7,7 @@ A test checks that the committed schemas are the ones the types generate.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -39,7 +40,11 @@ def rendered() -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    folder = Path(argv[0]) if argv else DEFAULT_FOLDER
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.result.schema", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER, help="default: docs/schema")
+    folder = parser.parse_args(argv).folder
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in rendered().items():
         (folder / name).write_text(text)
