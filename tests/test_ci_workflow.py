@@ -130,6 +130,10 @@ def test_profile_sets_up_python_and_uv_with_cache_and_always_uploads_its_cell(wo
     assert _steps_using(profile, "actions/setup-python")
     (uv,) = _steps_using(profile, "astral-sh/setup-uv")
     assert uv["with"]["enable-cache"] is True
+    # The cold cells' own uv cache (envbuild.cold_uv_cache's default) is kept as uv's is.
+    (cold,) = _steps_using(profile, "actions/cache")
+    assert cold["with"]["path"] == "~/.cache/embedding-load-harness/uv-cold"
+    assert "matrix.torch" in cold["with"]["key"] and "warm" in cold["if"]
     runs = [s["run"] for s in profile["steps"] if "run" in s]
     assert any(re.fullmatch(r'make ci-cell CELL="\$CELL"\s*', r) for r in runs)
     cell_step = next(s for s in profile["steps"] if "ci-cell" in s.get("run", ""))
