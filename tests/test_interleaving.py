@@ -105,6 +105,39 @@ def test_every_round_holds_every_cell_in_a_fresh_order():
     assert round_orders(cells, seed, start=10) != rounds
 
 
+def test_the_cells_a_comparison_pairs_run_next_to_each_other(tmp_path):
+    """The default matrix's shape: two torch versions x cold/warm. A paired comparison sets
+    the two torch versions of one mode against each other, so each round holds them in
+    adjacent slots; which mode goes first, and which version within a mode, is drawn per
+    round. 20 rounds with a fresh seed: each of those 3 binary draws comes out alike in all
+    20 rounds with probability 2 x 2^-20, so the test fails by chance < 1e-5."""
+    from harness.matrix import load_matrix
+    from harness.measure.manager import comparison_group
+
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                **TWO_NAMES,
+                "models": TWO_NAMES["models"][:1],
+                "torch": ["2.13.0", "2.14.1"],
+                "modes": ["cold", "warm"],
+            }
+        )
+    )
+    cells = list(load_matrix(path).with_overrides(runs=19, warmups=1).cells)
+    assert len(cells) == 4
+    group = {cell.id: comparison_group(cell) for cell in cells}
+    rounds = round_orders(cells, random.SystemRandom().randrange(2**32))
+    assert len(rounds) == 20 and all(sorted(r) == sorted(group) for r in rounds)
+    for members in rounds:
+        assert group[members[0]] == group[members[1]] != group[members[2]] == group[members[3]]
+    assert len({group[members[0]] for members in rounds}) == 2  # either mode first
+    for mode in ("cold", "warm"):
+        firsts = {next(c for c in members if group[c][1] == mode) for members in rounds}
+        assert len(firsts) == 2, mode  # either torch version first within the mode
+
+
 def test_a_cell_with_fewer_runs_leaves_the_later_rounds():
     cells = [_Cell("a", runs=3, warmups=2), _Cell("b", runs=1, warmups=0)]
     rounds = round_orders(cells, seed=1)

@@ -7,7 +7,8 @@ its own cell's environment and writes ``<run dir>/<cell id>.json`` as samples fi
 
 The order (:func:`schedule`): in an interleaved run (the default) a warm-up round and then
 ``runs`` counted rounds, each holding every cell once, shuffled afresh by a seeded
-``random.Random``; the seed and every round's order go into ``run.json``
+``random.Random`` (the cells that a paired comparison sets against each other kept next
+to each other); the seed and every round's order go into ``run.json``
 (harness.result.RunPlan), and a sample's ``round`` indexes them. In a sequential run the
 samples go cell by cell and have no round. ``--resume`` measures only the samples a
 report lacks, each in its recorded round.
@@ -134,18 +135,38 @@ def write_failed(
 # --------------------------------------------------------------------------- the order
 
 
+def comparison_group(cell) -> tuple:
+    """The cells a paired comparison may set against each other share this key: the model,
+    the mode and the device (they differ in torch version, pins, backend, dtype or the
+    reference stack). A cell without ``info`` is a group of its own."""
+    info = getattr(cell, "info", None)
+    return (info.model, info.mode, info.device) if info is not None else (cell.id,)
+
+
 def round_orders(cells: list, seed: int, start: int = 0) -> list[list[str]]:
     """Every round of an interleaved run of ``cells``: the warm-up rounds, then the counted
     ones, each holding every cell that still has a sample of that kind, in an order
     shuffled afresh by ``random.Random(seed + start)`` (``start``: the index the first of
-    these rounds gets in the run, so that rounds added to a run later differ from its first)."""
+    these rounds gets in the run, so that rounds added to a run later differ from its first).
+
+    The cells of one comparison group (:func:`comparison_group`) run next to each other,
+    the groups and the cells within each shuffled: a paired comparison's two samples of a
+    round are then at most the group's size apart, not the round's. The machine drifts
+    within a round too (a four-cell round lasts about 30 s here, as long as a spell of a
+    neighbour's load), and the closer the pair, the less of that drift its ratio holds."""
     rng = random.Random(seed + start)
     rounds = []
     for kind in ("warmups", "runs"):
         for number in range(max(getattr(cell.settings, kind) for cell in cells)):
-            members = [cell.id for cell in cells if number < getattr(cell.settings, kind)]
-            rng.shuffle(members)
-            rounds.append(members)
+            groups: dict[tuple, list[str]] = {}
+            for cell in cells:
+                if number < getattr(cell.settings, kind):
+                    groups.setdefault(comparison_group(cell), []).append(cell.id)
+            blocks = list(groups.values())
+            rng.shuffle(blocks)
+            for block in blocks:
+                rng.shuffle(block)
+            rounds.append([cell_id for block in blocks for cell_id in block])
     return rounds
 
 
