@@ -1,6 +1,6 @@
 """Environment build time: uv as the nox sessions build (no bytecode compiled up front; the
 warm-up compiles what a load imports) against `python -m venv` + pip; cold cells' builds
-(hardlinks from the harness's own uv cache for cold cells) beside warm cells' (hardlinks from uv's), and
+(hardlinks from the harness's own uv cache) beside warm cells' (hardlinks from uv's), and
 what copying every file (uv's copy link mode, how cold cells were built before) costs.
 
 All build the same environment in one run: a fresh virtual environment with torch 2.13.0,
@@ -27,14 +27,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.envbuild import cold_uv_cache  # noqa: E402
+from harness.envbuild import cold_cells_settings  # noqa: E402
 from harness.pipconf import uv_environment  # noqa: E402
 
 # How each uv build is made: warm cells' (uv's cache), cold cells' (the harness's own cache,
 # envbuild.build_settings), and every file copied (cold cells' before that cache).
 UV_BUILDS = {
     "hardlink": {"UV_LINK_MODE": "hardlink"},
-    "cold cells' cache": {"UV_LINK_MODE": "hardlink", "UV_CACHE_DIR": str(cold_uv_cache())},
+    "cold cells' cache": {"UV_LINK_MODE": "hardlink", **cold_cells_settings()},
     "copy": {"UV_LINK_MODE": "copy"},
 }
 

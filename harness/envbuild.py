@@ -320,11 +320,10 @@ def built_as_needed(previous: EnvRecord | None, record: EnvRecord) -> bool:
     """Whether an environment built as ``previous`` says serves ``record``'s cells: linked
     from the cold cells' uv cache (or copied) where cold cells need it, all bytecode
     compiled where a cell has no warm-up."""
-    private = previous is not None and (previous.link_mode == "copy" or previous.uv_cache == record.uv_cache)
     return (
         previous is not None
         and previous.status == "ok"
-        and (record.uv_cache is None or private)
+        and (record.uv_cache is None or previous.uv_cache == record.uv_cache or previous.link_mode == "copy")
         and (not record.compile_bytecode or bool(previous.compile_bytecode))
     )
 
@@ -376,8 +375,23 @@ def build_settings(cells: list[Cell]) -> dict[str, str]:
     )
     settings = {"UV_COMPILE_BYTECODE": "1" if compile_all else "0"}
     if any(cell.mode == "cold" for cell in cells):
-        settings["UV_CACHE_DIR"] = str(cold_uv_cache())
+        settings.update(cold_cells_settings())
     return settings
+
+
+def cold_cells_settings() -> dict[str, str]:
+    """What a build for cold cells sets in uv's settings: the harness's own cache
+    (build_settings says why). The tests' and the benchmark's cold builds take it from here."""
+    return {"UV_CACHE_DIR": str(cold_uv_cache())}
+
+
+def how_built(build: dict[str, str]) -> dict:
+    """The EnvRecord fields that say how ``build`` (build_settings) had uv install."""
+    return {
+        "link_mode": os.environ.get("UV_LINK_MODE", "hardlink"),
+        "compile_bytecode": build["UV_COMPILE_BYTECODE"] == "1",
+        "uv_cache": build.get("UV_CACHE_DIR"),
+    }
 
 
 def stack_requirement(cells: list[Cell]) -> str:
@@ -415,9 +429,7 @@ def install(
         run_id=run_dir.name,
         python=_python_version(session),
         venv=str(venv),
-        link_mode=build.get("UV_LINK_MODE", os.environ.get("UV_LINK_MODE", "hardlink")),
-        compile_bytecode=build["UV_COMPILE_BYTECODE"] == "1",
-        uv_cache=build.get("UV_CACHE_DIR"),
+        **how_built(build),
     )
     sources = sorted({dist for cell in cells if (dist := ModelSource.parse(cell.model.source).distribution)})
     steps = [
@@ -602,9 +614,8 @@ def install_reference(
         text=True,
         check=False,
     ).stdout.strip()
-    record.link_mode = build.get("UV_LINK_MODE", os.environ.get("UV_LINK_MODE", "hardlink"))
-    record.compile_bytecode = build["UV_COMPILE_BYTECODE"] == "1"
-    record.uv_cache = build.get("UV_CACHE_DIR")
+    for name, value in how_built(build).items():
+        setattr(record, name, value)
     record.packages = installed_packages(session, python)
     record.resolved_sha256 = resolved_sha256(record.packages, record.python)
     record.lock = frozen_lock(session, python)

@@ -127,23 +127,23 @@ def model_env(venv: Path, **uv_settings: str) -> Path:
 @pytest.fixture(scope="session")
 def cold_env(tmp_path_factory) -> Path:
     """The Python of an environment built as a nox session builds one for cold cells: uv,
-    hardlinked from the harness's own uv cache for cold cells (envbuild.cold_uv_cache), no bytecode up
-    front (a warm-up compiles what the load imports). A cold sample must be measured here,
+    hardlinked from the harness's own uv cache for cold cells (envbuild.cold_cells_settings),
+    no bytecode up front (a warm-up compiles what the load imports). A cold sample must be measured here,
     not in the harness's own .venv: this test process maps .venv's numpy and scipy (the
     analysis tests import them), and uv hardlinks one inode into every environment built
     from its cache, so those pages would stay resident whatever a sample evicted (CI saw
     5.2% of the load's bytes resident that way, its holder named as this process). Seconds
     once the cold cells' uv cache holds the wheels."""
-    from harness.envbuild import cold_uv_cache
+    from harness.envbuild import cold_cells_settings
 
-    return model_env(tmp_path_factory.mktemp("cold-env") / "venv", UV_CACHE_DIR=str(cold_uv_cache()))
+    return model_env(tmp_path_factory.mktemp("cold-env") / "venv", **cold_cells_settings())
 
 
 @pytest.fixture(scope="session")
 def cold_report_path(tmp_path_factory, cold_env) -> Path:
     """A cold profile as a user runs it (the older script's --cold-start) in the cold
-    cells' kind of environment: the warm-up lists what the load reads, and both counted samples evict and
-    check all of it."""
+    cells' kind of environment: the warm-up lists what the load reads, and both counted
+    samples evict and check all of it."""
     out = tmp_path_factory.mktemp("cold") / "cold.json"
     args = ("profile", "--cold-start", "--runs", "2", "--warmups", "1", "--output", str(out))
     harness(*args, python=cold_env, timeout=900, check=True)

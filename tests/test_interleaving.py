@@ -85,10 +85,12 @@ def test_the_order_and_reference_default_and_show_in_the_matrix(tmp_path):
 
 class _Cell:
     def __init__(self, cell_id, runs, warmups):
-        from harness.result import Settings
+        from harness.result import CellInfo, Settings
 
         self.id = cell_id
         self.settings = Settings(runs=runs, warmups=warmups, timeout_s=300.0)
+        # A model of its own: no two of these cells share a comparison group.
+        self.info = CellInfo(id=cell_id, model=cell_id, source="package:m", mode="warm", device="cpu")
 
 
 def test_every_round_holds_every_cell_in_a_fresh_order():

@@ -138,9 +138,8 @@ def write_failed(
 def comparison_group(cell) -> tuple:
     """The cells a paired comparison may set against each other share this key: the model,
     the mode and the device (they differ in torch version, pins, backend, dtype or the
-    reference stack). A cell without ``info`` is a group of its own."""
-    info = getattr(cell, "info", None)
-    return (info.model, info.mode, info.device) if info is not None else (cell.id,)
+    reference stack)."""
+    return (cell.info.model, cell.info.mode, cell.info.device)
 
 
 def round_orders(cells: list, seed: int, start: int = 0) -> list[list[str]]:
