@@ -6,6 +6,8 @@ Histories are built from synthetic merged reports of the real result types
 
 from __future__ import annotations
 
+import json
+
 import msgspec
 import pytest
 from conftest import harness
@@ -142,3 +144,43 @@ def test_every_step_is_returned_a_recovered_one_too(recovers):
     assert found[0].change == pytest.approx(0.3)
     if recovers:
         assert found[1].change < 0
+
+
+def _run_folder(path, report: MatrixReport) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    for cell_id, cell in report.cells.items():
+        cell.write(path / f"{cell_id}.json")
+
+
+def test_merge_of_an_interrupted_then_resumed_run_records_the_resumed_figures(tmp_path):
+    """The real merge, twice on one run folder: first as the interrupted run left it (every
+    cell failed), then as its resume completed it (issue 27, 5a)."""
+    (complete,) = _reports(1)
+    run_dir, hist = tmp_path / "runs" / complete.run_id, tmp_path / "history"
+    _run_folder(run_dir, _interrupted(complete))
+    merge = ["merge", str(run_dir), "--output", str(tmp_path / "m.json"), "--history", str(hist)]
+    assert harness(*merge).returncode == 1  # every cell failed: the tables say so
+    _run_folder(run_dir, complete)
+    assert harness(*merge).returncode == 0
+    (entry,) = history.load(hist)
+    assert {c.status for c in entry.cells.values()} == {"complete"}
+    proc = harness("history", "--root", str(hist), "--format", "json", check=True)
+    assert "no runs recorded" not in proc.stdout
+
+
+def test_merge_after_a_torn_line_warns_and_records_on_a_line_of_its_own(tmp_path):
+    """A partial last line (a full disk) and then a merge: one warning, the run recorded,
+    `history` lists it (issue 27, 5b)."""
+    first, second = _reports(2)
+    hist = tmp_path / "history"
+    history.record(first, hist)
+    index = hist / history.INDEX
+    index.write_bytes(index.read_bytes()[:-25])  # the only line lost its end
+    run_dir = tmp_path / "runs" / second.run_id
+    _run_folder(run_dir, second)
+    proc = harness("merge", str(run_dir), "--output", str(tmp_path / "m.json"), "--history", str(hist))
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "cut short" in warnings[0], proc.stderr
+    listed = harness("history", "--root", str(hist), "--format", "json", check=True)
+    assert json.loads(listed.stdout)["runs"] == [second.run_id]
