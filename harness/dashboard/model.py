@@ -191,9 +191,9 @@ def _moves(before: dict[str, str] | None, after: dict[str, str] | None) -> list[
     return version_changes(before, after)
 
 
-def _trend(cell_id: str, metric: str, series, entries_by_id, threshold: float) -> MetricTrend:
-    points = []
-    envs = []
+def _points(metric: str, series) -> tuple[list[Point], list[str | None]]:
+    """A cell's runs that have the metric: each run's median and interval, and its environment."""
+    points, envs = [], []
     for entry, summary in series:
         value = summary.medians.get(metric)
         if value is None:
@@ -203,7 +203,30 @@ def _trend(cell_id: str, metric: str, series, entries_by_id, threshold: float) -
             Point(entry.run_id, entry.created, value, *(interval if interval is not None else (None, None)))
         )
         envs.append(summary.env)
-    found = history.step_changes([p.median for p in points], threshold)
+    return points, envs
+
+
+def _step_changes(values: list[float], threshold: float) -> list[history.Step]:
+    return history.step_changes(values, threshold)
+
+
+def parallel_map(function, *arguments) -> list:
+    """``list(map(function, *arguments))``, in as many worker processes as there are CPUs
+    when there is more than one item and more than one CPU (step detection and comparisons
+    are CPU-bound, pure, and independent)."""
+    items = len(arguments[0])
+    workers = min(items, os.cpu_count() or 1)
+    if workers < 2:
+        return list(map(function, *arguments))
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(function, *arguments, chunksize=max(1, items // (4 * workers))))
+
+
+def _trend(
+    cell_id: str, metric: str, points: list[Point], envs: list, found: list[history.Step], entries_by_id
+) -> MetricTrend:
     steps = []
     for step in found:
         before, at = points[step.index - 1], points[step.index]
@@ -280,16 +303,27 @@ def build(
             # beside tonight's: they belong to the comparison, not to the trend.
             if not cell_id.endswith(REFERENCE_SUFFIX) and is_safe_name(cell_id):
                 series.setdefault(cell_id, []).append((entry, summary))
+    keys = [(cell_id, metric) for cell_id in sorted(series) for metric in gated]
+    found_points = {key: _points(key[1], series[key[0]]) for key in keys}
+    found_steps = parallel_map(
+        _step_changes, [[p.median for p in found_points[key][0]] for key in keys], [threshold] * len(keys)
+    )
+    steps_of = dict(zip(keys, found_steps))
     cells = {}
-    for cell_id, points in sorted(series.items()):
-        last_entry, last = points[-1]
+    for cell_id, runs in sorted(series.items()):
+        last_entry, last = runs[-1]
         cells[cell_id] = CellView(
             cell_id=cell_id,
             env=last.env,
             latest_run=last_entry.run_id,
             latest_created=last_entry.created,
             latest_status=last.status,
-            trends={metric: _trend(cell_id, metric, points, entries_by_id, threshold) for metric in gated},
+            trends={
+                metric: _trend(
+                    cell_id, metric, *found_points[cell_id, metric], steps_of[cell_id, metric], entries_by_id
+                )
+                for metric in gated
+            },
         )
     dashboard = Dashboard(
         runs=_runs(entries, reports),

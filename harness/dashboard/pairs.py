@@ -13,7 +13,6 @@ and the verdict line are the existing ones (:mod:`harness.report.comparison`,
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,14 +116,9 @@ def compare_many(dashboard, pairs: list[tuple[str, str]]) -> dict[tuple[str, str
     todo = list(dict.fromkeys(pair for pair in pairs if pair not in dashboard.comparisons))
     for baseline_id, current_id in todo:  # a pair that cannot be compared stops here, in one line
         runs.report(baseline_id), runs.report(current_id)
-    workers = min(len(todo), os.cpu_count() or 1)
-    if workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
+    from harness.dashboard.model import parallel_map
 
-        with ProcessPoolExecutor(workers) as pool:
-            done = list(pool.map(_compare, [runs] * len(todo), *zip(*todo)))
-    else:
-        done = [_compare(runs, baseline_id, current_id) for baseline_id, current_id in todo]
+    done = parallel_map(_compare, [runs] * len(todo), *zip(*todo)) if todo else []
     dashboard.comparisons.update(zip(todo, done))
     return {pair: dashboard.comparisons[pair] for pair in pairs}
 
