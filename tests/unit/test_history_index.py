@@ -184,3 +184,30 @@ def test_merge_after_a_torn_line_warns_and_records_on_a_line_of_its_own(tmp_path
     assert len(warnings) == 1 and "cut short" in warnings[0], proc.stderr
     listed = harness("history", "--root", str(hist), "--format", "json", check=True)
     assert json.loads(listed.stdout)["runs"] == [second.run_id]
+
+
+def _merge_twice(root: str, worker: int) -> None:
+    """One merging process: each of its runs merged while interrupted, then resumed."""
+    for k, report in enumerate(_reports(5, cells=2)):
+        report = msgspec.structs.replace(report, run_id=f"w{worker}-{k}")
+        history.record(_interrupted(report), root)
+        history.record(report, root)
+
+
+def test_merges_at_once_lose_no_run_and_no_update(tmp_path):
+    """Four processes append and update at once: every run is there once, with its resumed
+    figures (the lock keeps a rewrite from dropping a line appended meanwhile)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_merge_twice, args=(str(tmp_path), w)) for w in range(4)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(120)
+        assert process.exitcode == 0
+    found = history.read_index(tmp_path)
+    assert found.warnings == []
+    assert sorted(e.run_id for e in found.entries) == sorted(f"w{w}-{k}" for w in range(4) for k in range(5))
+    assert {c.status for e in found.entries for c in e.cells.values()} == {"complete"}
+    assert (tmp_path / history.INDEX).read_bytes().count(b"\n") == 20
