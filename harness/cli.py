@@ -27,6 +27,7 @@ COMMANDS = {
     "history": "show the trend of each cell over merged runs, with step changes",
     "report": "write a self-contained HTML report with plots",
     "summary": "write the few lines a CI job summary needs",
+    "dashboard": "write a static site across runs: regressions first, a page per cell, two-run comparisons",
     "ci": "CI matrix glue: gather runner folders, compare and store baselines per machine",
 }
 

@@ -111,7 +111,7 @@ def test_triggers_schedule_dispatch_and_pull_requests_on_the_matrix(workflow):
 
 def test_job_graph_plan_profile_merge_baseline(workflow):
     jobs = workflow["jobs"]
-    assert set(jobs) == {"plan", "profile", "merge", "baseline"}
+    assert set(jobs) == {"plan", "profile", "merge", "baseline", "pages"}
     assert jobs["profile"]["needs"] == "plan"
     assert set(jobs["merge"]["needs"]) == {"plan", "profile"}
     assert jobs["baseline"]["needs"] == "merge"
@@ -181,7 +181,7 @@ def test_every_step_is_one_make_target_that_exists(workflow):
             found = re.findall(r"\bmake (?:-s )?(ci-[a-z]+)", step["run"])
             assert len(found) == 1, step["run"]
             targets.add(found[0])
-    assert targets == {"ci-setup", "ci-plan", "ci-cell", "ci-merge", "ci-baseline"}
+    assert targets == {"ci-setup", "ci-plan", "ci-cell", "ci-merge", "ci-baseline", "ci-dashboard"}
     for target in targets:
         proc = make("-n", target, "CELL=x")
         assert proc.returncode == 0, output(proc)

@@ -1,9 +1,22 @@
 """History of merged matrix runs, and step detection over it.
 
 ``record`` appends one line per merged run to ``<root>/index.jsonl``: the run id, its time,
-the machine, and per cell the status and the median of each headline metric. The line
-holds the figures themselves, so the history survives the deletion of old reports. A run
-id already in the index is not added twice.
+the machine, per cell the status, the median of each headline metric with its 95% interval
+and the environment it ran in, and per environment the resolved package set. The line holds
+the figures themselves, so the history survives the deletion of old reports.
+
+A history of any length stays correct:
+
+* A new run is appended with one ``write`` on an ``O_APPEND`` descriptor, then fsync'd: a
+  reader sees the whole line or none of it, and the lines before it are never rewritten.
+* A run id is never added twice. Merging a run again (a resumed run, ``RESUME=<run id>``,
+  merged after its interrupted first part) updates its entry in place: the whole index is
+  written to a temporary file and renamed over the old one, so a crash leaves the old index
+  or the new one, never half of either. Both happen under a lock file (``.index.lock``), so
+  two merges at once do not lose each other's line.
+* A line cut short (a killed writer, a full disk) is reported in one warning and skipped;
+  the lines before it are kept, and the next append starts on a fresh line rather than
+  gluing itself onto the torn one.
 
 Step detection (``trends``) is a small, robust version of what asv does: fit the series of
 median totals with piecewise-constant segments, minimising the sum of absolute deviations
@@ -25,17 +38,30 @@ milliseconds per cell.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 
-from harness.result import HEADLINE_METRICS, MatrixReport, append_bytes, read_bytes
+from harness.result import (
+    HEADLINE_METRICS,
+    MatrixReport,
+    WriteError,
+    append_bytes,
+    read_bytes,
+    write_atomic,
+)
 
 DEFAULT_ROOT = "reports/history"
 INDEX = "index.jsonl"
+LOCK = ".index.lock"
+# An index is read whole; a run of 50 cells and a few environments is some 20 kB a line, so
+# this holds tens of thousands of runs.
+MAX_INDEX_BYTES = 1024 * 1024 * 1024
 STEP_THRESHOLD = 0.05
 MIN_SEGMENT = 2
 WINDOW = 20  # as asv's solve_potts_approx
@@ -48,6 +74,10 @@ class CellSummary(msgspec.Struct, kw_only=True):
     n: int = 0
     fingerprint: str | None = None
     medians: dict[str, float] = {}
+    # The 95% interval of each median, as the cell's statistics give it (none for one sample).
+    intervals: dict[str, tuple[float, float]] = {}
+    # The environment it ran in (a key of RunEntry.packages): ``torch-2.13.0``.
+    env: str | None = None
 
 
 class RunEntry(msgspec.Struct, kw_only=True):
@@ -58,50 +88,163 @@ class RunEntry(msgspec.Struct, kw_only=True):
     report: str | None = None
     commit: str | None = None
     cells: dict[str, CellSummary] = {}
+    # Per environment (its name, ``torch-2.13.0`` or ``torch-2.13.0@baseline``), the resolved
+    # package set: what changed between two runs is read from here, reports or not.
+    packages: dict[str, dict[str, str]] = {}
+
+
+@dataclass
+class Index:
+    """What the index holds: the runs, oldest first, and what was wrong with it (one line each)."""
+
+    entries: list[RunEntry]
+    warnings: list[str]
+    torn_tail: bool = False  # the last line has no newline: the next append starts a fresh one
 
 
 def _summary(cell) -> CellSummary:
-    medians = {}
+    medians, intervals = {}, {}
     for metric in HEADLINE_METRICS:
         values = cell.values(metric)
         if values:
             medians[metric] = statistics.median(values)
+        stats = cell.stats.get(metric)
+        if stats is not None and stats.ci95 is not None:
+            intervals[metric] = tuple(stats.ci95)
     return CellSummary(
-        status=cell.status, n=len(cell.values("total_s")), fingerprint=cell.fingerprint, medians=medians
+        status=cell.status,
+        n=len(cell.values("total_s")),
+        fingerprint=cell.fingerprint,
+        medians=medians,
+        intervals=intervals,
+        env=cell.cell.env_id,
     )
 
 
-def record(
-    report: MatrixReport, root: str | os.PathLike = DEFAULT_ROOT, *, path: str | os.PathLike | None = None
-) -> Path:
-    """Append a merged matrix run (read from ``path``, when given) to the history index;
-    returns the index path. An index that cannot be written is WriteError (exit 3)."""
-    index = Path(root) / INDEX
-    if any(entry.run_id == report.run_id for entry in load(root)):
-        return index
-    entry = RunEntry(
+def _packages(report: MatrixReport) -> dict[str, dict[str, str]]:
+    """Per environment, the resolved set: the record merge keeps, else what a cell's probe saw."""
+    out: dict[str, dict[str, str]] = {}
+    for env in report.environments.values():
+        if env.packages:
+            out[env.name] = dict(env.packages)
+    for cell in report.cells.values():
+        if cell.environment is not None and cell.cell.env_id not in out:
+            seen = {name: version for name, version in cell.environment.packages.items() if version}
+            if seen:
+                out[cell.cell.env_id] = seen
+    return out
+
+
+def entry_of(report: MatrixReport, path: str | os.PathLike | None = None) -> RunEntry:
+    """The index line of a merged run (read from ``path``, when given)."""
+    return RunEntry(
         run_id=report.run_id,
         created=report.created,
         report=str(path) if path else None,
         commit=report.harness.commit,
         cells={cell_id: _summary(cell) for cell_id, cell in report.cells.items()},
+        packages=_packages(report),
     )
-    # One write of one line in append mode: an interrupted run never corrupts earlier lines.
-    return append_bytes(index, msgspec.json.encode(entry, order="sorted") + b"\n")
 
 
-def load(root: str | os.PathLike = DEFAULT_ROOT) -> list[RunEntry]:
-    """Every recorded run, oldest first. A line cut short by a crash is skipped."""
+def encode_entry(entry: RunEntry) -> bytes:
+    """One line of the index, its newline included."""
+    return msgspec.json.encode(entry, order="sorted") + b"\n"
+
+
+@contextlib.contextmanager
+def _locked(root: Path):
+    """The history's lock, held while its index is read and written (fcntl; where there is
+    none, no lock: one writer at a time is then the caller's to keep)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise WriteError(f"{root / LOCK}: cannot be written ({exc.strerror or exc})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def record(
+    report: MatrixReport,
+    root: str | os.PathLike = DEFAULT_ROOT,
+    *,
+    path: str | os.PathLike | None = None,
+    warnings: list[str] | None = None,
+) -> Path:
+    """Add a merged matrix run (read from ``path``, when given) to the history index, or
+    update its entry when the run id is already there (a resumed run merged again); returns
+    the index path. What was wrong with the index (a torn line, skipped) is added to
+    ``warnings``. An index that cannot be written is WriteError (exit 3)."""
+    root = Path(root)
+    index = root / INDEX
+    entry = entry_of(report, path)
+    with _locked(root):
+        found = read_index(root)
+        if warnings is not None:
+            warnings.extend(found.warnings)
+        previous = next((e for e in found.entries if e.run_id == entry.run_id), None)
+        if previous is None:
+            # One write of one line in append mode, on a fresh line after a torn one.
+            return append_bytes(index, (b"\n" if found.torn_tail else b"") + encode_entry(entry), sync=True)
+        # The run was merged before (interrupted, now resumed): its entry takes the new
+        # figures and keeps its place (its first merge's time) in the history.
+        entry = msgspec.structs.replace(entry, created=previous.created or entry.created)
+        if entry == previous:
+            return index
+        lines = [encode_entry(entry if e.run_id == entry.run_id else e) for e in found.entries]
+        return write_atomic(index, b"".join(lines))
+
+
+def read_index(root: str | os.PathLike = DEFAULT_ROOT) -> Index:
+    """Every recorded run, oldest first, and a warning for each line that is not one (a line
+    cut short by a killed writer or a full disk is skipped, never fatal). A run id on two
+    lines (an index written by two older harnesses at once) counts once: its last line."""
     index = Path(root) / INDEX
     if not index.exists():
-        return []
-    entries = []
-    for line in read_bytes(index).splitlines():
-        try:
-            entries.append(msgspec.json.decode(line, type=RunEntry))
-        except (msgspec.DecodeError, RecursionError):
+        return Index([], [])
+    data = read_bytes(index, MAX_INDEX_BYTES, noun="history index")
+    lines = data.split(b"\n")
+    torn = bool(lines[-1])  # text after the last newline: a line whose writer never finished
+    by_id: dict[str, RunEntry] = {}
+    bad: list[int] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
             continue
-    return sorted(entries, key=lambda e: (e.created or "", e.run_id))
+        try:
+            entry = msgspec.json.decode(line, type=RunEntry)
+        except (msgspec.DecodeError, RecursionError):
+            bad.append(number)
+            continue
+        by_id[entry.run_id] = entry
+    warnings = []
+    if torn and bad and bad[-1] == len(lines):
+        warnings.append(
+            f"{index}: line {len(lines)} is cut short (a writer was killed or the disk filled); "
+            f"skipped, the {len(by_id)} run(s) before it are kept"
+        )
+        bad.pop()
+    if bad:
+        shown = ", ".join(str(n) for n in bad[:5]) + (", …" if len(bad) > 5 else "")
+        warnings.append(f"{index}: {len(bad)} line(s) are not history entries (line {shown}); skipped")
+    entries = sorted(by_id.values(), key=lambda e: (e.created or "", e.run_id))
+    return Index(entries, warnings, torn_tail=torn)
+
+
+def load(root: str | os.PathLike = DEFAULT_ROOT, warnings: list[str] | None = None) -> list[RunEntry]:
+    """Every recorded run, oldest first; what was wrong with the index is added to ``warnings``."""
+    found = read_index(root)
+    if warnings is not None:
+        warnings.extend(found.warnings)
+    return found.entries
 
 
 def noise(values: list[float]) -> float:
@@ -196,9 +339,25 @@ def _moved(data, bounds: list[int], min_size: int, window: int) -> list[int]:
     return bounds
 
 
-def steps(values: list[float], threshold: float = STEP_THRESHOLD, window: int = WINDOW) -> list[int]:
-    """Indices of the runs at which a step change happened (the first run of a new level);
-    ``window`` at least ``len(values)`` makes the fit exact."""
+@dataclass(frozen=True)
+class Step:
+    """One detected step: the first run of a new level, the median level of the segment
+    before it and of its own segment."""
+
+    index: int
+    before: float
+    after: float
+
+    @property
+    def change(self) -> float:
+        """Relative change of the level, (after - before) / before."""
+        return (self.after - self.before) / self.before if self.before else 0.0
+
+
+def step_changes(values: list[float], threshold: float = STEP_THRESHOLD, window: int = WINDOW) -> list[Step]:
+    """Every step of the series, oldest first: a regression that later recovered is two
+    steps (up, then down), and both are kept. ``window`` at least ``len(values)`` makes the
+    fit exact."""
     if any(v is None for v in values) or len(values) < 2 * MIN_SEGMENT:
         return []
     level = statistics.median(values)
@@ -210,8 +369,14 @@ def steps(values: list[float], threshold: float = STEP_THRESHOLD, window: int = 
         before = statistics.median(values[starts[k - 1] : starts[k]])
         after = statistics.median(values[starts[k] : starts[k + 1] if k + 1 < len(starts) else len(values)])
         if before and abs(after - before) > max(threshold * abs(before), 3 * sigma):
-            out.append(starts[k])
+            out.append(Step(starts[k], before, after))
     return out
+
+
+def steps(values: list[float], threshold: float = STEP_THRESHOLD, window: int = WINDOW) -> list[int]:
+    """Indices of the runs at which a step change happened (the first run of a new level);
+    ``window`` at least ``len(values)`` makes the fit exact."""
+    return [step.index for step in step_changes(values, threshold, window)]
 
 
 def trends(entries: list[RunEntry], metric: str = "total_s") -> dict[str, dict]:

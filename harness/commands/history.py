@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -35,7 +36,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.metric not in METRICS:
         raise UserError(f"unknown metric {args.metric!r}; known: {', '.join(METRICS)}")
-    entries = history.load(args.root)
+    problems: list[str] = []
+    entries = history.load(args.root, problems)
+    for problem in problems:
+        print(f"harness history: warning: {problem}", file=sys.stderr)
     trends = history.trends(entries, args.metric)
     if args.format == "json":
         print(

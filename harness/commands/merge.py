@@ -65,10 +65,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_history:
         from harness.analysis import history
 
+        problems: list[str] = []
         try:
-            history_note = str(history.record(report, root=args.history, path=output))
+            history_note = str(history.record(report, root=args.history, path=output, warnings=problems))
         except WriteError as exc:
             raise WriteError(f"{exc}; the merged report is written: {output}") from None
+        for problem in problems:
+            print(f"harness merge: warning: {problem}", file=sys.stderr)
 
     changes, baseline_label = None, None
     if args.baseline:

@@ -10,6 +10,7 @@ it holds runs of these cells, adds the trend. Prints the page's path.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from harness.commands.argtypes import add_baseline_options
@@ -53,7 +54,10 @@ def run(args: argparse.Namespace) -> int:
     baseline_path, baseline_note = facts.baseline_for(args.baseline, report, args.baselines_dir)
     comparison = facts.compare_with(baseline_path, report) if baseline_path else None
     reference = judge_against_stored(report, args.baselines_dir) if has_reference(report) else None
-    entries = history.load(args.history)
+    problems: list[str] = []
+    entries = history.load(args.history, problems)
+    for problem in problems:
+        print(f"harness report: warning: {problem}", file=sys.stderr)
     trends = history.trends(entries) if entries else None
     history_note = None if entries else f"No runs recorded under {args.history} yet (merge records each run)."
     page = htmlreport.render_page(

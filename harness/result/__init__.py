@@ -74,6 +74,7 @@ from harness.result.run import (
     PlannedCell,
     RunPlan,
     lock_changes,
+    version_changes,
 )
 from harness.result.settings import Settings
 from harness.result.sources import DEFAULT_MODEL, ModelSource, SourceError
@@ -177,5 +178,6 @@ __all__ = [
     "read_matrix",
     "read_report",
     "safe_name",
+    "version_changes",
     "write_atomic",
 ]

@@ -79,10 +79,10 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
-def append_bytes(path: str | os.PathLike, data: bytes) -> Path:
+def append_bytes(path: str | os.PathLike, data: bytes, *, sync: bool = False) -> Path:
     """Append ``data`` in one write (a history line, a job summary) to a regular file, made
-    if missing. Anything else at the path is refused, as :func:`write_atomic` does; a FIFO is
-    never waited on."""
+    if missing, and with ``sync`` flush it to the disk before returning. Anything else at the
+    path is refused, as :func:`write_atomic` does; a FIFO is never waited on."""
     path = check_target(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +95,8 @@ def append_bytes(path: str | os.PathLike, data: bytes) -> Path:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
+        if sync:
+            os.fsync(fd)
     except OSError as exc:
         raise WriteError(f"{path}: cannot be written ({exc.strerror or exc})") from None
     finally:

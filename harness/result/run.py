@@ -128,7 +128,14 @@ def _lock_versions(lock: list[str]) -> dict[str, str]:
 def lock_changes(reference: list[str], current: list[str]) -> list[PackageChange]:
     """The distributions whose versions differ between two locks, by name; none: the stack
     did not change."""
-    ref, cur = _lock_versions(reference), _lock_versions(current)
+    return version_changes(_lock_versions(reference), _lock_versions(current))
+
+
+def version_changes(reference: dict[str, str], current: dict[str, str]) -> list[PackageChange]:
+    """The distributions whose versions differ between two resolved sets (name -> version;
+    names compared in PEP 503 normal form), by name."""
+    ref = {re.sub(r"[-_.]+", "-", name).lower(): version for name, version in reference.items()}
+    cur = {re.sub(r"[-_.]+", "-", name).lower(): version for name, version in current.items()}
     return [
         PackageChange(name=name, reference=ref.get(name), current=cur.get(name))
         for name in sorted(set(ref) | set(cur))
