@@ -25,7 +25,6 @@ import json
 import math
 import re
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +53,11 @@ from harness.result import (
     DEFAULT_TARGETS,
     DTYPES,
     MODES,
+    CellInfo,
     ModelSource,
+    Settings,
     SourceError,
     backend_problem,
-    cell_id,
     cosine_threshold,
 )
 from harness.result.settings import BOUNDS, DEFAULT_RUNS, DEFAULT_TIMEOUT_S, DEFAULT_WARMUPS, Bound
@@ -405,7 +405,7 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
                     f"or remove it",
                 )
             for key in hits:
-                cells[key] = replace(cells[key], **changes)
+                cells[key] = cells[key].with_settings(**changes)
         elif all(dim in match for dim in DIMENSIONS) and not expansion.missing_pins(match):
             pins = {name: value for name, value in match.items() if name not in RULE_KEYS}
             variant = [match.get("backend", DEFAULT_BACKEND), match.get("dtype", DEFAULT_DTYPE)]
@@ -414,7 +414,9 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
                 # Named by the dtype's line when it has one (it is what the backend cannot do).
                 problems.add(["include", index, "dtype" if "dtype" in match else "backend"], problem)
                 continue
-            added = replace(expansion.cell(*(match[dim] for dim in DIMENSIONS), pins, *variant), **changes)
+            added = expansion.cell(*(match[dim] for dim in DIMENSIONS), pins, *variant).with_settings(
+                **changes
+            )
             cells[_key(added)] = added
             for value, declared, extra in (
                 (match["mode"], modes, extra_modes),
@@ -824,20 +826,23 @@ class _Expansion:
     ) -> Cell:
         spec = self.torch(torch)
         pins = {**(pins or {}), **dict(spec.packages)}
-        return Cell(
-            cell_id(model, spec.version, mode, device, pins, backend, dtype),
-            self.models[model],
-            spec,
-            mode,
-            device,
-            self.settings["runs"],
-            self.settings["warmups"],
-            float(self.settings["timeout"]),
-            tuple(sorted(pins.items())),
-            backend,
-            dtype,
-            cosine_threshold(dtype, self.agreement),
+        found = self.models[model]
+        info = CellInfo.of(
+            model=found.name,
+            source=found.source,
+            mode=mode,
+            device=device,
+            torch=spec.version,
+            packages=pins,
+            backend=backend,
+            dtype=dtype,
         )
+        settings = Settings(
+            runs=self.settings["runs"],
+            warmups=self.settings["warmups"],
+            timeout_s=float(self.settings["timeout"]),
+        )
+        return Cell(info, found, spec, settings, cosine_threshold(dtype, self.agreement))
 
     def rule(self, rule: Any, where: list, allowed: tuple[str, ...], problems: _Problems):
         """An include / exclude entry as ({dimension: canonical value}, {cell field: value}),

@@ -39,20 +39,12 @@ from harness.result import Failure, FailureKind, ReportError, read_report
 
 def _open(job: CellJob, env: EnvironmentInfo, run_dir: Path, resume: bool) -> CellRun:
     config = CellConfig(
+        info=job.info,
         model=env.model(job.info.source),
-        name=job.info.model,
-        mode=job.info.mode,
-        device=job.info.device,
         settings=job.settings,
         targets=dict(job.targets),
-        torch_label=job.info.torch,
-        cell_id=job.info.id,
         python=job.python,
         app_paths=tuple(job.app_paths),
-        packages=dict(job.info.packages),
-        stack=job.info.stack,
-        backend=job.info.backend,
-        dtype=job.info.dtype,
         cosine_threshold=job.cosine_threshold,
     )
     path = cell_file(run_dir, job.info)
