@@ -229,7 +229,7 @@ class Cell:
     @property
     def planned(self) -> PlannedCell:
         """The cell as run.json lists it."""
-        return PlannedCell.of(self.info, self.settings)
+        return PlannedCell.from_info(self.info, self.settings)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -119,7 +119,7 @@ def standalone_cell(
     if torch is None:
         found = (environment or metadata.environment()).packages.get("torch")
         torch = (found or "none").split("+")[0]
-    return CellInfo.of(
+    return CellInfo.from_axes(
         model=name,
         source=model.spec,
         mode=mode,

@@ -27,6 +27,8 @@ from harness.result.settings import Settings
 Mode = Literal["cold", "warm"]
 Backend = Literal["torch", "onnx", "openvino"]
 Dtype = Literal["float32", "float16", "bfloat16", "qint8"]
+Level = Literal["ok", "warn", "info"]  # a recommendation's
+AttributionRun = Literal["warm-up", "separate"]  # what an import attribution was read from
 Status = Literal["complete", "partial", "failed"]
 NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
@@ -79,7 +81,7 @@ class CellInfo(msgspec.Struct, kw_only=True):
     dtype: Dtype = "float32"
 
     @classmethod
-    def of(
+    def from_axes(
         cls,
         *,
         model: str,
@@ -268,7 +270,7 @@ class ImportAttribution(msgspec.Struct, kw_only=True):
     ok: bool = True
     # "warm-up": read from the cell's warm-up sample; "separate": a run of its own (a cell
     # with no warm-up). "cold" when that run started from an emptied page cache.
-    run: Literal["warm-up", "separate"] | None = None
+    run: AttributionRun | None = None
     cache: Mode | None = None
     total_self_s: NonNegative = 0.0
     packages: list[PackageShare] = []
@@ -281,7 +283,7 @@ class TargetResult(msgspec.Struct, kw_only=True):
 
 
 class Recommendation(msgspec.Struct, kw_only=True):
-    level: Literal["ok", "warn", "info"]
+    level: Level
     text: str
 
 

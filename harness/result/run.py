@@ -140,11 +140,11 @@ class PlannedCell(CellInfo, kw_only=True):
     """A cell some session planned to run, with the settings it was to run with."""
 
     # A CellInfo with ``settings`` beside its fields (run.json lists each planned cell flat,
-    # as it always did): of() and info convert by CellInfo's own field list.
+    # as it always did): from_info() and info convert by CellInfo's own field list.
     settings: Settings | None = None
 
     @classmethod
-    def of(cls, info: CellInfo, settings: Settings | None) -> PlannedCell:
+    def from_info(cls, info: CellInfo, settings: Settings | None) -> PlannedCell:
         return cls(**{name: getattr(info, name) for name in CellInfo.__struct_fields__}, settings=settings)
 
     @property
