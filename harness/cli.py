@@ -20,7 +20,7 @@ from harness.errors import UserError
 COMMANDS = {
     "profile": "profile one model in this environment, cold or warm, over fresh processes",
     "matrix": "validate matrix.yaml and list the cells it expands to",
-    "run-cells": "profile the matrix cells of this environment's torch version (nox sessions call this)",
+    "run-cells": "measure the matrix cells of the environments nox built (nox sessions call this)",
     "merge": "merge a run folder's cell reports into tables and reports/matrix-<run id>.json",
     "compare": "compare two reports cell by cell: slower, faster, no change or inconclusive",
     "baseline": "store a report as this machine's baseline",

@@ -226,7 +226,7 @@ class CellOutcome:
     note: str = ""
 
 
-def measure(
+def run_measuring_process(
     cells: list, pythons: dict[str, str], slots: list[Slot], run_dir: Path, *, resume: bool = False
 ) -> int:
     """Run the slots in the measuring process (harness.measure.rounds), which writes every

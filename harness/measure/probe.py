@@ -98,7 +98,7 @@ def _after_load(metrics: dict, encode, sync, spec: dict, rss_start: int, t_loade
     metrics["uss_mb"] = _mb(uss) if uss is not None else None
 
 
-def measure(spec_json: str, rss_start: int, t_torch: int, t_st: int) -> dict:
+def measure_model(spec_json: str, rss_start: int, t_torch: int, t_st: int) -> dict:
     """Everything after the imports; the imports themselves run at the module's top level
     (see the bottom of this file for why)."""
     import json
@@ -338,4 +338,4 @@ if __name__ == "__main__":
         _t_st = time.perf_counter_ns()
         if "importtime" in sys._xoptions:
             os.write(2, (IMPORTS_DONE + "\n").encode())
-        _write(_result_file, _spec, measure(_spec, _rss_start, _t_torch, _t_st))
+        _write(_result_file, _spec, measure_model(_spec, _rss_start, _t_torch, _t_st))

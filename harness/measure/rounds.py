@@ -130,7 +130,7 @@ class Display:
             self.progress.stop()
 
 
-def measure(job: Job) -> int:
+def run_job(job: Job) -> int:
     run_dir = Path(job.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     cells = {cell.info.id: cell for cell in job.cells}
@@ -188,7 +188,7 @@ def measure(job: Job) -> int:
 def main() -> int:
     job = msgspec.json.decode(sys.stdin.buffer.read(), type=Job)
     try:
-        return measure(job)
+        return run_job(job)
     except KeyboardInterrupt:
         return 130
 

@@ -2,7 +2,7 @@
 its report.
 
 The runner is the measurement core; it prints nothing (the console and the other
-exporters read what it returns, or the file it writes). The report is written after
+renderers read what it returns, or the file it writes). The report is written after
 every sample, atomically, so an interrupted or crashed run leaves a readable partial
 report that holds every sample that finished.
 

@@ -1,4 +1,4 @@
-"""The comparison exporter: a Comparison as a console table, GitHub Markdown or JSON.
+"""The comparison renderer: a Comparison as a console table, GitHub Markdown or JSON.
 
 Every text a report supplies (cell ids, labels, reasons) is escaped for Markdown with
 ``format.md_text``; the same rows serve the HTML page, where jinja2 escapes them.

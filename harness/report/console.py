@@ -1,4 +1,4 @@
-"""The console exporter: a cell report as a person reads it at a glance.
+"""The console renderer: a cell report as a person reads it at a glance.
 
 The layout follows the older in-house script (summary, timing breakdown as mean ± stdev
 with range, memory, targets, recommendations, comparison with a baseline), with the median
