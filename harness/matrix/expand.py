@@ -831,16 +831,19 @@ class _Expansion:
             raise MatrixError(f"torch {torch} is not in the matrix")
         pins = {**(pins or {}), **dict(spec.packages)}
         found = self.models[model]
-        info = CellInfo.from_axes(
-            model=found.name,
-            source=found.source,
-            mode=mode,
-            device=device,
-            torch=spec.version,
-            packages=pins,
-            backend=backend,
-            dtype=dtype,
-        )
+        try:
+            info = CellInfo.from_axes(
+                model=found.name,
+                source=found.source,
+                mode=mode,
+                device=device,
+                torch=spec.version,
+                packages=pins,
+                backend=backend,
+                dtype=dtype,
+            )
+        except ValueError as exc:  # an id too long for a file name: the names and pins together
+            raise MatrixError(f"{exc}; shorten the model's name or its pins") from None
         settings = Settings(
             runs=self.settings["runs"],
             warmups=self.settings["warmups"],

@@ -111,7 +111,8 @@ class CellInfo(msgspec.Struct, kw_only=True):
         try:
             return msgspec.convert(fields, cls)
         except msgspec.ValidationError as exc:
-            raise ValueError(f"cell {fields['id']}: {exc}") from None
+            said = str(exc)
+            raise ValueError(said if str(fields["id"]) in said else f"cell {fields['id']}: {said}") from None
 
     @property
     def variant(self) -> str:
