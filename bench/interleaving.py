@@ -67,7 +67,7 @@ sys.path.insert(0, str(REPO))
 from harness.analysis.compare import decide  # noqa: E402
 from harness.analysis.paired import decide_paired  # noqa: E402
 from harness.measure.models import resolve  # noqa: E402
-from harness.measure.runner import CellConfig, CellRun  # noqa: E402
+from harness.measure.runner import CellConfig, CellRun, standalone_cell  # noqa: E402
 from harness.result import DEFAULT_MODEL, Settings  # noqa: E402
 
 METRIC = "total_s"
@@ -138,11 +138,9 @@ def wrapper(folder: Path, name: str, delay_s: float) -> str:
 def cell(folder: Path, name: str, delay_s: float, settings: Settings) -> CellRun:
     model = resolve(DEFAULT_MODEL)
     config = CellConfig(
+        info=standalone_cell(model, name, torch="bench", id=name),
         model=model,
-        name=name,
         settings=settings,
-        torch_label="bench",
-        cell_id=name,
         import_attribution=False,
         python=wrapper(folder, name, delay_s),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 from harness import __version__
 from harness.errors import UserError
@@ -19,7 +20,7 @@ from harness.errors import UserError
 COMMANDS = {
     "profile": "profile one model in this environment, cold or warm, over fresh processes",
     "matrix": "validate matrix.yaml and list the cells it expands to",
-    "run-cells": "profile the matrix cells of this environment's torch version (nox sessions call this)",
+    "run-cells": "measure the matrix cells of the environments nox built (nox sessions call this)",
     "merge": "merge a run folder's cell reports into tables and reports/matrix-<run id>.json",
     "compare": "compare two reports cell by cell: slower, faster, no change or inconclusive",
     "baseline": "store a report as this machine's baseline",
@@ -33,7 +34,7 @@ COMMANDS = {
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, as for every other bad input
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, as for every other bad input
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 

@@ -19,7 +19,7 @@ from harness.envbuild import HARNESS_DIST, build_settings, cold_uv_cache, resolv
 from harness.matrix import load_matrix
 from harness.measure import coldcache
 from harness.measure.models import resolve
-from harness.measure.runner import CellConfig, CellRun
+from harness.measure.runner import CellConfig, CellRun, standalone_cell
 from harness.result import COLD_RESIDENCY_THRESHOLD, DEFAULT_MODEL, Settings, read_report
 
 
@@ -95,10 +95,10 @@ def test_the_warm_up_carries_the_attribution_and_no_extra_run_is_made(tmp_path):
 def test_cold_samples_evict_and_check_exactly_what_the_load_reads(tmp_path, cold_env):
     # In an environment built as cold cells' are (conftest's cold_env: no page of it can be
     # pinned by this process, which maps the harness's own .venv).
+    model = resolve(DEFAULT_MODEL)
     config = CellConfig(
-        model=resolve(DEFAULT_MODEL),
-        name="all-MiniLM-L6-v2",
-        mode="cold",
+        info=standalone_cell(model, "all-MiniLM-L6-v2", mode="cold"),
+        model=model,
         settings=Settings.checked(runs=1, warmups=1),
         import_attribution=False,
         python=str(cold_env),

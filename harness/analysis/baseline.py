@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TypeVar
 
 from harness.errors import UserError
-from harness.result import Report, cells_of, read_any, safe_name
+from harness.result import MatrixReport, Report, cells_of, read_any, safe_name
 
 DEFAULT_ROOT = "reports/baselines"
+# A cell report or a matrix report, given and returned as the same kind.
+AnyReport = TypeVar("AnyReport", bound=Report)
 
 
 class BaselineError(UserError):
@@ -25,7 +28,7 @@ class BaselineError(UserError):
 def fingerprint_of(report_path: str | os.PathLike, report: Report | None = None) -> str:
     """The machine fingerprint of a report (every cell of a matrix report must share it)."""
     cells = cells_of(report if report is not None else read_any(report_path))
-    prints = {c.fingerprint for c in cells.values()} - {None}
+    prints = {c.fingerprint for c in cells.values() if c.fingerprint is not None}
     if not prints:
         raise BaselineError(
             f"{report_path}: no machine fingerprint in the report (no cell recorded its machine)"
@@ -43,12 +46,10 @@ def path_for(fingerprint: str, root: str | os.PathLike = DEFAULT_ROOT) -> Path:
     return Path(root) / f"{safe_name(fingerprint, 'machine fingerprint')}.json"
 
 
-def without_reference(report: Report) -> Report:
+def without_reference(report: AnyReport) -> AnyReport:
     """A report as a baseline keeps it: a reference run's ``<cell id>@baseline`` cells and
     its rebuilt reference environments left out (they are the previous baseline's)."""
     import msgspec
-
-    from harness.result import MatrixReport
 
     if not isinstance(report, MatrixReport):
         return report

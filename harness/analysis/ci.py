@@ -197,7 +197,7 @@ def planned_cells(
     """The cells a matrix file plans (with their settings), and the matrix as a dict."""
     from harness.matrix.expand import load_matrix
 
-    matrix = load_matrix(matrix_path).with_overrides(runs=runs, warmups=warmups)
+    matrix = load_matrix(Path(matrix_path)).with_overrides(runs=runs, warmups=warmups)
     return [cell.planned for cell in matrix.cells], matrix.to_dict()
 
 

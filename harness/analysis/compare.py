@@ -387,7 +387,7 @@ def min_detectable(
 
 
 def _fingerprints(cells: dict[str, CellReport]) -> list[str]:
-    return sorted({c.fingerprint for c in cells.values()} - {None})
+    return sorted({c.fingerprint for c in cells.values() if c.fingerprint is not None})
 
 
 def _failure(report: CellReport) -> str | None:

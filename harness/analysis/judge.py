@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from harness.result import METRICS, CellReport, Recommendation, TargetResult, cosine_threshold
+from harness.result.cell import Level
 
 # Reading a small model's weights from the page cache should go at several hundred MB/s
 # even on a small machine; far below that, init is not about bytes but about Python work.
@@ -54,7 +55,7 @@ def recommendations(report: CellReport) -> list[Recommendation]:
     mode = report.cell.mode
     recs: list[Recommendation] = []
 
-    def add(level: str, text: str) -> None:
+    def add(level: Level, text: str) -> None:
         recs.append(Recommendation(level=level, text=text))
 
     median = report.median

@@ -91,7 +91,7 @@ def merge_run(run_dir: str | os.PathLike, *, skip_bad: bool = False) -> tuple[Ma
     # Planned order first (the matrix's), then anything else in the folder.
     order = [cell.id for cell in plan.planned if cell.id in found]
     order += [cid for cid in found if cid not in order]
-    report = MatrixReport(
+    merged = MatrixReport(
         run_id=run_dir.name,
         created=now_iso(),
         harness=metadata.harness_info(),
@@ -102,7 +102,7 @@ def merge_run(run_dir: str | os.PathLike, *, skip_bad: bool = False) -> tuple[Ma
         missing=[cell.info for cell in plan.planned if cell.id not in found],
         run_dir=str(run_dir),
     )
-    return report, warnings
+    return merged, warnings
 
 
 def default_output(run_dir: str | os.PathLike) -> Path:

@@ -174,8 +174,8 @@ def reference_value(report: MatrixReport, axis: str) -> str | None:
     """The reference side of ``axis`` in this run (see the module docstring)."""
     from packaging.version import InvalidVersion, Version
 
-    values = list(dict.fromkeys(c.cell.axes.get(axis) for c in report.cells.values()))
-    values = [v for v in values if v is not None]
+    found = dict.fromkeys(c.cell.axes.get(axis) for c in report.cells.values())
+    values = [v for v in found if v is not None]
     if not values:
         return None
     if axis == "torch":
@@ -225,7 +225,8 @@ def paired_values(pair: CellPair, metric: str) -> tuple[list[float], list[float]
     # samples does not make the other one sequential).
     rounds = bool(ref or cur) and all(s.round is not None for s in (*ref, *cur))
     if rounds:
-        ref_by, cur_by = {s.round: s for s in ref}, {s.round: s for s in cur}
+        ref_by = {s.round: s for s in ref if s.round is not None}
+        cur_by = {s.round: s for s in cur if s.round is not None}
         keys = sorted(set(ref_by) & set(cur_by))
         aligned = [(ref_by[k], cur_by[k]) for k in keys]
     else:
@@ -287,7 +288,7 @@ class PairedComparison(Comparison):
 
     @property
     def pairings(self) -> set[str]:
-        return {v.pairing for v in self.verdicts}
+        return {v.pairing for v in self.verdicts if isinstance(v, PairedVerdict)}
 
     def to_dict(self) -> dict:
         return {
@@ -360,7 +361,7 @@ def compare_within(
         raise UserError(f"--within {axis}: no such axis; the cells have {', '.join(known) or 'none'}")
     reference = reference_value(report, axis)
     pairs = pairs_along(cells, axis, reference) if reference is not None else []
-    if not pairs:
+    if reference is None or not pairs:
         values = sorted({str(c.cell.axes.get(axis)) for c in cells})
         raise NoPairsError(
             f"--within {axis}: no two cells of run {report.run_id} differ in {axis} alone "

@@ -203,7 +203,9 @@ def stored_numbers_for(
     from harness.analysis.baseline import find_for
     from harness.result import cells_of, read_any
 
-    prints = {c.fingerprint for c in report.cells.values() if not is_reference(c)} - {None}
+    prints = {
+        c.fingerprint for c in report.cells.values() if not is_reference(c) and c.fingerprint is not None
+    }
     path = find_for(prints.pop(), root) if len(prints) == 1 else None
     return (cells_of(read_any(path)), str(path)) if path is not None else (None, "")
 

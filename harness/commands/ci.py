@@ -175,12 +175,12 @@ def _compare(args: argparse.Namespace) -> int:
         else "No significant regression on any machine with a baseline."
     )
     out.append(f"**{verdict}**" if md else verdict)
-    text = "\n".join(out) + "\n"
-    print(text, end="")
+    printed = "\n".join(out) + "\n"
+    print(printed, end="")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if args.step_summary and summary:
         try:
-            append_bytes(summary, (text if md else f"```\n{text}```\n").encode())
+            append_bytes(summary, (printed if md else f"```\n{printed}```\n").encode())
         except UserError as exc:  # WriteError (exit 3) or a FIFO/device (TargetError, exit 2)
             raise type(exc)(f"GITHUB_STEP_SUMMARY: {exc}") from None
     return worst

@@ -113,8 +113,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.measure import metadata
     from harness.measure.models import resolve
-    from harness.measure.runner import CellConfig, CellRun
+    from harness.measure.runner import CellConfig, CellRun, standalone_cell
     from harness.result import Settings, check_target, read_report, safe_name
 
     if args.device != "cpu" and not args.device.startswith("cuda"):
@@ -151,22 +152,27 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings(
         runs=args.runs, warmups=args.warmups, timeout_s=args.timeout, encode_repeats=args.encode_repeats
     )
+    environment = metadata.environment()
     config = CellConfig(
+        info=standalone_cell(
+            model,
+            name,
+            mode=args.mode,
+            device=args.device,
+            backend=args.backend,
+            dtype=args.dtype,
+            torch=args.torch_label,
+            id=args.cell_id,
+            environment=environment,
+        ),
         model=model,
-        name=name,
-        mode=args.mode,
-        device=args.device,
         settings=settings,
         targets=targets,
-        torch_label=args.torch_label,
-        cell_id=args.cell_id,
         import_attribution=not args.no_import_attribution,
         app_paths=app_paths,
-        backend=args.backend,
-        dtype=args.dtype,
         cosine_threshold=args.cosine_threshold,
     )
-    cell = CellRun(config, args.output)
+    cell = CellRun(config, args.output, environment=environment)
     cell.prepare()
 
     if args.quiet:

@@ -32,11 +32,13 @@ def _modes(text: str) -> list[str]:
     return modes
 
 
-def _versions(text: str) -> list[str]:
-    versions = [v.strip() for v in text.split(",") if v.strip()]
-    if not versions:
-        raise argparse.ArgumentTypeError("give a torch version, or several separated by commas")
-    return versions
+def _envs(text: str) -> list[str]:
+    envs = [v.strip() for v in text.split(",") if v.strip()]
+    if not envs:
+        raise argparse.ArgumentTypeError(
+            "give an environment id or a torch version, or several separated by commas"
+        )
+    return envs
 
 
 def order(text: str) -> str:
@@ -65,13 +67,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--matrix", type=Path, default=Path("matrix.yaml"), help="the matrix file (default: %(default)s)"
     )
+    # --torch is its first name, kept: it takes environment ids as well as torch versions.
     parser.add_argument(
+        "--env",
         "--torch",
+        dest="envs",
         required=True,
-        type=_versions,
-        metavar="VERSIONS",
-        help="the environments whose cells to measure, comma-separated: torch versions (every "
-        "environment of that version) or environment ids (torch-2.13.0-transformers-5.17.0)",
+        type=_envs,
+        metavar="ENVS",
+        help="the environments whose cells to measure, comma-separated: environment ids "
+        "(torch-2.13.0-transformers-5.17.0) or torch versions (every environment of that "
+        "version); --torch is the same option",
     )
     parser.add_argument(
         "--cells",
@@ -136,16 +142,16 @@ def run(args: argparse.Namespace) -> int:
     matrix = load_matrix(args.matrix).with_overrides(
         runs=args.runs, warmups=args.warmups, timeout_s=args.timeout
     )
-    cells = list({cell.id: cell for key in args.torch for cell in matrix.cells_for(key, args.modes)}.values())
+    cells = list({cell.id: cell for key in args.envs for cell in matrix.cells_for(key, args.modes)}.values())
     if args.cells is not None:
         unknown = sorted(set(args.cells) - {cell.id for cell in cells})
         if unknown:
-            where = ", ".join(args.torch)
+            where = ", ".join(args.envs)
             raise UserError(f"--cells: {unknown[0]} is not a cell of {where} in {args.matrix}")
         cells = [cell for cell in cells if cell.id in args.cells]
     if not cells:
         modes = "/".join(args.modes or matrix.modes)
-        print(f"run-cells: the matrix has no {modes} cells for torch {', '.join(args.torch)}")
+        print(f"run-cells: the matrix has no {modes} cells for {', '.join(args.envs)}")
         return 0
     given = dict(args.python)
     known = {cell.env.id for cell in cells}
@@ -179,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"run-cells: {len(slots)} sample(s) of {count} cell(s) {shape} -> {args.run_dir}", flush=True)
     measured = [cell for cell in cells if any(slot.cell == cell.id for slot in slots)]
     if slots:
-        manager.measure(measured, pythons, slots, args.run_dir, resume=args.resume)
+        manager.run_measuring_process(measured, pythons, slots, args.run_dir, resume=args.resume)
     summarize(args.run_dir, measured)
 
     outcomes = manager.outcomes(args.run_dir, cells)

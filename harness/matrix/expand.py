@@ -25,9 +25,8 @@ import json
 import math
 import re
 import sys
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidName, canonicalize_name
@@ -54,10 +53,11 @@ from harness.result import (
     DEFAULT_TARGETS,
     DTYPES,
     MODES,
+    CellInfo,
     ModelSource,
+    Settings,
     SourceError,
     backend_problem,
-    cell_id,
     cosine_threshold,
 )
 from harness.result.settings import BOUNDS, DEFAULT_RUNS, DEFAULT_TIMEOUT_S, DEFAULT_WARMUPS, Bound
@@ -384,8 +384,8 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
             problems.add(
                 ["exclude", index], f"matches no cell ({_describe(match)}); remove it or fix its values"
             )
-        for key in hits:
-            del cells[key]
+        for hit in hits:
+            del cells[hit]
     extra_modes: list[str] = []
     extra_devices: list[str] = []
     extra_backends: list[str] = []
@@ -404,8 +404,8 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
                     f"and sets nothing for {them}; give runs, warmups or timeout, "
                     f"or remove it",
                 )
-            for key in hits:
-                cells[key] = replace(cells[key], **changes)
+            for hit in hits:
+                cells[hit] = cells[hit].with_settings(**changes)
         elif all(dim in match for dim in DIMENSIONS) and not expansion.missing_pins(match):
             pins = {name: value for name, value in match.items() if name not in RULE_KEYS}
             variant = [match.get("backend", DEFAULT_BACKEND), match.get("dtype", DEFAULT_DTYPE)]
@@ -414,15 +414,17 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
                 # Named by the dtype's line when it has one (it is what the backend cannot do).
                 problems.add(["include", index, "dtype" if "dtype" in match else "backend"], problem)
                 continue
-            added = replace(expansion.cell(*(match[dim] for dim in DIMENSIONS), pins, *variant), **changes)
+            added = expansion.cell(
+                match["model"], match["torch"], match["mode"], match["device"], pins, *variant
+            ).with_settings(**changes)
             cells[_key(added)] = added
-            for value, declared, extra in (
+            for value, listed, extra in (
                 (match["mode"], modes, extra_modes),
                 (match["device"], devices, extra_devices),
                 (variant[0], backends, extra_backends),
                 (variant[1], dtypes, extra_dtypes),
             ):
-                if value not in declared and value not in extra:
+                if value not in listed and value not in extra:
                     extra.append(value)
         else:
             missing = [dim for dim in DIMENSIONS if dim not in match] + expansion.missing_pins(match)
@@ -438,8 +440,8 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
     return Matrix(
         path=path,
         python=python,
-        runs=settings["runs"],
-        warmups=settings["warmups"],
+        runs=int(settings["runs"]),
+        warmups=int(settings["warmups"]),
         timeout_s=float(settings["timeout"]),
         targets=targets,
         models=tuple(models),
@@ -557,7 +559,9 @@ def _models(data: dict, base: Path, targets: dict, problems: _Problems) -> tuple
     return models, set(names)
 
 
-def _app_path(entry: dict, where: list, source, base: Path, problems: _Problems) -> str | None | bool:
+def _app_path(
+    entry: dict, where: list, source, base: Path, problems: _Problems
+) -> str | None | Literal[False]:
     """An entry: model's ``path:``, the folder its module is imported from, made absolute
     against the matrix's folder; None when not given, False when it has a problem."""
     if "path" not in entry:
@@ -823,21 +827,29 @@ class _Expansion:
         dtype: str = DEFAULT_DTYPE,
     ) -> Cell:
         spec = self.torch(torch)
+        if spec is None:  # not reached: the axes and the rules name only listed versions
+            raise MatrixError(f"torch {torch} is not in the matrix")
         pins = {**(pins or {}), **dict(spec.packages)}
-        return Cell(
-            cell_id(model, spec.version, mode, device, pins, backend, dtype),
-            self.models[model],
-            spec,
-            mode,
-            device,
-            self.settings["runs"],
-            self.settings["warmups"],
-            float(self.settings["timeout"]),
-            tuple(sorted(pins.items())),
-            backend,
-            dtype,
-            cosine_threshold(dtype, self.agreement),
+        found = self.models[model]
+        try:
+            info = CellInfo.from_axes(
+                model=found.name,
+                source=found.source,
+                mode=mode,
+                device=device,
+                torch=spec.version,
+                packages=pins,
+                backend=backend,
+                dtype=dtype,
+            )
+        except ValueError as exc:  # an id too long for a file name: the names and pins together
+            raise MatrixError(f"{exc}; shorten the model's name or its pins") from None
+        settings = Settings(
+            runs=self.settings["runs"],
+            warmups=self.settings["warmups"],
+            timeout_s=float(self.settings["timeout"]),
         )
+        return Cell(info, found, spec, settings, cosine_threshold(dtype, self.agreement))
 
     def rule(self, rule: Any, where: list, allowed: tuple[str, ...], problems: _Problems):
         """An include / exclude entry as ({dimension: canonical value}, {cell field: value}),
@@ -859,9 +871,9 @@ class _Expansion:
         changes = {}
         for key in allowed:
             if key in rule:
-                value = problems.number(rule[key], where + [key], BOUNDS[key])
-                ok = ok and value is not None
-                changes["timeout_s" if key == "timeout" else key] = value
+                number = problems.number(rule[key], where + [key], BOUNDS[key])
+                ok = ok and number is not None
+                changes["timeout_s" if key == "timeout" else key] = number
         match: dict[str, str] = {}
         for dim in RULE_KEYS:
             if dim not in rule:
@@ -874,17 +886,20 @@ class _Expansion:
                 problems.add(where + [dim], problem)
                 ok = False
             else:
-                match[dim] = self.torch(value).version if dim == "torch" else value
+                spec = self.torch(value) if dim == "torch" else None
+                match[dim] = spec.version if spec is not None else value
         for key, name in packages.items():
-            value = problems.string(rule[key], where + [key], _VERSION_TYPE)
+            if name is None:  # not reached: mapping() above refused the rule
+                continue
+            version = problems.string(rule[key], where + [key], _VERSION_TYPE)
             listed = self.package_versions(name)
-            same = [v for v in listed if value is not None and _version(v) == _version(value)]
-            if value is None:
+            same = [v for v in listed if version is not None and _version(v) == _version(version)]
+            if version is None:
                 ok = False
             elif not same:
                 problems.add(
                     where + [key],
-                    f"{name} {_show(value)} is not listed under packages: ({', '.join(listed)})",
+                    f"{name} {_show(version)} is not listed under packages: ({', '.join(listed)})",
                 )
                 ok = False
             else:

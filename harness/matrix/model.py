@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from packaging.version import InvalidVersion, Version
 
 from harness.errors import UserError
@@ -143,29 +144,73 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class Cell:
-    id: str
+    """A cell of the matrix: what it is (the result format's :class:`CellInfo`, the
+    report's ``cell`` block), how it is sampled (its :class:`Settings`), and the matrix
+    entries it came from. The axes read through to ``info``; nothing is copied."""
+
+    info: CellInfo = field(hash=False)
     model: ModelSpec
     torch: TorchSpec
-    mode: str
-    device: str
-    runs: int
-    warmups: int
-    timeout_s: float
-    packages: tuple[tuple[str, str], ...] = ()  # the pins of its environment, by name
-    backend: str = DEFAULT_BACKEND
-    dtype: str = DEFAULT_DTYPE
+    settings: Settings = field(hash=False)
     cosine_threshold: float | None = None  # the lowest embedding cosine that agrees (agreement:)
-    stack: str | None = None  # "baseline": a reference cell (CellInfo.stack)
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    @property
+    def mode(self) -> str:
+        return self.info.mode
+
+    @property
+    def device(self) -> str:
+        return self.info.device
+
+    @property
+    def backend(self) -> str:
+        return self.info.backend
+
+    @property
+    def dtype(self) -> str:
+        return self.info.dtype
+
+    @property
+    def stack(self) -> str | None:
+        """ "baseline": a reference cell (CellInfo.stack)."""
+        return self.info.stack
+
+    @property
+    def packages(self) -> tuple[tuple[str, str], ...]:
+        """The pins of its environment besides torch: (distribution, version), by name."""
+        return tuple(sorted(self.info.packages.items()))
+
+    @property
+    def runs(self) -> int:
+        return self.settings.runs
+
+    @property
+    def warmups(self) -> int:
+        return self.settings.warmups
+
+    @property
+    def timeout_s(self) -> float:
+        return self.settings.timeout_s
 
     def as_reference(self) -> Cell:
         """This cell measured in the baseline's environment rebuilt from its lock: id
         ``<cell id>@baseline`` (a reference run, issue 16)."""
-        return replace(self, id=reference_id(self.id), stack="baseline")
+        return replace(
+            self, info=msgspec.structs.replace(self.info, id=reference_id(self.id), stack="baseline")
+        )
+
+    def with_settings(self, **changes: Any) -> Cell:
+        """The same cell sampled otherwise: ``runs``, ``warmups`` or ``timeout_s`` replaced."""
+        return replace(self, settings=msgspec.structs.replace(self.settings, **changes)) if changes else self
 
     @property
     def env_id(self) -> str:
         """The id of the environment it runs in: ``<environment id>@baseline`` for a reference."""
-        return reference_id(self.env.id) if self.stack else self.env.id
+        return self.info.env_id
 
     @property
     def targets(self) -> dict[str, float]:
@@ -182,32 +227,9 @@ class Cell:
         return session_name(self.mode, self.env)
 
     @property
-    def info(self) -> CellInfo:
-        """The report's ``cell`` block."""
-        return CellInfo(
-            id=self.id,
-            model=self.model.name,
-            source=self.model.source,
-            mode=self.mode,
-            device=self.device,
-            torch=self.torch.version,
-            packages=dict(self.packages),
-            stack=self.stack,
-            backend=self.backend,  # type: ignore[arg-type]
-            dtype=self.dtype,  # type: ignore[arg-type]
-        )
-
-    @property
-    def settings(self) -> Settings:
-        return Settings(runs=self.runs, warmups=self.warmups, timeout_s=self.timeout_s)
-
-    @property
     def planned(self) -> PlannedCell:
         """The cell as run.json lists it."""
-        info = self.info
-        return PlannedCell(
-            **{key: getattr(info, key) for key in info.__struct_fields__}, settings=self.settings
-        )
+        return PlannedCell.from_info(self.info, self.settings)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -317,7 +339,7 @@ class Matrix:
         }
         if not changes:
             return self
-        return replace(self, **changes, cells=tuple(replace(cell, **changes) for cell in self.cells))
+        return replace(self, **changes, cells=tuple(cell.with_settings(**changes) for cell in self.cells))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able summary (run.json and the merged report keep it under "matrix")."""

@@ -213,7 +213,9 @@ def check_files(weights_file: Path | None, python: str = sys.executable) -> list
     return [p for p in (weights_file, largest_torch_library(python)) if p is not None]
 
 
-def load_residency(paths: Iterable[str | os.PathLike], top: int = 5) -> tuple[float | None, dict[str, float]]:
+def load_residency(
+    paths: Iterable[str | os.PathLike], top: int = 5
+) -> tuple[float | None, dict[str, float | None]]:
     """The resident fraction of all the bytes of ``paths`` (None when none can be read), and
     the ``top`` files holding the most resident bytes, with their own fractions.
 

@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
@@ -57,7 +58,7 @@ class EnvironmentInfo:
         self._models = answer["models"]
 
     @classmethod
-    def ask(cls, python: str, sources: list[str], app_paths: list[str] = ()) -> EnvironmentInfo:
+    def ask(cls, python: str, sources: list[str], app_paths: Sequence[str] = ()) -> EnvironmentInfo:
         """Run this module in ``python``; UserError (one line) when it cannot answer.
         ``app_paths``: folders where entry: sources' modules are found (on its PYTHONPATH)."""
         env = dict(os.environ)

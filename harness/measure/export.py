@@ -29,6 +29,7 @@ import os
 import platform
 import sys
 import time
+from typing import Any, Literal
 
 # The file each (backend, dtype) loads, relative to the model folder; qint8's name holds
 # the quantization config, chosen for the CPU (quantization_config()).
@@ -94,12 +95,14 @@ def reference(model_dir: str, folder: str, sentences: list) -> str:
     return path
 
 
-def export(model_dir: str, folder: str, backend: str, dtype: str) -> tuple:
+def export(model_dir: str, folder: str, backend: Literal["onnx", "openvino"], dtype: str) -> tuple:
     """(folder to load from, file name, export seconds or None) for a backend and dtype.
 
     The model's own file when it has one; else the one made earlier in ``folder``; else
     made now, and timed: from the model as given to the file the cell loads."""
     name = file_for(backend, dtype)
+    if name is None:  # not reached: file_for names a file for every backend but torch
+        raise ValueError(f"backend {backend} needs no export")
     if os.path.isfile(os.path.join(model_dir, name)):
         return model_dir, name, None
     target = os.path.join(folder, backend)
@@ -112,7 +115,7 @@ def export(model_dir: str, folder: str, backend: str, dtype: str) -> tuple:
     started = time.perf_counter()
     if float_name in times and os.path.isfile(os.path.join(target, float_name)):
         base_s = times[float_name]
-        kwargs = {"model_kwargs": {"file_name": float_name}}
+        kwargs: dict[str, Any] = {"model_kwargs": {"file_name": float_name}}
         model = SentenceTransformer(target, device="cpu", backend=backend, **kwargs)
     else:
         source = model_dir

@@ -18,6 +18,7 @@ from collections import defaultdict
 
 from harness.measure.probe import IMPORTS_DONE
 from harness.result import ImportAttribution, PackageShare
+from harness.result.cell import AttributionRun, Mode
 
 IMPORT_STATEMENT = "import torch, sentence_transformers"
 
@@ -52,7 +53,7 @@ def without_lines(stderr: bytes) -> bytes:
     return b"".join(line for line in stderr.splitlines(keepends=True) if not line.startswith(marks))
 
 
-def from_stderr(stderr: str, ok: bool, run: str, cache: str, top: int = 12) -> ImportAttribution:
+def from_stderr(stderr: str, ok: bool, run: AttributionRun, cache: Mode, top: int = 12) -> ImportAttribution:
     """The top packages by self time in a -X importtime run's stderr."""
     per_package = parse(stderr)
     total = sum(per_package.values())
@@ -60,8 +61,8 @@ def from_stderr(stderr: str, ok: bool, run: str, cache: str, top: int = 12) -> I
     return ImportAttribution(
         statement=IMPORT_STATEMENT,
         ok=ok,
-        run=run,  # type: ignore[arg-type]
-        cache=cache,  # type: ignore[arg-type]
+        run=run,
+        cache=cache,
         total_self_s=total,
         packages=[
             PackageShare(package=name, self_s=seconds, share=seconds / total if total else 0.0)

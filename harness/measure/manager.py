@@ -53,8 +53,7 @@ class CellJob(msgspec.Struct, kw_only=True):
     info: CellInfo
     settings: Settings
     targets: dict[str, float]
-    python: str  # the Python of the cell's environment
-    environment: str  # the environment's id (``torch-2.13.0``)
+    python: str  # the Python of the cell's environment (its id: ``info.env_id``)
     app_paths: list[str] = []  # folders an entry: source's module is imported from
     cosine_threshold: float | None = None  # the lowest embedding cosine that still agrees
 
@@ -227,7 +226,7 @@ class CellOutcome:
     note: str = ""
 
 
-def measure(
+def run_measuring_process(
     cells: list, pythons: dict[str, str], slots: list[Slot], run_dir: Path, *, resume: bool = False
 ) -> int:
     """Run the slots in the measuring process (harness.measure.rounds), which writes every
@@ -242,7 +241,6 @@ def measure(
                 settings=cell.settings,
                 targets=dict(cell.targets),
                 python=pythons[cell.id],
-                environment=cell.env_id,
                 app_paths=[cell.model.path] if getattr(cell.model, "path", None) else [],
                 cosine_threshold=getattr(cell, "cosine_threshold", None),
             )

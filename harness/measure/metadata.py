@@ -16,6 +16,7 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import harness
 from harness.result import Bytecode, Environment, HarnessInfo, Machine
@@ -121,7 +122,7 @@ def _memory_bytes() -> int:
 
 
 def machine() -> Machine:
-    info = {
+    info: dict[str, Any] = {
         "cpu": _cpu_model(),
         "arch": platform.machine(),
         "cores": os.cpu_count(),

@@ -98,7 +98,7 @@ def _after_load(metrics: dict, encode, sync, spec: dict, rss_start: int, t_loade
     metrics["uss_mb"] = _mb(uss) if uss is not None else None
 
 
-def measure(spec_json: str, rss_start: int, t_torch: int, t_st: int) -> dict:
+def measure_model(spec_json: str, rss_start: int, t_torch: int, t_st: int) -> dict:
     """Everything after the imports; the imports themselves run at the module's top level
     (see the bottom of this file for why)."""
     import json
@@ -178,10 +178,12 @@ def measure(spec_json: str, rss_start: int, t_torch: int, t_st: int) -> dict:
     }
 
 
-def _entry_failed(entry: str, why: str):
-    """Stop the probe: the entry point is broken, and every later sample would be too."""
+def _entry_failed(entry: str, why: str) -> SystemExit:
+    """What stops the probe (``raise _entry_failed(...)``, so that a type checker sees the
+    stop without typing.NoReturn, which the probe does not import): the entry point is
+    broken, and every later sample would be too."""
     print(f"harness.measure.probe: entry point {entry}: {why}", file=sys.stderr)
-    raise SystemExit(EXIT_ENTRY)
+    return SystemExit(EXIT_ENTRY)
 
 
 def _exception(exc: BaseException) -> str:
@@ -195,9 +197,11 @@ def measure_entry(spec_json: str, rss_start: int, entry: str, t_app0: int, t_app
     module_name, _, function_name = entry.partition(":")
     function = getattr(sys.modules[module_name], function_name, None)
     if function is None:
-        _entry_failed(entry, f"module {module_name} has no {function_name}")
+        raise _entry_failed(entry, f"module {module_name} has no {function_name}")
     if not callable(function):
-        _entry_failed(entry, f"{module_name}.{function_name} is a {type(function).__name__}, not a function")
+        raise _entry_failed(
+            entry, f"{module_name}.{function_name} is a {type(function).__name__}, not a function"
+        )
     import json
 
     spec = json.loads(spec_json)
@@ -216,12 +220,12 @@ def measure_entry(spec_json: str, rss_start: int, entry: str, t_app0: int, t_app
     try:
         model = function()
     except Exception as exc:
-        _entry_failed(entry, f"{function_name}() raised {_exception(exc)}")
+        raise _entry_failed(entry, f"{function_name}() raised {_exception(exc)}") from None
     sync()
     metrics["init_s"] = _seconds(t, time.perf_counter_ns())
     encode = getattr(model, "encode", None)
     if not callable(encode):
-        _entry_failed(
+        raise _entry_failed(
             entry,
             f"{function_name}() returned an object of type {type(model).__name__}, which has no encode()",
         )
@@ -231,7 +235,7 @@ def measure_entry(spec_json: str, rss_start: int, entry: str, t_app0: int, t_app
     try:
         encode(sentence)
     except Exception as exc:
-        _entry_failed(entry, f"encode() raised {_exception(exc)}")
+        raise _entry_failed(entry, f"encode() raised {_exception(exc)}") from None
     sync()
     metrics["first_encode_s"] = _seconds(t, time.perf_counter_ns())
     t_loaded = time.perf_counter_ns()
@@ -322,7 +326,7 @@ if __name__ == "__main__":
         try:
             __import__(_module)
         except Exception as _exc:
-            _entry_failed(_entry, f"import {_module} failed: {_exception(_exc)}")
+            raise _entry_failed(_entry, f"import {_module} failed: {_exception(_exc)}") from None
         _t_app = time.perf_counter_ns()
         _write(_result_file, _spec, measure_entry(_spec, _rss_start, _entry, _t_app0, _t_app))
     else:
@@ -334,4 +338,4 @@ if __name__ == "__main__":
         _t_st = time.perf_counter_ns()
         if "importtime" in sys._xoptions:
             os.write(2, (IMPORTS_DONE + "\n").encode())
-        _write(_result_file, _spec, measure(_spec, _rss_start, _t_torch, _t_st))
+        _write(_result_file, _spec, measure_model(_spec, _rss_start, _t_torch, _t_st))

@@ -39,20 +39,12 @@ from harness.result import Failure, FailureKind, ReportError, read_report
 
 def _open(job: CellJob, env: EnvironmentInfo, run_dir: Path, resume: bool) -> CellRun:
     config = CellConfig(
+        info=job.info,
         model=env.model(job.info.source),
-        name=job.info.model,
-        mode=job.info.mode,
-        device=job.info.device,
         settings=job.settings,
         targets=dict(job.targets),
-        torch_label=job.info.torch,
-        cell_id=job.info.id,
         python=job.python,
         app_paths=tuple(job.app_paths),
-        packages=dict(job.info.packages),
-        stack=job.info.stack,
-        backend=job.info.backend,
-        dtype=job.info.dtype,
         cosine_threshold=job.cosine_threshold,
     )
     path = cell_file(run_dir, job.info)
@@ -138,7 +130,7 @@ class Display:
             self.progress.stop()
 
 
-def measure(job: Job) -> int:
+def run_job(job: Job) -> int:
     run_dir = Path(job.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     cells = {cell.info.id: cell for cell in job.cells}
@@ -196,7 +188,7 @@ def measure(job: Job) -> int:
 def main() -> int:
     job = msgspec.json.decode(sys.stdin.buffer.read(), type=Job)
     try:
-        return measure(job)
+        return run_job(job)
     except KeyboardInterrupt:
         return 130
 

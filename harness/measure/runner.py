@@ -2,7 +2,7 @@
 its report.
 
 The runner is the measurement core; it prints nothing (the console and the other
-exporters read what it returns, or the file it writes). The report is written after
+renderers read what it returns, or the file it writes). The report is written after
 every sample, atomically, so an interrupted or crashed run leaves a readable partial
 report that holds every sample that finished.
 
@@ -47,7 +47,6 @@ from harness.result import (
     Sample,
     Settings,
     WriteError,
-    cell_id,
     cosine_threshold,
     now_iso,
 )
@@ -69,25 +68,67 @@ class CellError(UserError):
 
 @dataclass
 class CellConfig:
+    info: CellInfo  # what the cell is: the report's ``cell`` block (standalone_cell for a profile)
     model: ResolvedModel
-    name: str
-    mode: str = "warm"  # "warm" | "cold"
-    device: str = "cpu"
     settings: Settings = field(default_factory=Settings.checked)
     targets: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TARGETS))
-    torch_label: str | None = None  # the matrix's torch version; default: what is installed
-    cell_id: str | None = None
     import_attribution: bool = True
     python: str = sys.executable
     app_paths: tuple[str, ...] = ()  # folders an entry: source's module is imported from
-    packages: dict[str, str] = field(default_factory=dict)  # the environment's pins besides torch
-    stack: str | None = None  # "baseline": a reference cell (CellInfo.stack)
-    backend: str = "torch"  # SentenceTransformer's backend: torch, onnx or openvino
-    dtype: str = "float32"  # float32, float16, bfloat16 (torch), qint8 (onnx)
     # Encode AGREEMENT_SENTENCES after each sample's timing and compare with the torch
     # float32 model's embeddings (embedding_cosine_min); the model's own load path only.
     agreement: bool = True
     cosine_threshold: float | None = None  # the lowest cosine that agrees (default: by dtype)
+
+    # The axes the runner acts on, read through to the cell.
+    @property
+    def name(self) -> str:
+        return self.info.model
+
+    @property
+    def mode(self) -> str:
+        return self.info.mode
+
+    @property
+    def device(self) -> str:
+        return self.info.device
+
+    @property
+    def backend(self) -> str:
+        return self.info.backend
+
+    @property
+    def dtype(self) -> str:
+        return self.info.dtype
+
+
+def standalone_cell(
+    model: ResolvedModel,
+    name: str,
+    mode: str = "warm",
+    device: str = "cpu",
+    backend: str = "torch",
+    dtype: str = "float32",
+    torch: str | None = None,
+    id: str | None = None,
+    environment: Environment | None = None,
+) -> CellInfo:
+    """A cell profiled on its own (``harness profile``), not planned by a matrix: ``torch``
+    defaults to the public version ("2.13.0", not "2.13.0+cpu") that ``environment``
+    (default: this process's) holds, and ``id`` to the one its axes make."""
+    if torch is None:
+        found = (environment or metadata.environment()).packages.get("torch")
+        torch = (found or "none").split("+")[0]
+    return CellInfo.from_axes(
+        model=name,
+        source=model.spec,
+        mode=mode,
+        device=device,
+        torch=torch,
+        backend=backend,
+        dtype=dtype,
+        id=id,
+    )
 
 
 def _module_command(python: str, module: str, *args: str, importtime: bool = False) -> list[str]:
@@ -151,30 +192,7 @@ class CellRun:
         process's own (an interleaved run measures every environment from one process)."""
         self.config = config
         environment = environment or metadata.environment()
-        # The public version ("2.13.0", not "2.13.0+cpu"), as matrix.yaml names it.
-        installed = (environment.packages.get("torch") or "none").split("+")[0]
-        torch_label = config.torch_label or installed
-        info = CellInfo(
-            id=config.cell_id
-            or cell_id(
-                config.name,
-                torch_label,
-                config.mode,
-                config.device,
-                config.packages,
-                config.backend,
-                config.dtype,
-            ),
-            model=config.name,
-            source=config.model.spec,
-            mode=config.mode,  # type: ignore[arg-type]
-            device=config.device,
-            torch=torch_label,
-            packages=dict(config.packages),
-            stack=config.stack,
-            backend=config.backend,  # type: ignore[arg-type]
-            dtype=config.dtype,  # type: ignore[arg-type]
-        )
+        info = config.info
         self.report = CellReport(
             status="partial",
             harness=metadata.harness_info(),

@@ -1,4 +1,4 @@
-"""The comparison exporter: a Comparison as a console table, GitHub Markdown or JSON.
+"""The comparison renderer: a Comparison as a console table, GitHub Markdown or JSON.
 
 Every text a report supplies (cell ids, labels, reasons) is escaped for Markdown with
 ``format.md_text``; the same rows serve the HTML page, where jinja2 escapes them.
@@ -14,7 +14,7 @@ import sys
 from tabulate import tabulate
 
 from harness.analysis.compare import Comparison
-from harness.analysis.paired import PairedComparison, describe
+from harness.analysis.paired import PairedComparison, PairedVerdict, describe
 from harness.errors import UserError
 from harness.report.format import COMPARISON_HEADERS, PAIRED_HEADERS, md_text, one_line, percent, quantity
 
@@ -45,7 +45,6 @@ def table_rows(comparison: Comparison, fmt: str, colour: bool) -> list[list[str]
         elif colour:
             verdict = f"{_COLOURS[v.verdict]}{verdict}\033[0m"
         has_ratio = not math.isnan(v.ratio)
-        paired = isinstance(comparison, PairedComparison)
         row = [
             text(v.cell_id),
             v.metric + (" *" if gated else ""),
@@ -54,11 +53,11 @@ def table_rows(comparison: Comparison, fmt: str, colour: bool) -> list[list[str]
             percent(v.change) if has_ratio else "–",
             f"{percent(v.ci_low - 1)} … {percent(v.ci_high - 1)}" if has_ratio else "–",
             f"{v.p_value:.3f}" if v.p_value is not None else "–",
-            f"{v.n_current} {v.pairing}" if paired else f"{v.n_baseline}/{v.n_current}",
+            f"{v.n_current} {v.pairing}" if isinstance(v, PairedVerdict) else f"{v.n_baseline}/{v.n_current}",
             f"{v.min_detectable * 100:.0f}%" if v.min_detectable is not None else "–",
             verdict,
         ]
-        if paired:
+        if isinstance(v, PairedVerdict):  # a paired comparison's verdicts all are
             row.insert(1, text(v.reference_id))
         rows.append(row)
     return rows
@@ -76,8 +75,7 @@ def render(comparison: Comparison, fmt: str = "text", *, colour: bool | None = N
     text = md_text if md else one_line
     c = comparison
     lines = []
-    paired = isinstance(c, PairedComparison)
-    if paired:
+    if isinstance(c, PairedComparison):
         title = f"Paired comparison within run {text(c.run_id)}: each cell against {text(c.baseline_label)}"
     else:
         title = f"Comparison: {text(c.current_label)} against baseline {text(c.baseline_label)}"
@@ -88,7 +86,7 @@ def render(comparison: Comparison, fmt: str = "text", *, colour: bool | None = N
             "differences may be the machines'"
         )
     lines += [f"## {title}" if md else title, ""]
-    lines.append(text(describe(c), 400) if paired else f"Baseline {STORED_NOTE}.")
+    lines.append(text(describe(c), 400) if isinstance(c, PairedComparison) else f"Baseline {STORED_NOTE}.")
     lines.append(
         f"threshold ±{c.threshold * 100:g}%, alpha {c.alpha:g}; * gated metrics "
         f"({', '.join(c.gated_metrics) or 'none'}): slower there fails the check"
@@ -98,7 +96,7 @@ def render(comparison: Comparison, fmt: str = "text", *, colour: bool | None = N
         rows = table_rows(c, fmt, bool(colour))
         tablefmt = "github" if md else "simple"
         lines.append(tabulate(rows, headers=headers_of(c), tablefmt=tablefmt, disable_numparse=True))
-    elif paired:
+    elif isinstance(c, PairedComparison):
         lines.append("No pair of cells has samples to compare.")
     else:
         lines.append("No cell is present in both reports with samples to compare.")

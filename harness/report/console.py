@@ -1,4 +1,4 @@
-"""The console exporter: a cell report as a person reads it at a glance.
+"""The console renderer: a cell report as a person reads it at a glance.
 
 The layout follows the older in-house script (summary, timing breakdown as mean ± stdev
 with range, memory, targets, recommendations, comparison with a baseline), with the median
@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.rule import Rule
@@ -71,13 +71,14 @@ def _row(label: str, metric: str, s: Stats) -> list[str]:
 
 def _stat_table(rows: list[tuple[str, str]], stats: dict[str, Stats]) -> Table:
     table = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False, header_style="dim")
-    for name, justify in [
+    columns: list[tuple[str, JustifyMethod]] = [
         ("", "left"),
         ("mean ± stdev", "right"),
         ("range", "right"),
         ("median", "right"),
         ("95% CI", "right"),
-    ]:
+    ]
+    for name, justify in columns:
         table.add_column(name, justify=justify, no_wrap=True)
     for label, metric in rows:
         if metric in stats:
@@ -187,10 +188,10 @@ def _print_failures(report: CellReport, console: Console) -> None:
 
 
 def _print_imports(report: CellReport, console: Console) -> None:
-    packages = report.import_attribution.packages if report.import_attribution else []
-    if not packages:
-        return
     attribution = report.import_attribution
+    packages = attribution.packages if attribution else []
+    if attribution is None or not packages:
+        return
     run = "a separate run"
     if attribution.run == "warm-up":
         run = "the warm-up, cold" if attribution.cache == "cold" else "the warm-up"

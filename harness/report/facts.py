@@ -61,14 +61,14 @@ def load_input(path: str | os.PathLike) -> tuple[MatrixReport, str]:
             f"{path}: no such file or folder; give a merged report (reports/matrix-<run id>.json), "
             f"a run folder (reports/runs/<run id>) or a cell report"
         )
-    report = read_any(path)  # refuses anything but a matrix or a cell report
-    if isinstance(report, MatrixReport):
-        return report, f"merged report {path}"
+    found = read_any(path)  # refuses anything but a matrix or a cell report
+    if isinstance(found, MatrixReport):
+        return found, f"merged report {path}"
     return MatrixReport(
-        run_id=report.id,
-        created=report.finished or report.started,
-        harness=report.harness,
-        cells={report.id: report},
+        run_id=found.id,
+        created=found.finished or found.started,
+        harness=found.harness,
+        cells={found.id: found},
     ), f"cell report {path}"
 
 

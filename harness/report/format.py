@@ -1,4 +1,4 @@
-"""How the exporters write figures and text: the one copy of each formatting rule.
+"""How the renderers write figures and text: the one copy of each formatting rule.
 
 Durations, sizes, percentages and dates; the order of torch versions and modes; text made
 one line; the comparison table's headers; and escaping for the formats text lands in

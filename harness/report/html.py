@@ -142,7 +142,7 @@ def _import_groups(cells: list[CellReport]) -> dict[str, list[tuple[str, float]]
         chosen = by_group[torch, mode]
         totals: dict[str, float] = {}
         for c in chosen:
-            for p in c.import_attribution.packages:
+            for p in c.import_attribution.packages if c.import_attribution else ():
                 totals[p.package] = totals.get(p.package, 0.0) + p.self_s / len(chosen)
         top = sorted(totals.items(), key=lambda kv: -kv[1])[:TOP_PACKAGES]
         label = f"torch {one_line(torch, 40)} {mode} ({len(chosen)} cell{'s' if len(chosen) > 1 else ''})"
@@ -270,12 +270,12 @@ def _environment(report: MatrixReport, cells: list[CellReport]) -> EnvironmentVi
             packages[torch] = dict(env.packages)
     for cell in cells:
         torch = cell.cell.torch or "?"
-        env = cell.environment
-        if env is None:
+        environment = cell.environment
+        if environment is None:
             continue
-        for name, version in env.packages.items():
+        for name, version in environment.packages.items():
             packages.setdefault(torch, {}).setdefault(name, version)
-        python.setdefault(torch, env.python)
+        python.setdefault(torch, environment.python)
     return EnvironmentView(
         versions=sorted(packages, key=version_key),
         packages=packages,

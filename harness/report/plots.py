@@ -15,6 +15,7 @@ import html
 import io
 import math
 import re
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -25,10 +26,13 @@ from matplotlib.ticker import FuncFormatter
 
 from harness.report.format import duration
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 # Wide figures at 72 units per inch: at a ~1200 px page, one unit is about one pixel, so
 # the font sizes below are roughly what a reader sees.
 WIDTH_IN = 15.0
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
     # Labels are names from reports: "$\\foo{$" is a model's name, not TeX for mathtext to parse.
     "text.parse_math": False,

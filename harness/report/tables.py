@@ -427,7 +427,9 @@ def changes_against(
     default (the statistical verdict); any callable with its signature and result fits.
     """
     if compare is None:
-        from harness.analysis.compare import compare_cells as compare
+        from harness.analysis.compare import compare_cells
+
+        compare = compare_cells
     comparison = compare(baseline_cells, current_cells, allow_cross_machine=True, fail_on=())
     changes: Changes = {}
     for verdict in comparison.verdicts:

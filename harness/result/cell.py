@@ -21,10 +21,14 @@ import msgspec
 
 from harness.result.catalogue import METRICS
 from harness.result.document import Document
-from harness.result.names import SAFE_NAME_WORDS, env_id, is_safe_name, reference_id
+from harness.result.names import SAFE_NAME_WORDS, cell_id, env_id, is_safe_name, reference_id
 from harness.result.settings import Settings
 
 Mode = Literal["cold", "warm"]
+Backend = Literal["torch", "onnx", "openvino"]
+Dtype = Literal["float32", "float16", "bfloat16", "qint8"]
+Level = Literal["ok", "warn", "info"]  # a recommendation's
+AttributionRun = Literal["warm-up", "separate"]  # what an import attribution was read from
 Status = Literal["complete", "partial", "failed"]
 NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
@@ -73,8 +77,42 @@ class CellInfo(msgspec.Struct, kw_only=True):
     stack: Literal["baseline"] | None = None
     # What the model was loaded with: SentenceTransformer's backend, and the dtype of its
     # weights (qint8: ONNX dynamically quantized to int8).
-    backend: Literal["torch", "onnx", "openvino"] = "torch"
-    dtype: Literal["float32", "float16", "bfloat16", "qint8"] = "float32"
+    backend: Backend = "torch"
+    dtype: Dtype = "float32"
+
+    @classmethod
+    def from_axes(
+        cls,
+        *,
+        model: str,
+        source: str,
+        mode: str,
+        device: str,
+        torch: str | None,
+        packages: dict[str, str] | None = None,
+        backend: str = "torch",
+        dtype: str = "float32",
+        id: str | None = None,
+    ) -> CellInfo:
+        """A cell from its axes, its id made from them (:func:`cell_id`) unless given. The
+        one constructor for callers holding plain strings (matrix.yaml, the command line):
+        mode, backend and dtype are checked against their literals here, ValueError if not."""
+        fields = {
+            "id": id or cell_id(model, torch, mode, device, packages, backend, dtype),
+            "model": model,
+            "source": source,
+            "mode": mode,
+            "device": device,
+            "torch": torch,
+            "packages": dict(packages or {}),
+            "backend": backend,
+            "dtype": dtype,
+        }
+        try:
+            return msgspec.convert(fields, cls)
+        except msgspec.ValidationError as exc:
+            said = str(exc)
+            raise ValueError(said if str(fields["id"]) in said else f"cell {fields['id']}: {said}") from None
 
     @property
     def variant(self) -> str:
@@ -233,7 +271,7 @@ class ImportAttribution(msgspec.Struct, kw_only=True):
     ok: bool = True
     # "warm-up": read from the cell's warm-up sample; "separate": a run of its own (a cell
     # with no warm-up). "cold" when that run started from an emptied page cache.
-    run: Literal["warm-up", "separate"] | None = None
+    run: AttributionRun | None = None
     cache: Mode | None = None
     total_self_s: NonNegative = 0.0
     packages: list[PackageShare] = []
@@ -246,7 +284,7 @@ class TargetResult(msgspec.Struct, kw_only=True):
 
 
 class Recommendation(msgspec.Struct, kw_only=True):
-    level: Literal["ok", "warn", "info"]
+    level: Level
     text: str
 
 

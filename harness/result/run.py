@@ -146,21 +146,17 @@ def version_changes(reference: dict[str, str], current: dict[str, str]) -> list[
 class PlannedCell(CellInfo, kw_only=True):
     """A cell some session planned to run, with the settings it was to run with."""
 
+    # A CellInfo with ``settings`` beside its fields (run.json lists each planned cell flat,
+    # as it always did): from_info() and info convert by CellInfo's own field list.
     settings: Settings | None = None
+
+    @classmethod
+    def from_info(cls, info: CellInfo, settings: Settings | None) -> PlannedCell:
+        return cls(**{name: getattr(info, name) for name in CellInfo.__struct_fields__}, settings=settings)
 
     @property
     def info(self) -> CellInfo:
-        return CellInfo(
-            id=self.id,
-            model=self.model,
-            source=self.source,
-            mode=self.mode,
-            device=self.device,
-            torch=self.torch,
-            packages=self.packages,
-            backend=self.backend,
-            dtype=self.dtype,
-        )
+        return CellInfo(**{name: getattr(self, name) for name in CellInfo.__struct_fields__})
 
 
 class RunPlan(Document, kw_only=True, tag_field="kind", tag="run"):

@@ -15,6 +15,7 @@ from pathlib import Path
 import msgspec
 
 from harness.result.cell import CellReport
+from harness.result.document import Document
 from harness.result.matrix import MatrixReport
 from harness.result.run import EnvRecord, RunPlan
 
@@ -22,7 +23,7 @@ DOCUMENTS = (CellReport, MatrixReport, EnvRecord, RunPlan)
 DEFAULT_FOLDER = Path(__file__).resolve().parents[2] / "docs" / "schema"
 
 
-def schema_of(document: type) -> dict:
+def schema_of(document: type[Document]) -> dict:
     schema = msgspec.json.schema(document)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -80,9 +80,9 @@ class Bound:
 
     def checked(self, value: object) -> int | float:
         problem = self.problem(value)
-        if problem:
+        if problem or not isinstance(value, (int, float)):  # problem() names any other type
             raise ValueError(problem)
-        return int(value) if self.whole else float(value)  # type: ignore[arg-type]
+        return int(value) if self.whole else float(value)
 
 
 def _show(value: object) -> str:
@@ -118,7 +118,7 @@ class Settings(msgspec.Struct, kw_only=True):
         **rest,
     ) -> Settings:
         """Settings from user values; ValueError naming the first bad one."""
-        values = {}
+        values: dict[str, int | float] = {}
         for key, bound, value in (
             ("runs", RUNS, runs),
             ("warmups", WARMUPS, warmups),
@@ -128,7 +128,9 @@ class Settings(msgspec.Struct, kw_only=True):
             if problem:
                 raise ValueError(f"{key}: {problem}")
             values[key] = bound.checked(value)
-        return cls(runs=values["runs"], warmups=values["warmups"], timeout_s=values["timeout"], **rest)
+        return cls(
+            runs=int(values["runs"]), warmups=int(values["warmups"]), timeout_s=values["timeout"], **rest
+        )
 
     @property
     def samples(self) -> int:
