@@ -130,13 +130,17 @@ def _compare(runs: Runs, baseline_id: str, current_id: str) -> RunComparison:
 
     paths = {run_id: runs.report(run_id) for run_id in (baseline_id, current_id)}
     baseline, current = _report(paths[baseline_id]), _report(paths[current_id])
-    options = {"threshold": runs.threshold, "alpha": runs.alpha, "fail_on": runs.gated}
     stored = without_reference(baseline).cells
     if _rebuilt_from(runs, current_id, current) == baseline_id:
         result = compare_reference(
-            current, stored_numbers=dict(stored), stored_label=f"run {baseline_id}", **options
+            current,
+            stored_numbers=dict(stored),
+            stored_label=f"run {baseline_id}",
+            threshold=runs.threshold,
+            alpha=runs.alpha,
+            fail_on=runs.gated,
         )
-        sections = [
+        sections: list[tuple[str, Comparison]] = [
             ("Where the stack changed (gated)", result.paired),
             ("Where the stack did not change: the A/A check (never gated)", result.aa),
         ]
@@ -160,7 +164,9 @@ def _compare(runs: Runs, baseline_id: str, current_id: str) -> RunComparison:
         allow_cross_machine=True,
         baseline_label=f"run {baseline_id}",
         current_label=f"run {current_id}",
-        **options,
+        threshold=runs.threshold,
+        alpha=runs.alpha,
+        fail_on=runs.gated,
     )
     return RunComparison(
         baseline_id,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from urllib.parse import quote
@@ -60,12 +61,17 @@ def default_pairs(dashboard: Dashboard) -> list[tuple[str, str]]:
 
 
 def _asset(name: str) -> str:
-    return resources.files("harness.dashboard").joinpath("templates", name).read_text(encoding="utf-8")
+    return (
+        resources.files("harness.dashboard").joinpath("templates").joinpath(name).read_text(encoding="utf-8")
+    )
 
 
 def _css() -> str:
     report_css = (
-        resources.files("harness.report").joinpath("templates", "report.css").read_text(encoding="utf-8")
+        resources.files("harness.report")
+        .joinpath("templates")
+        .joinpath("report.css")
+        .read_text(encoding="utf-8")
     )
     return report_css + "\n" + _asset("dashboard.css")
 
@@ -155,7 +161,7 @@ def build_site(
     dashboard: Dashboard,
     out: str | os.PathLike,
     *,
-    extra_pairs: list[tuple[str, str]] = (),
+    extra_pairs: Sequence[tuple[str, str]] = (),
     command: str = "python -m harness dashboard",
 ) -> Writer:
     """Write the whole site under ``out``; returns the writer (what it wrote)."""

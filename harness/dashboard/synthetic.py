@@ -32,6 +32,7 @@ from harness.result import (
     cell_id,
     reference_id,
 )
+from harness.result.cell import Mode
 
 TORCH_VERSIONS = ["2.11.0", "2.12.1", "2.13.0", "2.14.1", "2.15.0"]
 BASE_PACKAGES = {
@@ -73,7 +74,7 @@ class Layout:
 
     def infos(self) -> list[CellInfo]:
         out = []
-        modes = ("cold", "warm")
+        modes: tuple[Mode, Mode] = ("cold", "warm")
         for k in range(self.cells):
             torch = self.envs[k % len(self.envs)]
             mode = modes[(k // len(self.envs)) % 2]
@@ -198,7 +199,7 @@ def runs(
     }
     start = start or datetime(2026, 1, 1, 3, 23, tzinfo=timezone.utc)
     settings = Settings(runs=samples, warmups=0, timeout_s=300.0)
-    torches = sorted({info.torch for info in infos})
+    torches = sorted({info.torch for info in infos if info.torch})
     for run in range(n_runs):
         when = (start + timedelta(days=run)).isoformat(timespec="seconds")
         run_id = run_id_of(run)
@@ -206,10 +207,10 @@ def runs(
         cells = {
             info.id: _cell(
                 info,
-                levels[info.id] * factor_at(info.torch, run, steps),
+                levels[info.id] * factor_at(info.torch or "", run, steps),
                 when,
                 settings,
-                environments[info.torch].packages,
+                environments[info.torch or ""].packages,
                 rng,
             )
             for info in infos
@@ -222,10 +223,10 @@ def runs(
                 ref = msgspec.structs.replace(info, id=reference_id(info.id), stack="baseline")
                 cells[ref.id] = _cell(
                     ref,
-                    levels[info.id] * factor_at(info.torch, run - 1, steps),
+                    levels[info.id] * factor_at(info.torch or "", run - 1, steps),
                     when,
                     settings,
-                    packages_at(info.torch, run - 1, steps),
+                    packages_at(info.torch or "", run - 1, steps),
                     rng,
                 )
         yield MatrixReport(
