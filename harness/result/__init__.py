@@ -12,6 +12,7 @@ import os
 from harness.result.catalogue import (
     BACKEND_DTYPES,
     BACKENDS,
+    CHANGE_WORDS,
     COLD_RESIDENCY_THRESHOLD,
     COSINE_THRESHOLDS,
     DEFAULT_BACKEND,
@@ -25,6 +26,7 @@ from harness.result.catalogue import (
     Metric,
     backend_problem,
     cosine_threshold,
+    verdict_word,
 )
 from harness.result.cell import (
     Bytecode,
@@ -74,6 +76,7 @@ from harness.result.run import (
     PlannedCell,
     RunPlan,
     lock_changes,
+    package_changes,
 )
 from harness.result.settings import Settings
 from harness.result.sources import DEFAULT_MODEL, ModelSource, SourceError
@@ -130,6 +133,7 @@ __all__ = [
     "REFERENCE_SUFFIX",
     "RUN_FILE",
     "TARGET_FLAGS",
+    "CHANGE_WORDS",
     "Bytecode",
     "CellInfo",
     "CellReport",
@@ -163,12 +167,14 @@ __all__ = [
     "append_bytes",
     "backend_problem",
     "cosine_threshold",
+    "verdict_word",
     "cell_id",
     "cells_of",
     "env_id",
     "check_target",
     "is_safe_name",
     "lock_changes",
+    "package_changes",
     "now_iso",
     "read_any",
     "reference_id",
