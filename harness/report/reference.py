@@ -45,13 +45,13 @@ def render(result: ReferenceComparison, fmt: str = "text") -> str:
     if suspects:
         lines.append("**Suspects** (versions that differ from the reference):" if md else "Suspects:")
         lines.extend(
-            f"- {text(v.cell_id)} {v.metric} slower: {', '.join(text(c.text) for c in s)}"
+            f"- {text(v.cell_id)} {v.metric} {v.word}: {', '.join(text(c.text) for c in s)}"
             for v, s in suspects
         )
         lines.append("")
     for v in result.aa_failures():
         lines.append(
-            f"A/A CHECK FAILED: {text(v.cell_id)} {v.metric} {v.verdict} although {SAME_STACK}: the "
+            f"A/A CHECK FAILED: {text(v.cell_id)} {v.metric} {v.word} although {SAME_STACK}: the "
             "runner's noise exceeds the threshold here (not gated; add rounds or raise --threshold)"
         )
     if result.numbers is not None:

@@ -128,7 +128,12 @@ def _lock_versions(lock: list[str]) -> dict[str, str]:
 def lock_changes(reference: list[str], current: list[str]) -> list[PackageChange]:
     """The distributions whose versions differ between two locks, by name; none: the stack
     did not change."""
-    ref, cur = _lock_versions(reference), _lock_versions(current)
+    return package_changes(_lock_versions(reference), _lock_versions(current))
+
+
+def package_changes(ref: dict[str, str], cur: dict[str, str]) -> list[PackageChange]:
+    """The distributions whose versions differ between two resolved sets (name -> version),
+    by name."""
     return [
         PackageChange(name=name, reference=ref.get(name), current=cur.get(name))
         for name in sorted(set(ref) | set(cur))
