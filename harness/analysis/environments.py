@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from harness.result import CellReport, MatrixReport, PackageChange, lock_changes, package_changes
 
 # The PyTorch wheel index of CPU-only builds: the remedy when a CUDA build costs memory on a
-# machine that never uses the GPU.
-CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+# machine that never uses the GPU. Advice names it without its scheme: the HTML report holds
+# no URL a reader might follow (it is self-contained), and the text is the same everywhere.
+CPU_INDEX_HOST = "download.pytorch.org/whl/cpu"
 # Libraries a GPU build of torch brings beside it (PEP 503 names).
 CUDA_PREFIXES = ("nvidia-",)
 CUDA_NAMES = frozenset({"triton"})

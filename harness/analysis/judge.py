@@ -53,7 +53,7 @@ def _memory_remedy(report: CellReport) -> str:
     when its torch is a CUDA build on a CPU-only run (the CUDA libraries are most of the
     growth), else that most of it is torch's own libraries. Not ONNX: on the default model
     it grew memory more than torch float32 did (docs/optimization.md)."""
-    from harness.analysis.environments import CPU_INDEX, CUDA, PLAIN, torch_build
+    from harness.analysis.environments import CPU_INDEX_HOST, CUDA, PLAIN, torch_build
 
     packages = report.environment.packages if report.environment else {}
     build = torch_build(packages)
@@ -64,9 +64,9 @@ def _memory_remedy(report: CellReport) -> str:
     if cuda and report.cell.device.startswith("cpu"):
         return (
             f"torch {build.version} here is not a CPU-only build on a CPU-only run: its CUDA "
-            f"libraries are loaded for nothing; install torch from the CPU wheel index (pip install "
-            f"'torch=={build.public}' --index-url {CPU_INDEX}), and compare the two in one run to "
-            f"see the saving."
+            f"libraries are loaded for nothing; install torch from PyTorch's CPU wheel index, "
+            f"{CPU_INDEX_HOST} (pip install 'torch=={build.public}' --index-url with that index), and "
+            f"compare the two builds in one run to see the saving."
         )
     return (
         "Most of it is torch's own libraries: a smaller model changes little; measure a CPU-only "

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from harness.analysis.compare import Comparison, MetricVerdict
-from harness.analysis.environments import CPU_INDEX, EnvironmentDiff, environment_diff
+from harness.analysis.environments import CPU_INDEX_HOST, EnvironmentDiff, environment_diff
 from harness.analysis.paired import UNPAIRED, PairedComparison, PairedVerdict
 from harness.report.format import md_text, one_line, percent, quantity
 from harness.result import METRICS, MatrixReport, PackageChange
@@ -111,9 +111,9 @@ def _advice(diff: EnvironmentDiff, verdicts: list[MetricVerdict], device: str) -
     return (
         "Remedy: the CUDA build's libraries cost memory on this CPU-only run "
         f"({quantity('memory_mb', cuda_mb)} against {quantity('memory_mb', cpu_mb)} with the CPU build, "
-        f"in this run): install torch {version} "
-        f"from the CPU wheel index (pip install 'torch=={version}' --index-url {CPU_INDEX}; in matrix.yaml "
-        f'a torch entry version: "{version}+cpu" with extra_index_urls: ["{CPU_INDEX}"]).'
+        f"in this run): install torch {version} from PyTorch's CPU wheel index, {CPU_INDEX_HOST} "
+        f"(pip install 'torch=={version}' --index-url with that index; in matrix.yaml a torch entry "
+        f'version: "{version}+cpu" with that index in extra_index_urls).'
     )
 
 
