@@ -161,15 +161,20 @@ def render(
     table = []
     if c.verdicts:
         rows = table_rows(c, fmt, bool(colour), wide=wide)
+        headers = headers_of(c, wide)
         tablefmt = "github" if md else "simple"
-        table.append(tabulate(rows, headers=headers_of(c, wide), tablefmt=tablefmt, disable_numparse=True))
-        excess = max(len(line) for line in table[0].splitlines()) - TEXT_WIDTH
+        if not wide and len({row[0] for row in rows}) == 1:
+            # One cell: named once above its table rather than in a column on every row.
+            table.append(f"cell {rows[0][0]}:")
+            headers, rows = headers[1:], [row[1:] for row in rows]
+        table.append(tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True))
+        excess = max(len(line) for line in table[-1].splitlines()) - TEXT_WIDTH
         if not wide and not colour and excess > 0:
             # Cell labels longer than the room left (many axes differ): wrapped in their column.
             room = max(12, max(len(r[0]) for r in rows) - excess)
-            table[0] = tabulate(
+            table[-1] = tabulate(
                 rows,
-                headers=headers_of(c, wide),
+                headers=headers,
                 tablefmt=tablefmt,
                 disable_numparse=True,
                 maxcolwidths=[room] + [None] * (len(rows[0]) - 1),
