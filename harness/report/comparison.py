@@ -157,6 +157,10 @@ def render(
         f"({', '.join(c.gated_metrics) or 'none'}): slower there fails the check"
     )
     lines.append(change_note(c) + ("" if wide else "; --wide: every column, full cell ids") + ".")
+    if paired and not wide and c.verdicts:
+        # The rounds column is --wide's: how many rounds, and how paired, said once here.
+        counts = sorted({f"{v.n_current} {v.pairing}" for v in c.verdicts}, key=lambda t: int(t.split()[0]))
+        lines.append(f"rounds per pair: {', '.join(counts)}.")
     lines.append("")
     table = []
     if c.verdicts:
