@@ -334,7 +334,7 @@ def ratio_intervals(
         len(order),
         1,
         height_in=sum(_label_height(len(r), 0.34, 1.4) for r in rows),
-        gridspec_kw={"height_ratios": [_label_height(len(r), 0.34, 1.4) for r in rows]},
+        gridspec_kw={"height_ratios": [_label_height(len(r), 0.34, 1.4) for r in rows], "hspace": 0.45},
     )
     for ax, kind, picked in zip((row[0] for row in axes), order, rows):
         _ratio_panel(
@@ -348,7 +348,10 @@ def ratio_intervals(
             CHANGE_WORDS[kind],
         )
         if len(order) > 1:
-            ax.set_title({"time": "Times", "size": "Sizes (memory)", "score": "Scores"}[kind], loc="left")
+            # Above the panel's legend, which sits on top of the axes.
+            ax.set_title(
+                {"time": "Times", "size": "Sizes (memory)", "score": "Scores"}[kind], loc="left", pad=30
+            )
     axes[-1][0].set_xlabel(xlabel)
     return _svg(fig, plot_id, title)
 

@@ -168,3 +168,20 @@ def test_summary_explains_the_slower_count_beside_the_gated_one(report):
 
 def test_memory_is_a_size_in_the_catalogue():
     assert METRICS["memory_mb"].kind == "size" and METRICS["total_s"].kind == "time"
+
+
+def test_the_memory_recommendation_names_the_cpu_wheel_index_not_onnx():
+    from synthetic_pair import CPU_SET, CUDA_SET, cell
+
+    # The stored cell grew memory by ~477 MB: over a 400 MB target, the memory advice shows.
+    def advice(packages):
+        report = cell("2.14.1", "warm", packages, {})
+        report.targets = {**report.targets, "memory_mb": 400.0}
+        from harness.analysis.judge import recommendations
+
+        return next(r.text for r in recommendations(report) if "Memory grows" in r.text)
+
+    cuda = advice(CUDA_SET)
+    assert "CPU wheel index" in cuda and "download.pytorch.org/whl/cpu" in cuda and "ONNX" not in cuda
+    cpu = advice(CPU_SET)
+    assert "ONNX" not in cpu and "CPU wheel index" not in cpu
