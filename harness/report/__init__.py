@@ -1,3 +1,4 @@
-"""Exporters: tables, console, plots, the HTML page (jinja2 templates), the CI summary, and the
-facts and formatting they share. Imports: harness.result, harness.analysis; imported by harness.commands.
+"""Exporters: tables, console, plots, the HTML page (jinja2 templates), the CI summary, the
+verdict banner all three open or close with, and the facts and formatting they share.
+Imports: harness.result, harness.analysis; imported by harness.commands.
 """
