@@ -15,6 +15,7 @@ three never word a verdict differently. A dashboard may call :func:`verdict_line
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -219,14 +220,36 @@ def _stored_lines(comparison: Comparison) -> list[VerdictLine]:
 MARKS = {"bad": "✗", "warn": "⚠", "good": "✓"}
 
 
+# A terminal's width for the text form (the same as compare's default).
+TEXT_WIDTH = 100
+
+
 def banner_text(lines: list[VerdictLine], fmt: str = "text") -> str:
-    """The lines as plain text (a terminal) or Markdown (a job summary: escaped, a list)."""
+    """The lines as plain text (a terminal: folded at TEXT_WIDTH) or Markdown (a job
+    summary: escaped, a nested list, one line each)."""
     if not lines:
         return ""
-    md = fmt == "md"
-    text = md_text if md else one_line
-    out = ["**Verdicts**" if md else "Verdicts", ""]
+    if fmt == "md":
+        out = ["**Verdicts**", ""]
+        for line in lines:
+            out.append(f"- {MARKS[line.level]} {md_text(line.text, 1000)}")
+            out.extend(f"  - {md_text(detail, 1000)}" for detail in line.details)
+        return "\n".join(out) + "\n"
+    out = ["Verdicts", ""]
     for line in lines:
-        out.append(f"- {MARKS[line.level]} {text(line.text, 1000)}")
-        out.extend(f"  {'- ' if md else ''}{text(detail, 1000)}" for detail in line.details)
+        out += textwrap.wrap(
+            one_line(line.text, 1000),
+            TEXT_WIDTH,
+            initial_indent=f"{MARKS[line.level]} ",
+            subsequent_indent="  ",
+            break_on_hyphens=False,
+        )
+        for detail in line.details:
+            out += textwrap.wrap(
+                one_line(detail, 1000),
+                TEXT_WIDTH,
+                initial_indent="  · ",
+                subsequent_indent="    ",
+                break_on_hyphens=False,
+            )
     return "\n".join(out) + "\n"

@@ -63,7 +63,9 @@ def test_the_build_kind_line_stands_beside_its_verdict(report):
         rows = text.splitlines()
         for line in lines:
             at = next(i for i, row in enumerate(rows) if line.title in row)
-            assert "Builds differ: 2.14.1 is a CUDA build" in rows[at + 1], rows[at : at + 3]
+            # The first item under the verdict (after its folded continuation lines).
+            detail = next(row for row in rows[at + 1 :] if row.lstrip().startswith(("·", "- ")))
+            assert "Builds differ: 2.14.1 is a CUDA build" in detail, rows[at : at + 5]
 
 
 def test_no_build_line_where_the_builds_are_alike():
@@ -106,7 +108,8 @@ def test_memory_never_reads_slower_or_faster(report, merged):
     assert words == {("slower", "larger")}
     # The tables' paired change, the banner and the summary.
     for text in (banner_text(verdict_lines(report, [within])), summary.render(report, fmt="text")):
-        parts = [p for p in re.split(r"[;\n]", text) if "memory delta (RSS)" in p]
+        flat = " ".join(text.split())  # the console folds long lines
+        parts = [p for p in re.split(r";|\. ", flat) if "memory delta (RSS)" in p]
         assert parts
         for part in parts:
             assert "larger" in part and not SPEED_WORDS.search(part), part
