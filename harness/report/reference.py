@@ -39,7 +39,9 @@ def render(result: ReferenceComparison, fmt: str = "text") -> str:
     lines.append("")
     for comparison in (result.aa, result.paired):
         if comparison.verdicts or comparison.failed or comparison.missing_in_baseline:
-            body = render_comparison(comparison, fmt)
+            # Every column and full ids, as before: a reference run's rows pair a cell with its
+            # <cell id>@baseline, which the short labels of compare's narrow table would hide.
+            body = render_comparison(comparison, fmt, wide=True)
             lines.append(body.replace("## ", "### ", 1) if md else body)
     suspects = result.slower_suspects()
     if suspects:
@@ -55,7 +57,7 @@ def render(result: ReferenceComparison, fmt: str = "text") -> str:
             "runner's noise exceeds the threshold here (not gated; add rounds or raise --threshold)"
         )
     if result.numbers is not None:
-        body = render_comparison(result.numbers, fmt)
+        body = render_comparison(result.numbers, fmt, wide=True)
         lines.append(body.replace("## ", "### ", 1) if md else body)
     elif any(env.how == FALLBACK for env in result.envs):
         lines.append("No stored numbers of this machine to fall back on: those cells are not compared.")
