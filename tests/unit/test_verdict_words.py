@@ -188,3 +188,13 @@ def test_the_memory_recommendation_names_the_cpu_wheel_index_not_onnx():
     assert "CPU wheel index" in cuda and "download.pytorch.org/whl/cpu" in cuda and "ONNX" not in cuda
     cpu = advice(CPU_SET)
     assert "ONNX" not in cpu and "CPU wheel index" not in cpu
+
+
+def test_the_spread_plot_says_where_a_target_below_its_axis_is():
+    from harness.report import plots
+
+    title = "Total load time (total_s)"
+    above = plots.spread(["a", "b"], {title: [[8.0, 8.2], [8.1, 8.4]]}, {title: 5.0})
+    assert "target 5 s (below the axis)" in above
+    around = plots.spread(["a", "b"], {title: [[4.0, 4.2], [5.1, 5.4]]}, {title: 5.0})
+    assert "target 5 s" in around and "below the axis" not in around
