@@ -124,6 +124,13 @@ docs: setup
 	$(BIN)/python -m mkdocs build --strict --clean -f mkdocs.yml -d '$(DOCS_SITE)'
 	@echo "docs: $(DOCS_SITE)/index.html"
 
+# The README's screenshots (docs/report-screenshot.png, docs/report-matrix.png) and the docs'
+# current figures (docs/figures.json, docs/figures.md), from one run of the default matrix on
+# this machine, in a scratch folder (minutes: bench/docs_figures.py). RUNS=N: fewer samples.
+.PHONY: docs-figures
+docs-figures: setup browser
+	$(BIN)/python bench/docs_figures.py $(if $(filter command environment,$(origin RUNS)),--runs $(RUNS))
+
 # Baselines and comparison. REPORT and CURRENT default to the newest merged matrix report;
 # BASELINE=auto is the stored baseline of CURRENT's machine (reports/baselines/).
 .PHONY: baseline compare

@@ -232,7 +232,7 @@ def test_summary_appends_verdict_first(small_run, tmp_path):
         FailureKind.LOAD,
         "could not start: model not found",
     ).write(run_dir / f"{info.id}.json")
-    proc = harness("summary", str(run_dir), env={"GITHUB_STEP_SUMMARY": ""}, check=True)
+    proc = harness("summary", str(run_dir), "--format", "md", env={"GITHUB_STEP_SUMMARY": ""}, check=True)
     first = proc.stdout.splitlines()[0]
     assert first.startswith("### ❌ 1 failed cell: broken-torch9.9-warm-cpu"), first
 

@@ -304,7 +304,8 @@ def test_the_cli_table_lists_each_cell_of_the_default_matrix():
     for torch in ("2.13.0", "2.14.1"):
         for mode in ("cold", "warm"):
             assert cell_id(MODEL, torch, mode, "cpu") in proc.stdout
-    assert "4 cells in 4 nox sessions" in proc.stdout
+    assert "4 cells in 2 environments" in proc.stdout
+    assert "profile_matrix(torch-2.13.0), profile_matrix(torch-2.14.1)" in proc.stdout
 
 
 def test_the_cli_json_gives_the_cells_of_the_default_matrix():

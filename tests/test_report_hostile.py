@@ -114,7 +114,7 @@ def test_markdown_helpers():
 
 def test_summary_escapes_names(hostile, tmp_path):
     path = hostile.write(tmp_path / "matrix.json")
-    proc = harness("summary", str(path), env={"GITHUB_STEP_SUMMARY": ""})
+    proc = harness("summary", str(path), "--format", "md", env={"GITHUB_STEP_SUMMARY": ""})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("### ❌ 2 failed cells: bad-torch9.9-warm-cpu, gone-torch2.13.0-cold-cpu")
     assert_markdown_is_inert(proc.stdout)

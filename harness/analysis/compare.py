@@ -64,7 +64,7 @@ from dataclasses import asdict, dataclass, field
 
 from harness.analysis.stats import median_interval
 from harness.errors import UserError
-from harness.result import HEADLINE_METRICS, METRICS, CellReport, read_cells
+from harness.result import HEADLINE_METRICS, METRICS, CellReport, read_cells, verdict_word
 
 # Within this band a change is shown as "about the same" (≈) by the console's quick
 # median-only view: below what five samples on a shared machine can tell apart.
@@ -109,6 +109,11 @@ class MetricChange:
         if abs(self.change) < NEUTRAL_BAND:
             return "same"
         return "slower" if self.change > 0 else "faster"
+
+    @property
+    def word(self) -> str:
+        """The direction as a person reads it for this metric (``larger`` for memory)."""
+        return "same" if self.direction == "same" else verdict_word(self.metric, self.direction)
 
 
 def percent_changes(
@@ -156,6 +161,18 @@ class MetricVerdict:
     def change(self) -> float:
         return self.ratio - 1.0
 
+    @property
+    def word(self) -> str:
+        """The verdict as a person reads it for this metric: ``larger``/``smaller`` for a
+        size (memory), ``slower``/``faster`` for a time; ``verdict`` keeps the gate's word."""
+        return verdict_word(self.metric, self.verdict)
+
+
+def verdict_dict(verdict: MetricVerdict) -> dict:
+    """A verdict as JSON data: its fields (``verdict`` stays slower/faster/no change/
+    inconclusive, what gates and readers key on) and ``word``, the display word beside it."""
+    return {**asdict(verdict), "word": verdict.word}
+
 
 @dataclass
 class Comparison:
@@ -189,7 +206,7 @@ class Comparison:
             "gated_metrics": list(self.gated_metrics),
             "cross_machine": self.cross_machine,
             "fingerprints": self.fingerprints,
-            "verdicts": [asdict(v) for v in self.verdicts],
+            "verdicts": [verdict_dict(v) for v in self.verdicts],
             "missing_in_current": self.missing_in_current,
             "missing_in_baseline": self.missing_in_baseline,
             "failed": self.failed,
@@ -248,7 +265,14 @@ def ratio_interval(base, cur) -> tuple[float, float]:
     return min(low, ratio), max(high, ratio)
 
 
-def decide(base, cur, *, threshold: float = DEFAULT_THRESHOLD, alpha: float = DEFAULT_ALPHA) -> Decision:
+def decide(
+    base,
+    cur,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    alpha: float = DEFAULT_ALPHA,
+    metric: str | None = None,
+) -> Decision:
     """The verdict on two samples of one metric, and the figures it rests on."""
     import numpy as np
 
@@ -275,7 +299,7 @@ def decide(base, cur, *, threshold: float = DEFAULT_THRESHOLD, alpha: float = DE
             f"with {base.size} and {cur.size} samples no change can reach p < {alpha:g} (the smallest "
             f"possible p is {floor:.2g}); run at least {min_runs_for(alpha)} samples on each side"
         )
-    return verdict_for(ratio, low, high, p, threshold=threshold, alpha=alpha, cannot=cannot)
+    return verdict_for(ratio, low, high, p, threshold=threshold, alpha=alpha, cannot=cannot, metric=metric)
 
 
 def verdict_for(
@@ -289,23 +313,26 @@ def verdict_for(
     centre: str = "median",
     more: str = "add runs",
     cannot: str | None = None,
+    metric: str | None = None,
 ) -> Decision:
     """The verdict words from a ratio, its 95% interval and a test's p (the rules in the
     module docstring), shared by every comparison. ``centre`` names what the ratio is of,
-    ``more`` what to add to narrow it, ``cannot`` why no p could reach alpha (if so)."""
+    ``more`` what to add to narrow it, ``cannot`` why no p could reach alpha (if so);
+    ``metric`` words the reason for its kind (``larger`` for memory, see verdict_word)."""
+    up, down = (verdict_word(metric or "", w) for w in ("slower", "faster"))
     figures = {"ratio": ratio, "ci_low": low, "ci_high": high, "p_value": p}
     ci = f"95% CI {_pct(low - 1)} to {_pct(high - 1)}"
     band = f"±{threshold * 100:g}%"
     if p < alpha and ratio > 1 + threshold and low > 1:
         return Decision(
             "slower",
-            f"{centre} {_pct(ratio - 1)} ({ci}), p={p:.3g} < {alpha:g}: slower beyond the {band} threshold",
+            f"{centre} {_pct(ratio - 1)} ({ci}), p={p:.3g} < {alpha:g}: {up} beyond the {band} threshold",
             **figures,
         )
     if p < alpha and ratio < 1 - threshold and high < 1:
         return Decision(
             "faster",
-            f"{centre} {_pct(ratio - 1)} ({ci}), p={p:.3g} < {alpha:g}: faster beyond the {band} threshold",
+            f"{centre} {_pct(ratio - 1)} ({ci}), p={p:.3g} < {alpha:g}: {down} beyond the {band} threshold",
             **figures,
         )
     if 1 - threshold <= low and high <= 1 + threshold:
@@ -495,7 +522,7 @@ def _verdict(
     import numpy as np
 
     if base and cur:
-        decision = decide(base, cur, threshold=threshold, alpha=alpha)
+        decision = decide(base, cur, threshold=threshold, alpha=alpha, metric=metric)
         detectable = min_detectable(
             base,
             cur,

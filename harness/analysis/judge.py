@@ -49,6 +49,32 @@ def _fmt(metric: str, value: float) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 
+def _memory_remedy(report: CellReport) -> str:
+    """What to do about memory, from what this cell's environment is: the CPU wheel index
+    when its torch is a CUDA build on a CPU-only run (the CUDA libraries are most of the
+    growth), else that most of it is torch's own libraries. Not ONNX: on the default model
+    it grew memory more than torch float32 did (docs/optimization.md)."""
+    from harness.analysis.environments import CPU_INDEX_HOST, CUDA, PLAIN, torch_build
+
+    packages = report.environment.packages if report.environment else {}
+    build = torch_build(packages)
+    # PyPI's Linux torch without a local version is the CUDA build even where the probe did
+    # not list its nvidia libraries (macOS and Windows wheels without one are CPU-only).
+    linux = report.machine is not None and "linux" in (report.machine.os or "").lower()
+    cuda = build is not None and (build.kind == CUDA or (build.kind == PLAIN and linux))
+    if build is not None and cuda and report.cell.device.startswith("cpu"):
+        return (
+            f"torch {build.version} here is not a CPU-only build on a CPU-only run: its CUDA "
+            f"libraries are loaded for nothing; install torch from PyTorch's CPU wheel index, "
+            f"{CPU_INDEX_HOST} (pip install 'torch=={build.public}' --index-url with that index), and "
+            f"compare the two builds in one run to see the saving."
+        )
+    return (
+        "Most of it is torch's own libraries: a smaller model changes little; measure a CPU-only "
+        "torch build or another backend in one run before switching (docs/optimization.md)."
+    )
+
+
 def recommendations(report: CellReport) -> list[Recommendation]:
     """Advice drawn from one cell report's statistics."""
     targets = report.targets
@@ -138,8 +164,7 @@ def recommendations(report: CellReport) -> list[Recommendation]:
                 "warn",
                 f"Memory grows by {_fmt('memory_mb', memory)} (target "
                 f"{_fmt('memory_mb', targets['memory_mb'])}); peak RSS "
-                f"{_fmt('peak_rss_mb', median('peak_rss_mb') or 0)}. Most of it is torch's own "
-                f"libraries: a smaller model changes little; a lighter runtime (ONNX) does.",
+                f"{_fmt('peak_rss_mb', median('peak_rss_mb') or 0)}. {_memory_remedy(report)}",
             )
         else:
             add(

@@ -166,7 +166,9 @@ def _compare(args: argparse.Namespace) -> int:
         )
         # The comparison's own heading is one level deeper than the machine's.
         out.append(
-            render(comparison, args.format).replace("## ", "#### ", 1) if md else render(comparison, "text")
+            render(comparison, args.format).replace("## ", "#### ", 1)
+            if md
+            else render(comparison, "text", wide=True)
         )
         worst = max(worst, comparison.exit_code())
     verdict = (

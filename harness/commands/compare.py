@@ -30,6 +30,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--format", choices=["text", "md", "json"], default="text", help="output (default: text)"
     )
     parser.add_argument(
+        "--wide",
+        action="store_true",
+        help="text: every column (p, rounds, detects ≥, the reference cell) and full cell ids, prose "
+        "unwrapped (default: fits 100 columns)",
+    )
+    parser.add_argument(
         "--allow-cross-machine",
         action="store_true",
         help="compare reports of different machines (the heading says so)",
@@ -76,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         fail_on=args.fail_on,
         allow_cross_machine=args.allow_cross_machine,
     )
-    print(render(comparison, args.format), end="")
+    print(render(comparison, args.format, wide=args.wide), end="")
     return comparison.exit_code()
 
 
@@ -92,5 +98,5 @@ def _within(args: argparse.Namespace, reports: list[str]) -> int:
     comparison = compare_within(
         report, args.within, threshold=args.threshold, alpha=args.alpha, fail_on=args.fail_on
     )
-    print(render(comparison, args.format), end="")
+    print(render(comparison, args.format, wide=args.wide), end="")
     return comparison.exit_code()

@@ -9,7 +9,14 @@ SPARK = "▁▂▃▄▅▆▇█"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--root", default="reports/history", help="history folder (default: %(default)s)")
+    # --history, as merge and report name the same folder; --root, its older name, still works.
+    parser.add_argument(
+        "--history",
+        "--root",
+        dest="root",
+        default="reports/history",
+        help="history folder (default: %(default)s; --root is the older name)",
+    )
     parser.add_argument(
         "--format", choices=["text", "md", "json"], default="text", help="output (default: text)"
     )

@@ -88,10 +88,19 @@ def run(args: argparse.Namespace) -> int:
     ]
     headers = ["id", "model", "source", "torch", "mode", "device"]
     print(tabulate(rows, headers=headers + (["backend", "dtype"] if variants else []) + ["runs"]))
-    names = [group[0].session for _, _, group in matrix.sessions()]
+    # What `make profile-matrix` runs: nox -s profile_matrix, one session per environment
+    # (building it), then `measure`, which measures every cell built (interleaved rounds
+    # across environments unless order: sequential). cold_start / warm_start build for one
+    # mode alone.
+    envs = list(dict.fromkeys(env.id for env, _, _ in matrix.sessions()))
     count = len(matrix.cells)
+    modes = list(dict.fromkeys(mode for _, mode, _ in matrix.sessions()))
     print(
-        f"\n{args.matrix}: {count} cell{'s' if count != 1 else ''} in {len(names)} nox "
-        f"session{'s' if len(names) != 1 else ''} ({', '.join(names)}); python {matrix.python}"
+        f"\n{args.matrix}: {count} cell{'s' if count != 1 else ''} in {len(envs)} "
+        f"environment{'s' if len(envs) != 1 else ''}; python {matrix.python}\n"
+        f"make profile-matrix runs nox -s profile_matrix: "
+        f"{', '.join(f'profile_matrix({env})' for env in envs)} build the environments, then "
+        f"measure runs every cell ({matrix.order}); one mode alone: "
+        + " or ".join(f"nox -s {mode}_start" for mode in modes)
     )
     return 0

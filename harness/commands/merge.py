@@ -96,9 +96,16 @@ def run(args: argparse.Namespace) -> int:
         data["where"] = where
         print(json.dumps(data, indent=2))
     else:
+        from harness.report.banner import banner_text, verdict_lines
+        from harness.report.facts import within_run
+
         print(
             tables.render(report, args.format, changes=changes, baseline_label=baseline_label, where=where),
             end="",
         )
+        # The answer last on a console, where the run's output ends: one line per compared pair.
+        banner = banner_text(verdict_lines(report, [within_run(report)]), args.format)
+        if banner:
+            print(f"\n{banner}", end="")
     incomplete = [c for c in report.cells.values() if c.status != "complete"] + report.missing
     return 1 if incomplete else 0

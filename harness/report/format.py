@@ -17,13 +17,17 @@ from harness.result import METRICS
 # Cold before warm wherever cells are listed: the order in which a reader meets them.
 MODE_ORDER = {"cold": 0, "warm": 1}
 
-# The comparison's table, the same on the console, in Markdown and on the page.
+# The comparison's table, the same on the console, in Markdown and on the page. Its change
+# column says which estimate it is: a stored-baseline comparison's is the change of the
+# medians; a paired one's is the geometric mean of the per-round ratios (what the verdict
+# judges), with the median of those ratios beside it, so a reader who compares the medians
+# shown sees why the two differ.
 COMPARISON_HEADERS = [
     "cell",
     "metric",
     "baseline",
     "current",
-    "change",
+    "Δ medians",
     "95% CI",
     "p",
     "n b/c",
@@ -37,13 +41,25 @@ PAIRED_HEADERS = [
     "metric",
     "reference",
     "current",
-    "change",
+    "Δ geo-mean",
+    "Δ median",
     "95% CI",
     "p",
     "rounds",
     "detects ≥",
     "verdict",
 ]
+# A narrow table (compare's default, the page) names the reference side briefly, puts the
+# interval beside the change, and leaves the rest to --wide.
+# (A gated metric is starred in its metric column, so the verdict drops "(gate)".)
+NARROW_COMPARISON_HEADERS = ["cell", "metric", "baseline", "cur.", "Δ medians [95% CI]", "p", "verdict"]
+NARROW_PAIRED_HEADERS = ["cell", "metric", "ref.", "cur.", "Δ geo-mean [95% CI]", "Δ median", "verdict"]
+# What the change columns are, said under every table that shows them.
+CHANGE_NOTE = {
+    "Δ medians": "Δ medians: current median against the baseline's",
+    "Δ geo-mean": "Δ geo-mean: geometric mean of the per-round ratios, the estimate judged",
+    "Δ median": "Δ median: median of the per-round ratios",
+}
 
 
 # --------------------------------------------------------------------------- figures
@@ -131,6 +147,18 @@ def axes_key(torch: str | None, mode: str, device: str) -> tuple:
 
 
 # --------------------------------------------------------------------------- text
+
+
+def short_ids(ids: list[str]) -> dict[str, str]:
+    """Each cell id shortened to the parts that differ between ``ids`` (the axis values:
+    ``torch2.14.1-warm`` for ``all-MiniLM-L6-v2-torch2.14.1-warm-cpu`` beside other cells of
+    that model and device); an id whose parts do not line up with the others' is kept whole."""
+    unique = list(dict.fromkeys(ids))
+    parts = [cell_id.split("-") for cell_id in unique]
+    if len(unique) < 2 or len({len(p) for p in parts}) != 1:
+        return {cell_id: cell_id for cell_id in unique}
+    differ = [i for i in range(len(parts[0])) if len({p[i] for p in parts}) > 1]
+    return {cell_id: "-".join(p[i] for i in differ) for cell_id, p in zip(unique, parts)}
 
 
 def one_line(text: object, limit: int = 160) -> str:

@@ -26,6 +26,7 @@ import jinja2
 
 from harness.analysis.paired import describe
 from harness.report import tables
+from harness.report.banner import MARKS, verdict_lines
 from harness.report.comparison import STORED_NOTE
 from harness.report.facts import (
     Headline,
@@ -161,6 +162,7 @@ class ComparisonView:
     headers: list[str]
     rows: list[tuple[str, list[str]]]  # (verdict, cells of the row)
     svg: str | None
+    note: str = ""  # what the change columns are
 
 
 def _comparison(comparison, short: dict[str, str], **plot) -> ComparisonView | None:
@@ -169,9 +171,12 @@ def _comparison(comparison, short: dict[str, str], **plot) -> ComparisonView | N
     if comparison is None:
         return None
     from harness.report import plots
-    from harness.report.comparison import headers_of, table_rows
+    from harness.report.comparison import change_note, headers_of, table_rows
 
-    rows = [(v.verdict, row) for v, row in zip(comparison.verdicts, table_rows(comparison, "text", False))]
+    rows = [
+        (v.verdict, row)
+        for v, row in zip(comparison.verdicts, table_rows(comparison, "text", False, wide=False))
+    ]
     drawable = [
         v for v in comparison.verdicts if all(math.isfinite(x) for x in (v.ratio, v.ci_low, v.ci_high))
     ]
@@ -185,9 +190,16 @@ def _comparison(comparison, short: dict[str, str], **plot) -> ComparisonView | N
             [v.ci_high for v in drawable],
             [v.verdict for v in drawable],
             comparison.threshold,
+            kinds=[METRICS[v.metric].kind if v.metric in METRICS else "time" for v in drawable],
             **plot,
         )
-    return ComparisonView(comparison=comparison, headers=headers_of(comparison), rows=rows, svg=svg)
+    return ComparisonView(
+        comparison=comparison,
+        headers=headers_of(comparison, wide=False),
+        rows=rows,
+        svg=svg,
+        note=change_note(comparison),
+    )
 
 
 @dataclass(frozen=True)
@@ -220,7 +232,7 @@ def _reference(result, short: dict[str, str]) -> ReferenceView | None:
         else None,
         aa=_comparison(result.aa, short, plot_id="plot-reference-aa", **plot) if result.aa.verdicts else None,
         suspects=[
-            (f"{v.cell_id} {v.metric}", ", ".join(c.text for c in changes))
+            (f"{v.cell_id} {v.metric} {v.word}", ", ".join(c.text for c in changes))
             for v, changes in result.slower_suspects()
         ],
     )
@@ -287,6 +299,27 @@ def _environment(report: MatrixReport, cells: list[CellReport]) -> EnvironmentVi
 # --------------------------------------------------------------------------- page
 
 
+def contents(*, within: bool, reference: bool, comparison: bool, plots: bool) -> list[tuple[str, str]]:
+    """The page's sections in their order, (id, name): the verdicts and what they rest on
+    first, then the descriptive charts, then the tables and the environment."""
+    out = [("verdicts", "Verdicts"), ("headline", "The run")]
+    out += [("within", "Within the run")] if within else []
+    out += [("reference", "Against the baseline environment")] if reference else []
+    out += [("comparison", "Against the baseline")] if comparison else []
+    out += [("stages", "Where the load time goes")]
+    out += (
+        [("spread", "Spread"), ("imports", "Import time by package"), ("memory", "Memory")] if plots else []
+    )
+    out += [] if comparison else [("comparison", "Against a baseline")]
+    out += [
+        ("trend", "Trend"),
+        ("tables", "Medians"),
+        ("recommendations", "Recommendations"),
+        ("environment", "Environment and machine"),
+    ]
+    return out
+
+
 def render_page(
     report: MatrixReport,
     source: str,
@@ -309,14 +342,23 @@ def render_page(
     short = {c.id: label for c, label in zip(measured, labels)}
     data = tables.tables_of(report)
     within = within_run(report)
+    plots = _plots(measured, labels) if measured else None
     return _ENVIRONMENT.get_template("page.html.j2").render(
+        verdicts=verdict_lines(report, [within, reference, comparison]),
+        verdict_marks=MARKS,
+        contents=contents(
+            within=within is not None,
+            reference=reference is not None,
+            comparison=comparison is not None,
+            plots=plots is not None,
+        ),
         title=f"Load-time report: {report.run_id}",
         source=source,
         facts=facts,
         dates=date_range(facts),
         machine_texts=[machine_text(m) for m in facts.machines.values()],
         machine_fields={fp: machine_fields(m) for fp, m in facts.machines.items()},
-        plots=_plots(measured, labels) if measured else None,
+        plots=plots,
         top_packages=TOP_PACKAGES,
         comparison=_comparison(comparison, short),
         within=_comparison(

@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import FuncFormatter
 
 from harness.report.format import duration
+from harness.result import CHANGE_WORDS
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
@@ -211,15 +212,29 @@ def spread(
                 linewidths=0.5,
             )
         target = targets.get(title)
-        if target is not None:
-            ax.axvline(target, color=TARGET_COLOUR, linestyle="--", linewidth=1.4)
-            ax.text(target, -0.7, f" target {target:g} s", color=TARGET_COLOUR, fontsize=11, va="bottom")
         ax.set_title(title, loc="left")
         ax.set_yticks(y, labels)
         ax.set_ylim(len(labels) - 0.5, -0.9)
         ax.xaxis.set_major_formatter(FuncFormatter(_seconds))
         low = min((min(s) for s in samples if s), default=0)
-        ax.set_xlim(left=max(0, low * 0.8) if low > 0 else 0)
+        left = max(0, low * 0.8) if low > 0 else 0
+        ax.set_xlim(left=left)
+        if target is not None:
+            # The axis starts where the samples do: a target below it has no line to draw,
+            # so its label says where it is instead of floating over the tick labels.
+            if target >= left:
+                ax.set_xlim(left, max(ax.get_xlim()[1], target * 1.05))
+                ax.axvline(target, color=TARGET_COLOUR, linestyle="--", linewidth=1.4)
+                ax.text(target, -0.7, f" target {target:g} s", color=TARGET_COLOUR, fontsize=11, va="bottom")
+            else:
+                ax.text(
+                    left,
+                    -0.7,
+                    f" target {target:g} s (below the axis)",
+                    color=TARGET_COLOUR,
+                    fontsize=11,
+                    va="bottom",
+                )
     return _svg(fig, plot_id, "Every sample over a box plot, per cell")
 
 
@@ -308,12 +323,44 @@ def ratio_intervals(
     plot_id: str = "plot-ratio",
     xlabel: str = "change of the median, current against baseline (whiskers: 95% interval)",
     title: str = "Change against the baseline with its interval",
+    kinds: list[str] | None = None,
 ) -> str:
     """Per (cell, metric) a ratio (of medians current/baseline, or a paired comparison's
     geometric mean) as a bar from 1, with its 95% interval as whiskers; the shaded band is the
-    threshold within which no change counts."""
-    fig, axes = _figure(height_in=_label_height(len(labels), 0.34, 1.4))
-    ax = axes[0][0]
+    threshold within which no change counts. ``kinds`` (each row's metric kind, the
+    catalogue's: time, size, score) puts each kind in a panel of its own, on its own axis,
+    so a +75% in memory does not squeeze every ±5% in time, and words its legend
+    (``larger``/``smaller`` for sizes); by default every row is a time."""
+    kinds = kinds or ["time"] * len(labels)
+    order = [k for k in CHANGE_WORDS if k in kinds]
+    rows = [[i for i, k in enumerate(kinds) if k == kind] for kind in order]
+    fig, axes = _figure(
+        len(order),
+        1,
+        height_in=sum(_label_height(len(r), 0.34, 1.4) for r in rows),
+        gridspec_kw={"height_ratios": [_label_height(len(r), 0.34, 1.4) for r in rows], "hspace": 0.45},
+    )
+    for ax, kind, picked in zip((row[0] for row in axes), order, rows):
+        _ratio_panel(
+            ax,
+            [labels[i] for i in picked],
+            [ratios[i] for i in picked],
+            [lows[i] for i in picked],
+            [highs[i] for i in picked],
+            [verdicts[i] for i in picked],
+            threshold,
+            CHANGE_WORDS[kind],
+        )
+        if len(order) > 1:
+            # Above the panel's legend, which sits on top of the axes.
+            ax.set_title(
+                {"time": "Times", "size": "Sizes (memory)", "score": "Scores"}[kind], loc="left", pad=30
+            )
+    axes[-1][0].set_xlabel(xlabel)
+    return _svg(fig, plot_id, title)
+
+
+def _ratio_panel(ax, labels, ratios, lows, highs, verdicts, threshold, words) -> None:
     y = list(range(len(labels)))
     ax.axvspan(
         1 - threshold, 1 + threshold, color="#EEEEEE", zorder=0, label=f"±{threshold * 100:g}% threshold"
@@ -334,7 +381,15 @@ def ratio_intervals(
     ax.scatter(ratios, y, color=colours, s=30, zorder=4, edgecolors="#222222", linewidths=0.6)
     for verdict, colour in VERDICT_COLOURS.items():
         if verdict in verdicts:
-            ax.scatter([], [], color=colour, s=30, edgecolors="#222222", linewidths=0.6, label=verdict)
+            ax.scatter(
+                [],
+                [],
+                color=colour,
+                s=30,
+                edgecolors="#222222",
+                linewidths=0.6,
+                label=words.get(verdict, verdict),
+            )
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
     # One very wide interval (a few noisy samples of a short stage) must not squash every
@@ -355,9 +410,7 @@ def ratio_intervals(
             )
     ax.set_xlim(1 - span * 1.15, edge)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{(v - 1) * 100:+.0f}%"))
-    ax.set_xlabel(xlabel)
     _legend_on_top(ax, ncol=5)
-    return _svg(fig, plot_id, title)
 
 
 @_styled

@@ -39,23 +39,25 @@ def render(result: ReferenceComparison, fmt: str = "text") -> str:
     lines.append("")
     for comparison in (result.aa, result.paired):
         if comparison.verdicts or comparison.failed or comparison.missing_in_baseline:
-            body = render_comparison(comparison, fmt)
+            # Every column and full ids, as before: a reference run's rows pair a cell with its
+            # <cell id>@baseline, which the short labels of compare's narrow table would hide.
+            body = render_comparison(comparison, fmt, wide=True)
             lines.append(body.replace("## ", "### ", 1) if md else body)
     suspects = result.slower_suspects()
     if suspects:
         lines.append("**Suspects** (versions that differ from the reference):" if md else "Suspects:")
         lines.extend(
-            f"- {text(v.cell_id)} {v.metric} slower: {', '.join(text(c.text) for c in s)}"
+            f"- {text(v.cell_id)} {v.metric} {v.word}: {', '.join(text(c.text) for c in s)}"
             for v, s in suspects
         )
         lines.append("")
     for v in result.aa_failures():
         lines.append(
-            f"A/A CHECK FAILED: {text(v.cell_id)} {v.metric} {v.verdict} although {SAME_STACK}: the "
+            f"A/A CHECK FAILED: {text(v.cell_id)} {v.metric} {v.word} although {SAME_STACK}: the "
             "runner's noise exceeds the threshold here (not gated; add rounds or raise --threshold)"
         )
     if result.numbers is not None:
-        body = render_comparison(result.numbers, fmt)
+        body = render_comparison(result.numbers, fmt, wide=True)
         lines.append(body.replace("## ", "### ", 1) if md else body)
     elif any(env.how == FALLBACK for env in result.envs):
         lines.append("No stored numbers of this machine to fall back on: those cells are not compared.")

@@ -205,7 +205,7 @@ def paired_changes(comparison) -> Changes:
     for v in comparison.verdicts if comparison is not None else []:
         if not math.isnan(v.ratio):
             unpaired = " (unpaired)" if v.pairing != "paired" else ""
-            changes[(v.cell_id, v.metric)] = f"{percent(v.ratio - 1)} {v.verdict}{unpaired}"
+            changes[(v.cell_id, v.metric)] = f"{percent(v.ratio - 1)} {v.word}{unpaired}"
     return changes
 
 
@@ -330,12 +330,12 @@ def legend(with_changes: bool, baseline_label: str | None = None, reference: str
     if reference:
         text += (
             f"; vs {reference}: the cell's change against torch {reference} in this run, paired round "
-            "by round (geometric mean of the per-round ratios), and its verdict"
+            "by round (geometric mean of the per-round ratios), and its verdict (larger / smaller for memory)"
         )
     if with_changes:
         text += (
-            f"; change of the median against {baseline_label or 'the baseline'} (slower / faster / "
-            "no change / inconclusive, by the statistical comparison)"
+            f"; change of the median against {baseline_label or 'the baseline'} (slower / faster, "
+            "larger / smaller for memory, no change / inconclusive, by the statistical comparison)"
         )
     return text + "."
 
@@ -440,5 +440,5 @@ def changes_against(
             if base is None or cur is None or math.isnan(base) or math.isnan(cur) or not base:
                 continue
             ratio = cur / base
-        changes[(verdict.cell_id, verdict.metric)] = f"{percent(ratio - 1)} {verdict.verdict}"
+        changes[(verdict.cell_id, verdict.metric)] = f"{percent(ratio - 1)} {verdict.word}"
     return changes, bool(comparison.cross_machine)

@@ -12,6 +12,7 @@ import os
 from harness.result.catalogue import (
     BACKEND_DTYPES,
     BACKENDS,
+    CHANGE_WORDS,
     COLD_RESIDENCY_THRESHOLD,
     COSINE_THRESHOLDS,
     DEFAULT_BACKEND,
@@ -25,6 +26,7 @@ from harness.result.catalogue import (
     Metric,
     backend_problem,
     cosine_threshold,
+    verdict_word,
 )
 from harness.result.cell import (
     Bytecode,
@@ -131,6 +133,7 @@ __all__ = [
     "REFERENCE_SUFFIX",
     "RUN_FILE",
     "TARGET_FLAGS",
+    "CHANGE_WORDS",
     "Bytecode",
     "CellInfo",
     "CellReport",
@@ -164,6 +167,7 @@ __all__ = [
     "append_bytes",
     "backend_problem",
     "cosine_threshold",
+    "verdict_word",
     "cell_id",
     "cells_of",
     "env_id",

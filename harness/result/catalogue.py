@@ -19,6 +19,30 @@ class Metric:
     def is_time(self) -> bool:
         return self.unit == "s"
 
+    @property
+    def kind(self) -> str:
+        """What the figure is: a ``time``, a ``size`` (MB), or a ``score`` (a plain number)."""
+        return {"s": "time", "MB": "size"}.get(self.unit, "score")
+
+
+# The words a change of each kind of metric is read in. The verdicts themselves (and the
+# JSON's ``verdict`` field, which gates read) stay "slower"/"faster" for every metric: a
+# larger footprint fails a gate on memory as a slower load fails one on time. Only what a
+# person reads changes: memory is "larger", never "slower".
+CHANGE_WORDS: dict[str, dict[str, str]] = {
+    "time": {"slower": "slower", "faster": "faster"},
+    "size": {"slower": "larger", "faster": "smaller"},
+    "score": {"slower": "higher", "faster": "lower"},
+}
+
+
+def verdict_word(metric: str, verdict: str) -> str:
+    """The word a person reads for ``verdict`` on ``metric``: ``larger`` for a memory
+    metric called ``slower``; verdicts without a direction (no change, inconclusive) and
+    unknown metrics as they are."""
+    kind = METRICS[metric].kind if metric in METRICS else "time"
+    return CHANGE_WORDS[kind].get(verdict, verdict)
+
 
 # Every figure a sample can carry, in display order.
 METRICS: dict[str, Metric] = {
