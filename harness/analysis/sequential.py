@@ -12,8 +12,8 @@ pair is decided, at ``max``, when the budget runs out) and every interval it sho
 promise.
 
 The confidence sequence: the scale-invariant t-test martingale of Lai (1976), in the form of
-Wang & Ramdas (2025, "Anytime-valid t-tests and confidence sequences for Gaussian means with
-unknown variance", Sequential Analysis; arXiv:2310.03722, section 4): for each candidate mean
+Wang & Ramdas ("Anytime-valid t-tests and confidence sequences for Gaussian means with
+unknown variance", arXiv:2310.03722, 2023, section 4): for each candidate mean
 m, the likelihood ratio of the maximal scale invariant of the centred data x_i - m (which
 does not depend on the unknown spread sigma), mixed over the standardized effect
 delta = (mu - m) / sigma ~ N(0, g). Under mu = m it is a nonnegative martingale with mean 1
