@@ -67,7 +67,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from harness.analysis.compare import DEFAULT_ALPHA, DEFAULT_THRESHOLD, PAST_ABS, PAST_REL, check_options
+from harness.analysis.compare import (
+    DEFAULT_ALPHA,
+    DEFAULT_THRESHOLD,
+    PAST_ABS,
+    PAST_REL,
+    _pct,
+    check_options,
+)
 from harness.errors import UserError
 
 # g, the variance of the standardized effect the mixture weighs (module docstring).
@@ -213,10 +220,6 @@ def check_rounds(min_rounds: int, max_rounds: int) -> None:
         raise UserError(f"rounds {min_rounds}:{max_rounds}: use MIN:MAX with 2 <= MIN <= MAX (e.g. 3:30)")
 
 
-def _pct(x: float) -> str:
-    return f"{x * 100:+.1f}%"
-
-
 def _figures(ratio: float, ci: str, level: float, rounds: int) -> str:
     return f"geometric mean {_pct(ratio - 1)} (anytime {level:.0%} interval {ci}) after {rounds} rounds"
 
@@ -242,9 +245,16 @@ def decide_sequential(
         raise ValueError("logs: one run's finite per-round log ratios (1-D)")
     n = x.size
     if n == 0:
-        state = INCONCLUSIVE if final or max_rounds == 0 else "open"
         return SequentialDecision(
-            state, False, math.nan, math.nan, math.nan, 0, None, None, "no round with both samples good yet"
+            INCONCLUSIVE if final else "open",
+            False,
+            math.nan,
+            math.nan,
+            math.nan,
+            0,
+            None,
+            None,
+            "no round with both samples good yet",
         )
     mean, low, high = intervals(x, alpha=alpha)
     state = states(mean, low, high, threshold=threshold)

@@ -126,6 +126,8 @@ def test_open_until_max_then_inconclusive_with_what_it_could_call():
     assert late.state == "inconclusive" and late.min_detectable > THRESHOLD
     budget = sequential.decide_sequential(logs[:5], min_rounds=3, max_rounds=8, final=True)
     assert budget.state == "inconclusive"
+    assert sequential.decide_sequential([]).state == "open"
+    assert sequential.decide_sequential([], final=True).state == "inconclusive"
     # A/A on a quiet machine: decided "no change", within the band.
     quiet = sequential.decide_sequential(0.02 * rng.standard_normal(30), max_rounds=30)
     assert quiet.state == "no change" and quiet.ci_low >= 0.95 and quiet.ci_high <= 1.05
