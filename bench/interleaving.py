@@ -147,13 +147,20 @@ def cell(folder: Path, name: str, delay_s: float, settings: Settings) -> CellRun
     return CellRun(config, folder / f"{name}.json")
 
 
-def value(run: CellRun, index: int, warmup: bool) -> float | None:
+def metrics(run: CellRun, index: int, warmup: bool) -> dict[str, float] | None:
+    """One sample's every metric; None for a failed sample."""
     sample = run.run_sample(index, warmup)
-    return sample.metrics.get(METRIC) if sample.ok else None
+    return dict(sample.metrics) if sample.ok else None
 
 
-def measure(cells: dict[str, CellRun], order: str, rounds: int, warmups: int, rng: random.Random):
-    """``rounds`` values of every cell in this order; None for a failed sample.
+def value(run: CellRun, index: int, warmup: bool) -> float | None:
+    got = metrics(run, index, warmup)
+    return got.get(METRIC) if got is not None else None
+
+
+def measure(cells: dict[str, CellRun], order: str, rounds: int, warmups: int, rng: random.Random, read=value):
+    """``rounds`` values of every cell in this order (what ``read`` takes of a sample: its
+    total_s, or bench/stopping.py's every metric); None for a failed sample.
 
     sequential: each cell's warm-up and samples in turn, the cells in a drawn order;
     interleaved: a warm-up round, then rounds, every cell once per round, freshly shuffled.
@@ -164,14 +171,14 @@ def measure(cells: dict[str, CellRun], order: str, rounds: int, warmups: int, rn
         rng.shuffle(names)
         for name in names:
             for i in range(warmups + rounds):
-                result = value(cells[name], i, i < warmups)
+                result = read(cells[name], i, i < warmups)
                 if i >= warmups:
                     out[name].append(result)
         return out
     for i in range(warmups + rounds):
         rng.shuffle(names)
         for name in names:
-            result = value(cells[name], i, i < warmups)
+            result = read(cells[name], i, i < warmups)
             if i >= warmups:
                 out[name].append(result)
     return out
