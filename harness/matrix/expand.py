@@ -32,6 +32,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidName, canonicalize_name
 
+from harness.errors import UserError
 from harness.matrix.loader import Lines, format_path, load_yaml
 from harness.matrix.model import (
     DIMENSIONS,
@@ -59,6 +60,7 @@ from harness.result import (
     backend_problem,
     cell_id,
     cosine_threshold,
+    real_path,
 )
 from harness.result.settings import BOUNDS, DEFAULT_RUNS, DEFAULT_TIMEOUT_S, DEFAULT_WARMUPS, Bound
 
@@ -334,8 +336,9 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
         **DEFAULT_TARGETS,
         **(problems.targets(data["targets"], ["targets"]) if "targets" in data else {}),
     }
-    models, declared = _models(data, path.resolve().parent, targets, problems)
-    install = _install(data, path.resolve().parent, problems)
+    base = real_path(path, "matrix file", error=MatrixError).parent
+    models, declared = _models(data, base, targets, problems)
+    install = _install(data, base, problems)
     axes = _package_axes(data, problems)
     torches = _torches(data, problems)
     order = _order(data, problems)
@@ -571,7 +574,11 @@ def _app_path(entry: dict, where: list, source, base: Path, problems: _Problems)
             f"is for entry: sources only (the folder MODULE is imported from), not {source.kind}:",
         )
         return False
-    absolute = (base / Path(folder).expanduser()).resolve()
+    try:
+        absolute = real_path(base / Path(folder).expanduser(), f"{_show(folder)}:")
+    except UserError as exc:
+        problems.add(where + ["path"], str(exc))
+        return False
     if not absolute.is_dir():
         problems.add(
             where + ["path"], f"{_show(folder)} is not a folder (relative to the matrix: {absolute})"
@@ -593,7 +600,11 @@ def _install(data: dict, base: Path, problems: _Problems) -> tuple[str, ...]:
         editable = text.startswith("-e ")
         target = text[3:].strip() if editable else text.strip()
         if target.startswith((".", "/", "~")):
-            folder = (base / Path(target).expanduser()).resolve()
+            try:
+                folder = real_path(base / Path(target).expanduser(), f"{_show(text)}:")
+            except UserError as exc:
+                problems.add(where, str(exc))
+                continue
             if not folder.is_dir():
                 problems.add(where, f"{_show(text)}: {folder} is not a folder")
                 continue

@@ -50,6 +50,7 @@ from harness.result import (
     cell_id,
     cosine_threshold,
     now_iso,
+    real_path,
 )
 from harness.result.settings import AGREEMENT_SENTENCES
 
@@ -104,7 +105,7 @@ def _child_env(config: CellConfig) -> dict[str, str]:
     if config.app_paths:
         # PYTHONPATH, not the working directory: the probe runs with -P in a scratch folder.
         env["PYTHONPATH"] = os.pathsep.join(
-            [str(Path(p).resolve()) for p in config.app_paths]
+            [str(real_path(p, "app path", error=CellError)) for p in config.app_paths]
             + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
         )
     if config.model.offline_ok:
