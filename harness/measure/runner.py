@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -55,6 +56,10 @@ from harness.result import (
 from harness.result.settings import AGREEMENT_SENTENCES
 
 STDERR_TAIL_CHARS = 2000
+# Set in each probe's environment to a fresh token: every process the load starts inherits
+# it, so that when the sample ends (or times out) all of them are found and killed.
+SAMPLE_TOKEN_VAR = "HARNESS_SAMPLE_TOKEN"
+KILL_ROUNDS = 5
 # The least time a one-off export (and its reference encode) is given before the samples.
 EXPORT_TIMEOUT_S = 900.0
 # A counted cold sample that starts above the residency threshold is evicted again, this
@@ -310,30 +315,40 @@ class CellRun:
             cmd = _module_command(config.python, "harness.measure.probe", *args, importtime=attribute)
             if config.model.kind == "entry":
                 cmd.append(config.model.load_id)
+            # stderr goes to a file, not a pipe: a process the load started may keep it
+            # open long after the probe is gone, and waiting for a pipe's end would wait
+            # for that process (start_new_session puts it out of the probe's group).
+            stderr_file = Path(tmp) / "stderr"
+            token = secrets.token_hex(12)  # inherited by everything the probe starts
             spawn_wall_ns = time.time_ns()
             t0 = time.perf_counter_ns()
-            proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                env=_child_env(config),
-                cwd=tmp,
-                start_new_session=True,
-            )
+            with open(stderr_file, "wb") as err:
+                proc = subprocess.Popen(
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                    env={**_child_env(config), SAMPLE_TOKEN_VAR: token},
+                    cwd=tmp,
+                    start_new_session=True,
+                )
             try:
-                _, stderr = proc.communicate(timeout=timeout_s)
+                proc.wait(timeout=timeout_s)
                 wall_s = (time.perf_counter_ns() - t0) / 1e9
             except subprocess.TimeoutExpired:
-                _kill_group(proc)
-                _, stderr = proc.communicate()
+                kill_sample(proc, token)
+                proc.wait()
                 sample.error = f"timed out after {timeout_s:g} s (--timeout)"
-                sample.stderr_tail = _tail(stderr)
+                sample.stderr_tail = _tail(stderr_file.read_bytes())
                 return sample
             except BaseException:  # Ctrl-C: take the child down with us
-                _kill_group(proc)
+                kill_sample(proc, token)
                 proc.wait()
                 raise
+            # The probe is done: whatever it left running (a forked child, a server in its
+            # own session) goes too, before the next sample or the temporary folder's end.
+            kill_sample(proc, token)
+            stderr = stderr_file.read_bytes()
             sample.exit_code = proc.returncode
             if attribute:
                 self.report.import_attribution = importtime.from_stderr(
@@ -582,6 +597,45 @@ def cosine_min(embeddings: list[list[float]], reference: list[list[float]]) -> f
 def _kill_group(proc: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def kill_sample(proc: subprocess.Popen, token: str) -> None:
+    """SIGKILL the probe's process group and every process that carries the sample's token
+    in its environment: whatever the load started, in any session, and after the probe has
+    exited (when its orphans no longer descend from it). The standard library has no
+    process tree (psutil would map a library the probe's stack loads), so the token marks
+    the tree; a process that cleared its whole environment escapes it, as one that left the
+    group escapes killpg. Without /proc (macOS), the group only."""
+    _kill_group(proc)
+    for _ in range(KILL_ROUNDS):  # again, for anything forked while the last round ran
+        found = _marked(token)
+        if not found:
+            return
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _marked(token: str) -> list[int]:
+    """The processes whose environment holds ``SAMPLE_TOKEN_VAR=token`` (a killed one, a
+    zombie, has an empty environment and is not listed)."""
+    marker = f"{SAMPLE_TOKEN_VAR}={token}".encode()
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                environ = fh.read()
+        except OSError:  # gone, or another user's
+            continue
+        if marker in environ.split(b"\0"):
+            found.append(int(entry))
+    return found
 
 
 def _tail(stderr: bytes | None) -> str | None:
