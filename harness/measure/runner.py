@@ -147,6 +147,113 @@ def sample_plan(settings: Settings) -> Iterator[tuple[int, bool]]:
         yield index, index < settings.warmups
 
 
+class ColdSamples:
+    """A cold cell's page-cache bookkeeping: what to evict and check before each sample
+    (the walk of the environment until a sample has listed what the load reads, then
+    exactly that), each sample's eviction and residency, and the cell's verdict on them,
+    all kept in the report's ``cold_cache`` block (:attr:`block`)."""
+
+    def __init__(self, config: CellConfig, weights: Path | None = None):
+        """The block, and the files checked before the first sample has listed what the
+        load reads: ``weights`` (default: the model's) and torch's libraries."""
+        self.config = config
+        self._walk_list: list[str] | None = None  # the fallback: walked when first needed
+        self._check_files: list[Path] = []  # what the fallback checks
+        self._load_files: list[str] = []  # what the load reads, once a sample has listed it
+        self._holders: dict[str, list[str]] = {}  # a file that stayed resident -> who maps it
+        block = ColdCache(method=coldcache.METHOD, threshold=COLD_RESIDENCY_THRESHOLD)
+        if not coldcache.CAN_EVICT:
+            block.note = (
+                f"this platform ({sys.platform}) cannot drop files from the page cache "
+                f"without root, so these 'cold' samples may have run warm"
+            )
+        else:
+            self._check_files = coldcache.check_files(weights or config.model.weights_file, config.python)
+            block.checked_files = [str(p) for p in self._check_files]
+            if not self._check_files:
+                block.note = "found neither the model's weights nor torch's libraries to check residency on"
+        self.block = block
+
+    @property
+    def evicts(self) -> bool:
+        return coldcache.CAN_EVICT
+
+    @property
+    def load_files(self) -> list[str]:
+        """What the load reads, as the first finished sample listed it ([] before)."""
+        return list(self._load_files)
+
+    def eviction_set(self) -> tuple[list[str], list]:
+        """(files to evict, files to check): exactly what the load reads once a sample has
+        listed it; before that, the walk of the environment and two large files."""
+        if self._load_files:
+            return self._load_files, self._load_files
+        if self._walk_list is None:
+            self._walk_list = coldcache.files_to_evict(self.config.model.files(), self.config.python)
+            self.block.evicted_files = len(self._walk_list)
+        return self._walk_list, self._check_files
+
+    def learn_load_files(self, listed: list[str]) -> None:
+        """Keep what a sample's load read (with the model's files and the interpreter's),
+        to evict and check exactly that from the next sample on."""
+        model, python = self.config.model.files(), coldcache.interpreter_files(self.config.python)
+        found = {os.path.realpath(p) for p in (*listed, *map(str, model), *map(str, python))}
+        self._load_files = sorted(p for p in found if os.path.isfile(p))
+        self.block.load_files = len(self._load_files)
+        self.block.load_bytes = sum(os.path.getsize(p) for p in self._load_files)
+
+    def make_cold(self, sample: Sample) -> None:
+        """Evict, and check the whole set; a counted sample that starts above the threshold
+        is evicted again (COLD_RETRIES), and if it stays warm, recorded as not cold with the
+        processes that pin its most resident files."""
+        tries = 1 if sample.warmup else 1 + COLD_RETRIES
+        started = time.perf_counter()
+        evictions = 0
+        while True:
+            evictions += 1
+            evict, check = self.eviction_set()
+            coldcache.evict(evict)
+            residency, resident = coldcache.load_residency(check, top=RESIDENT_FILES_NAMED)
+            if (residency is not None and residency <= COLD_RESIDENCY_THRESHOLD) or evictions == tries:
+                break
+        sample.evict_s = time.perf_counter() - started
+        sample.evictions = evictions
+        sample.cache_residency = residency
+        sample.residency_files = resident
+        sample.cache_flagged = residency is None or residency > COLD_RESIDENCY_THRESHOLD
+        sample.cold = None if residency is None else not sample.cache_flagged
+        if sample.cold is False:
+            # Who pins them, now: by the end of the cell that process may be gone.
+            for path in list(resident)[:3]:
+                self._holders[path] = coldcache.mapped_by(path) or self._holders.get(path, [])
+
+    def verify(self, counted: list[Sample]) -> None:
+        """The block's verdict on the counted samples: verified, or a note naming what
+        stayed resident and who maps it."""
+        block = self.block
+        flagged = [s for s in counted if s.cache_flagged]
+        block.verified = bool(counted) and not flagged
+        if not flagged:
+            return
+        # Each flagged sample's three most resident files (by resident bytes).
+        warm_files = sorted({path for s in flagged for path in list(s.residency_files or {})[:3]})
+        holders = {Path(p).name: self._holders.get(p) or coldcache.mapped_by(p) for p in warm_files}
+        why = "; ".join(f"{name} is mapped by {', '.join(h[:3])}" for name, h in holders.items() if h)
+        not_cold = sum(s.cold is False for s in flagged)
+        block.note = (
+            f"{len(flagged)} of {len(counted)} samples started with more than "
+            f"{COLD_RESIDENCY_THRESHOLD:.0%} of the bytes the load reads in the page cache"
+            + (f" (most resident: {', '.join(holders)})" if holders else " (no file could be checked)")
+            + (
+                f"; {not_cold} of them stayed so after {1 + COLD_RETRIES} evictions and are kept "
+                "out of the statistics as not cold"
+                if not_cold
+                else ""
+            )
+            + (f" ({why}: pages another process maps cannot be evicted)" if why else "")
+        )
+
+
 class CellRun:
     """One cell's samples and report, written to ``output`` as they come."""
 
@@ -196,10 +303,6 @@ class CellRun:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         self.output = Path(output) if output else Path("reports") / f"profile-{info.id}-{stamp}.json"
         self._prepared = False
-        self._walk_list: list[str] | None = None  # the fallback: walked when first needed
-        self._check_files: list[Path] = []  # what the fallback checks
-        self._load_files: list[str] = []  # what the load reads, once a sample has listed it
-        self._holders: dict[str, list[str]] = {}  # a file that stayed resident -> who maps it
         # What the probe loads: the model as given, or its export (prepare() sets them).
         self._load_id = config.model.load_id
         self._model_kwargs: dict[str, str] = (
@@ -207,91 +310,29 @@ class CellRun:
         )
         self._reference: list[list[float]] | None = None
         self._agrees = False  # whether samples encode AGREEMENT_SENTENCES (prepare() decides)
+        self.cold: ColdSamples | None = None  # a cold cell's page-cache bookkeeping
         if config.mode == "cold":
-            self._prepare_cold()
+            self._start_cold()
 
-    # -- cold cache ---------------------------------------------------------------------
-    def _prepare_cold(self, weights: Path | None = None) -> None:
-        """The cold-cache block, and the files checked before the first sample has listed
-        what the load reads: ``weights`` (default: the model's) and torch's libraries."""
-        self._walk_list = None
-        block = ColdCache(method=coldcache.METHOD, threshold=COLD_RESIDENCY_THRESHOLD)
-        if not coldcache.CAN_EVICT:
-            block.note = (
-                f"this platform ({sys.platform}) cannot drop files from the page cache "
-                f"without root, so these 'cold' samples may have run warm"
-            )
-        else:
-            self._check_files = coldcache.check_files(
-                weights or self.config.model.weights_file, self.config.python
-            )
-            block.checked_files = [str(p) for p in self._check_files]
-            if not self._check_files:
-                block.note = "found neither the model's weights nor torch's libraries to check residency on"
-        self.report.cold_cache = block
+    def _start_cold(self, weights: Path | None = None) -> None:
+        self.cold = ColdSamples(self.config, weights)
+        self.report.cold_cache = self.cold.block
 
     @property
     def load_files(self) -> list[str]:
         """What a cold cell's load reads, as its first finished sample listed it ([] before)."""
-        return list(self._load_files)
+        return self.cold.load_files if self.cold is not None else []
 
     @property
     def _evicts(self) -> bool:
-        return self.config.mode == "cold" and coldcache.CAN_EVICT
-
-    def _eviction_set(self) -> tuple[list[str], list]:
-        """(files to evict, files to check): exactly what the load reads once a sample has
-        listed it; before that, the walk of the environment and two large files."""
-        if self._load_files:
-            return self._load_files, self._load_files
-        if self._walk_list is None:
-            self._walk_list = coldcache.files_to_evict(self.config.model.files(), self.config.python)
-            assert self.report.cold_cache is not None
-            self.report.cold_cache.evicted_files = len(self._walk_list)
-        return self._walk_list, self._check_files
-
-    def _learn_load_files(self, listed: list[str]) -> None:
-        """Keep what a sample's load read (with the model's files and the interpreter's),
-        to evict and check exactly that from the next sample on."""
-        model, python = self.config.model.files(), coldcache.interpreter_files(self.config.python)
-        found = {os.path.realpath(p) for p in (*listed, *map(str, model), *map(str, python))}
-        self._load_files = sorted(p for p in found if os.path.isfile(p))
-        block = self.report.cold_cache
-        assert block is not None
-        block.load_files = len(self._load_files)
-        block.load_bytes = sum(os.path.getsize(p) for p in self._load_files)
-
-    def _make_cold(self, sample: Sample) -> None:
-        """Evict, and check the whole set; a counted sample that starts above the threshold
-        is evicted again (COLD_RETRIES), and if it stays warm, recorded as not cold with the
-        processes that pin its most resident files."""
-        tries = 1 if sample.warmup else 1 + COLD_RETRIES
-        started = time.perf_counter()
-        evictions = 0
-        while True:
-            evictions += 1
-            evict, check = self._eviction_set()
-            coldcache.evict(evict)
-            residency, resident = coldcache.load_residency(check, top=RESIDENT_FILES_NAMED)
-            if (residency is not None and residency <= COLD_RESIDENCY_THRESHOLD) or evictions == tries:
-                break
-        sample.evict_s = time.perf_counter() - started
-        sample.evictions = evictions
-        sample.cache_residency = residency
-        sample.residency_files = resident
-        sample.cache_flagged = residency is None or residency > COLD_RESIDENCY_THRESHOLD
-        sample.cold = None if residency is None else not sample.cache_flagged
-        if sample.cold is False:
-            # Who pins them, now: by the end of the cell that process may be gone.
-            for path in list(resident)[:3]:
-                self._holders[path] = coldcache.mapped_by(path) or self._holders.get(path, [])
+        return self.cold is not None and self.cold.evicts
 
     # -- samples ------------------------------------------------------------------------
     def run_sample(self, index: int, warmup: bool) -> Sample:
         config = self.config
         sample = Sample(index=index, warmup=warmup, ok=False)
         if self._evicts:
-            self._make_cold(sample)
+            self.cold.make_cold(sample)
         # The cell's first warm-up runs under -X importtime: it is not counted, so the
         # attribution costs no run of its own (importtime's docstring).
         attribute = warmup and config.import_attribution and self.report.import_attribution is None
@@ -305,7 +346,7 @@ class CellRun:
             "encode_repeats": config.settings.encode_repeats,
             # After its clock, the probe lists the files its load read (while there is no
             # list yet) and which bytecode existed before it started.
-            "list_files": self._evicts and not self._load_files,
+            "list_files": self._evicts and not self.load_files,
             "spawned_ns": time.time_ns(),
         }
         timeout_s = config.settings.timeout_s
@@ -374,8 +415,8 @@ class CellRun:
                 self._reference = result["embeddings"]
                 self._keep_reference()
             metrics["embedding_cosine_min"] = cosine_min(result["embeddings"], self._reference)
-        if result.get("files"):
-            self._learn_load_files(result["files"])
+        if result.get("files") and self.cold is not None:
+            self.cold.learn_load_files(result["files"])
         return sample
 
     def prepare(self) -> None:
@@ -459,7 +500,7 @@ class CellRun:
             # A cold sample must find the export cold, not the weights it does not read.
             self.config.model = dataclasses.replace(config.model, local_dir=Path(result["load_dir"]))
             if self.config.mode == "cold":
-                self._prepare_cold(Path(result["load_dir"]) / result["file_name"])
+                self._start_cold(Path(result["load_dir"]) / result["file_name"])
         if result.get("reference"):
             self._reference = json.loads(Path(result["reference"]).read_text())["embeddings"]
             self._agrees = True
@@ -514,7 +555,7 @@ class CellRun:
             except subprocess.TimeoutExpired:
                 report.import_attribution = None
         if report.cold_cache is not None and self._evicts:
-            self._verify_cold(counted)
+            self.cold.verify(counted)
         if not any(s.ok for s in counted):
             errors = [s.error for s in counted if s.error]
             timed_out = bool(errors) and errors[0].startswith("timed out")
@@ -545,31 +586,6 @@ class CellRun:
         self.report.finished = now_iso()
         self.write()
         return self.report
-
-    def _verify_cold(self, counted: list[Sample]) -> None:
-        block = self.report.cold_cache
-        assert block is not None
-        flagged = [s for s in counted if s.cache_flagged]
-        block.verified = bool(counted) and not flagged
-        if not flagged:
-            return
-        # Each flagged sample's three most resident files (by resident bytes).
-        warm_files = sorted({path for s in flagged for path in list(s.residency_files or {})[:3]})
-        holders = {Path(p).name: self._holders.get(p) or coldcache.mapped_by(p) for p in warm_files}
-        why = "; ".join(f"{name} is mapped by {', '.join(h[:3])}" for name, h in holders.items() if h)
-        not_cold = sum(s.cold is False for s in flagged)
-        block.note = (
-            f"{len(flagged)} of {len(counted)} samples started with more than "
-            f"{COLD_RESIDENCY_THRESHOLD:.0%} of the bytes the load reads in the page cache"
-            + (f" (most resident: {', '.join(holders)})" if holders else " (no file could be checked)")
-            + (
-                f"; {not_cold} of them stayed so after {1 + COLD_RETRIES} evictions and are kept "
-                "out of the statistics as not cold"
-                if not_cold
-                else ""
-            )
-            + (f" ({why}: pages another process maps cannot be evicted)" if why else "")
-        )
 
     def write(self, report: CellReport | None = None) -> None:
         if report is not None:
