@@ -467,32 +467,13 @@ class CellRun:
             "dtype": config.dtype,
             "sentences": list(AGREEMENT_SENTENCES) if config.agreement else None,
         }
-        with tempfile.TemporaryDirectory(prefix="harness-export-") as tmp:
-            result_file = Path(tmp) / "export.json"
-            cmd = _module_command(config.python, "harness.measure.export", json.dumps(spec), str(result_file))
-            try:
-                proc = subprocess.run(
-                    cmd,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                    env=_child_env(config),
-                    cwd=tmp,
-                    timeout=max(EXPORT_TIMEOUT_S, config.settings.timeout_s),
-                )
-            except subprocess.TimeoutExpired:
-                raise CellError(
-                    f"the {config.backend} {config.dtype} export timed out after "
-                    f"{max(EXPORT_TIMEOUT_S, config.settings.timeout_s):g} s"
-                ) from None
-            if proc.returncode != 0 or not result_file.is_file():
-                text = (proc.stderr or b"").decode("utf-8", "replace")
-                lines = [ln for ln in text.splitlines() if ln.strip()]
-                last = lines[-1].removeprefix("harness.measure.export: ") if lines else None
-                why = last or f"exit {proc.returncode}"
-                what = "export" if variant else "reference encode"
-                raise CellError(f"the {config.backend} {config.dtype} {what} failed: {why}")
-            result = json.loads(result_file.read_text())
+        command = _module_command(config.python, "harness.measure.export")
+        try:
+            result = export.run(
+                command, spec, _child_env(config), max(EXPORT_TIMEOUT_S, config.settings.timeout_s)
+            )
+        except export.ExportFailed as exc:
+            raise CellError(str(exc)) from None
         if config.backend != "torch":
             self._load_id = result["load_dir"]
             self._model_kwargs = {"file_name": result["file_name"]}
