@@ -44,9 +44,10 @@ export MK_RESUME = $(call given,RESUME)
 export MK_RUN_ID = $(call given,RUN_ID)
 export MK_ORDER = $(call given,ORDER)
 export MK_REFERENCE = $(call given,REFERENCE)
-# "1" when RUNS / WARMUPS were given (command line or environment), else empty.
-export MK_RUNS_GIVEN = $(if $(filter command environment,$(origin RUNS)),1)
-export MK_WARMUPS_GIVEN = $(if $(filter command environment,$(origin WARMUPS)),1)
+# "1" when RUNS / WARMUPS were given (command line or environment) and not empty (the
+# workflow's empty `runs` input means the matrix's), else empty.
+export MK_RUNS_GIVEN = $(if $(filter command environment,$(origin RUNS)),$(if $(strip $(call given,RUNS)),1))
+export MK_WARMUPS_GIVEN = $(if $(filter command environment,$(origin WARMUPS)),$(if $(strip $(call given,WARMUPS)),1))
 
 # A run id becomes a folder name: refused in one line (exit 2) unless it is one.
 CHECK_RUN_ID = case "$$run_id" in ''|[!A-Za-z0-9]*|*[!A-Za-z0-9._+:@=-]*|*..*) \
