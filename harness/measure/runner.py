@@ -331,8 +331,9 @@ class CellRun:
     def run_sample(self, index: int, warmup: bool) -> Sample:
         config = self.config
         sample = Sample(index=index, warmup=warmup, ok=False)
-        if self._evicts:
-            self.cold.make_cold(sample)
+        cold = self.cold if self._evicts else None
+        if cold is not None:
+            cold.make_cold(sample)
         # The cell's first warm-up runs under -X importtime: it is not counted, so the
         # attribution costs no run of its own (importtime's docstring).
         attribute = warmup and config.import_attribution and self.report.import_attribution is None
@@ -535,7 +536,7 @@ class CellRun:
                 )
             except subprocess.TimeoutExpired:
                 report.import_attribution = None
-        if report.cold_cache is not None and self._evicts:
+        if report.cold_cache is not None and self.cold is not None and self._evicts:
             self.cold.verify(counted)
         if not any(s.ok for s in counted):
             errors = [s.error for s in counted if s.error]
