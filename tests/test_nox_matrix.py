@@ -244,4 +244,11 @@ def test_make_profile_matrix_keeps_its_history_under_reports(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     merge = next(line for line in proc.stdout.splitlines() if "harness merge" in line)
-    assert f"--history '{tmp_path}/history'" in merge, merge
+    # The value reaches the recipe through its environment (issue 27): read what it holds.
+    assert '--history "$MK_HISTORY"' in merge, merge
+    shown = subprocess.run(
+        ["make", "-s", "--no-print-directory", "--eval", "show: ; @printf '%s\\n' \"$$MK_HISTORY\"",
+         "show", f"REPORTS={tmp_path}"],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )  # fmt: skip
+    assert shown.stdout.strip() == f"{tmp_path}/history", shown.stdout + shown.stderr

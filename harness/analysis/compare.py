@@ -89,6 +89,18 @@ BISECT_TOLERANCE = 1e-12
 PAST_ABS, PAST_REL = 1e-6, 1e-9
 
 
+class NoCommonCellError(UserError):
+    """Two reports that share no cell: nothing to compare."""
+
+
+def _examples(cell_ids: list[str], shown: int = 2) -> str:
+    """``a, b and 3 more`` (``no cell`` for none): a list of cells said in one short line."""
+    if not cell_ids:
+        return "no cell"
+    more = len(cell_ids) - shown
+    return ", ".join(cell_ids[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
 class CrossMachineError(UserError):
     """Two reports from different machines; their differences would be the machines'."""
 
@@ -188,6 +200,19 @@ class Comparison:
     current_label: str = "current"
     fingerprints: dict[str, list[str]] = field(default_factory=dict)  # side -> machine fingerprints
     busy: dict[str, str] = field(default_factory=dict)  # cell id -> why one side's machine was busier
+    # The cells both sides hold (compared, or failed on a side); none: nothing was compared.
+    common_cells: list[str] = field(default_factory=list)
+
+    def require_common_cells(self) -> Comparison:
+        """This comparison, or a one-line error when the two sides share no cell: a gate
+        that compared nothing must not pass as "no regression" (issue 27)."""
+        if self.common_cells:
+            return self
+        raise NoCommonCellError(
+            f"{self.baseline_label} and {self.current_label} have no cell in common "
+            f"({_examples(self.missing_in_current)} against {_examples(self.missing_in_baseline)}): "
+            "nothing was compared; compare two runs of the same cells (same model, torch, mode, device)"
+        )
 
     def regressions(self) -> list[MetricVerdict]:
         """Verdicts that fail a CI job: slower on a gated metric."""
@@ -468,8 +493,9 @@ def compare_cells(
         baseline_label=baseline_label,
         current_label=current_label,
         fingerprints=fps,
+        common_cells=sorted(set(baseline) & set(current)),
     )
-    for cell_id in sorted(set(baseline) & set(current)):
+    for cell_id in comparison.common_cells:
         base_report, cur_report = baseline[cell_id], current[cell_id]
         failures = [
             f"{side}: {why}"

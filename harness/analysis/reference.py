@@ -74,6 +74,13 @@ class ReferenceComparison:
     paired: PairedComparison  # cells whose stack changed: gated
     aa: PairedComparison  # cells whose stack did not change: the A/A check, never gated
     numbers: Comparison | None = None  # the fallback environments' cells against stored numbers
+    pairs: int = 0  # current cells that had their reference cell (judged, or failed on a side)
+
+    @property
+    def compared_nothing(self) -> bool:
+        """No current cell met its reference cell, nor a cell of the stored numbers: a
+        verdict of "no regression" would rest on nothing (issue 27)."""
+        return not self.pairs and (self.numbers is None or not self.numbers.common_cells)
 
     def aa_failures(self):
         """Slower/faster verdicts where the stack did not change: the A/A check failed."""
@@ -138,6 +145,7 @@ def compare_reference(
     aa = paired_comparison((), f"its baseline environment ({SAME_STACK}: an A/A check, not gated)")
     envs: dict[str, EnvReference] = {}
     fallback_cells: dict[str, CellReport] = {}
+    pairs = 0
     for cell in current:
         env_id = cell.cell.env_id
         env = envs.get(env_id)
@@ -151,6 +159,7 @@ def compare_reference(
                 paired.missing_in_baseline.append(cell.id)
             fallback_cells[cell.id] = cell
             continue
+        pairs += 1
         failures = [
             f"{c.id}: {c.failure.reason if c.failure else c.status}"
             for c in (ref, cell)
@@ -177,7 +186,7 @@ def compare_reference(
             baseline_label=stored_label,
             current_label=f"run {report.run_id}",
         )
-    return ReferenceComparison(report.run_id, list(envs.values()), changed, aa, numbers)
+    return ReferenceComparison(report.run_id, list(envs.values()), changed, aa, numbers, pairs)
 
 
 def _env_reference(env_id: str, records: dict[str, EnvRecord]) -> EnvReference:

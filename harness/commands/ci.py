@@ -12,7 +12,8 @@ A stored baseline never keeps reference cells or reference environments.
 ``make ci-merge`` and ``make ci-baseline`` run these between ``merge``, ``report`` and
 ``summary``; .github/workflows/profile-matrix.yml runs the make targets. Exit status of
 ``ci compare``: 1 when some machine's cells are slower on a gated metric, else 0 (a machine
-without a baseline yet is reported, not failed); 2 for unusable input.
+without a baseline yet is reported, not failed); 2 for unusable input, and when a machine's
+stored baseline shares no cell with the run (the tables are printed first: nothing was compared).
 """
 
 from __future__ import annotations
@@ -122,6 +123,8 @@ def _compare(args: argparse.Namespace) -> int:
     parts = ci.by_machine(args.report)
     out: list[str] = []
     worst = 0
+    # Machines whose stored baseline shares no cell with this run: nothing was compared.
+    unmatched: list[str] = []
     for fp, part in parts.items():
         cells = part.cells
         heading = (
@@ -145,6 +148,8 @@ def _compare(args: argparse.Namespace) -> int:
             body = render_reference(result, args.format)
             out.append(body.replace("## ", "#### ", 1) if md else body)
             worst = max(worst, result.exit_code())
+            if result.compared_nothing and result.numbers is not None:
+                unmatched.append(f"{fp} ({result.numbers.baseline_label})")
             continue
         stored = baseline.find_for(fp, args.baselines_dir)
         if stored is None:
@@ -171,11 +176,14 @@ def _compare(args: argparse.Namespace) -> int:
             else render(comparison, "text", wide=True)
         )
         worst = max(worst, comparison.exit_code())
-    verdict = (
-        "REGRESSION: a gated metric is significantly slower on some machine (see above)"
-        if worst
-        else "No significant regression on any machine with a baseline."
-    )
+        if not comparison.common_cells:
+            unmatched.append(f"{fp} ({stored})")
+    if worst:
+        verdict = "REGRESSION: a gated metric is significantly slower on some machine (see above)"
+    elif unmatched:
+        verdict = "NOTHING COMPARED on some machine: its stored baseline shares no cell with this run"
+    else:
+        verdict = "No significant regression on any machine with a baseline."
     out.append(f"**{verdict}**" if md else verdict)
     printed = "\n".join(out) + "\n"
     print(printed, end="")
@@ -185,6 +193,12 @@ def _compare(args: argparse.Namespace) -> int:
             append_bytes(summary, (printed if md else f"```\n{printed}```\n").encode())
         except UserError as exc:  # WriteError (exit 3) or a FIFO/device (TargetError, exit 2)
             raise type(exc)(f"GITHUB_STEP_SUMMARY: {exc}") from None
+    if unmatched:
+        raise UserError(
+            f"the stored baseline of machine {', '.join(unmatched)} shares no cell with {args.report}: "
+            "nothing was compared; run the same cells, or store this run as the baseline "
+            "(the workflow's `accept` input, make ci-baseline)"
+        )
     return worst
 
 

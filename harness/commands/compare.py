@@ -3,7 +3,8 @@
 cell that differs from it in that axis only, round by round (:mod:`harness.analysis.paired`).
 
 Exit status: 0, or 1 when a cell is slower on a gated metric (``--fail-on``), so a CI job
-fails on a real regression and only on one; 2 for unusable input (one line).
+fails on a real regression and only on one; 2 for unusable input (one line), two reports with no cell in
+common among it: a gate that compared nothing does not pass.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         alpha=args.alpha,
         fail_on=args.fail_on,
         allow_cross_machine=args.allow_cross_machine,
-    )
+    ).require_common_cells()
     print(render(comparison, args.format, wide=args.wide), end="")
     return comparison.exit_code()
 

@@ -19,6 +19,7 @@ from harness.result import (
     METRICS,
     TARGET_FLAGS,
     backend_problem,
+    real_path,
 )
 
 
@@ -133,10 +134,10 @@ def run(args: argparse.Namespace) -> int:
         if value is not None:
             targets[metric] = value
 
-    for folder in args.app_path:
-        if not folder.is_dir():
+    app_paths = tuple(str(real_path(folder, "--app-path")) for folder in args.app_path)
+    for folder, found in zip(args.app_path, app_paths):
+        if not Path(found).is_dir():
             raise UserError(f"--app-path {folder}: not a folder")
-    app_paths = tuple(str(folder.resolve()) for folder in args.app_path)
     model = resolve(args.model, app_paths)
     # Names become file names (the report's, a matrix cell's): check them as such.
     name = safe_name(args.name or model.source.default_name, "--name")

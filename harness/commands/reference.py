@@ -8,7 +8,8 @@ error), ``numbers``, or a stored baseline file; prints the baseline it names.
 
 Exit status: 0; 1 when a current cell is slower than its reference on a gated metric (a
 slower verdict where the stack did not change is a failed A/A check, reported, not gated);
-2 for unusable input (one line), such as a SPEC that is not a stored baseline.
+2 for unusable input (one line), such as a SPEC that is not a stored baseline, or a REPORT
+none of whose cells met a reference cell or a stored cell (nothing was compared).
 """
 
 from __future__ import annotations
@@ -58,5 +59,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     report, _source = load_input(args.report)
     result = judge_against_stored(report, args.baselines_dir, args.threshold, args.alpha, args.fail_on)
+    if result.compared_nothing:
+        # A gate that compared nothing must not pass as "no regression".
+        against = (
+            f"and none is in the stored baseline {result.numbers.baseline_label}"
+            if result.numbers is not None
+            else f"and no baseline of its machine is stored under {args.baselines_dir}"
+        )
+        raise UserError(
+            f"{args.report}: no cell has its reference cell (<cell id>@baseline) {against}: "
+            "nothing was compared; judge a reference run (make profile-matrix REFERENCE=baseline)"
+        )
     print(render(result, args.format), end="")
     return result.exit_code()

@@ -183,8 +183,17 @@ def run(args: argparse.Namespace) -> int:
     shape = f"in {rounds} round(s)" if order == "interleaved" else "cell by cell"
     count = len({slot.cell for slot in slots})
     print(f"run-cells: {len(slots)} sample(s) of {count} cell(s) {shape} -> {args.run_dir}", flush=True)
-    measured = [cell for cell in cells if any(slot.cell == cell.id for slot in slots)]
-    if slots:
+    with_slots = {slot.cell for slot in slots}
+    # Under --resume a cell whose report holds every sample it needs but is not complete
+    # (its measuring process died after the last sample, before finishing the cell) has no
+    # slot left: it is finished from what is on disk, not left failed.
+    settle = {
+        cell.id
+        for cell in cells
+        if args.resume and cell.id not in with_slots and manager.cell_status(args.run_dir, cell) != "complete"
+    }
+    measured = [cell for cell in cells if cell.id in with_slots or cell.id in settle]
+    if measured:
         manager.run_measuring_process(measured, pythons, slots, args.run_dir, resume=args.resume)
     summarize(args.run_dir, measured)
 

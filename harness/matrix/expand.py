@@ -31,6 +31,7 @@ from typing import Any, Literal
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidName, canonicalize_name
 
+from harness.errors import UserError
 from harness.matrix.loader import Lines, format_path, load_yaml
 from harness.matrix.model import (
     DIMENSIONS,
@@ -59,10 +60,15 @@ from harness.result import (
     SourceError,
     backend_problem,
     cosine_threshold,
+    real_path,
 )
 from harness.result.settings import BOUNDS, DEFAULT_RUNS, DEFAULT_TIMEOUT_S, DEFAULT_WARMUPS, Bound
 
 DEFAULT_PATH = "matrix.yaml"
+# The most cells a matrix may expand to (the product of its axes, before exclude:; with the
+# cells include: adds, after): a matrix past it is refused in one line before anything is
+# expanded. A real one has tens of cells; each cell is at least one sample, a fresh process.
+MAX_CELLS = 50_000
 # What an include entry may set on the cells it matches or adds.
 CELL_SETTINGS = ("runs", "warmups", "timeout")
 TOP_KEYS = (
@@ -334,8 +340,9 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
         **DEFAULT_TARGETS,
         **(problems.targets(data["targets"], ["targets"]) if "targets" in data else {}),
     }
-    models, declared = _models(data, path.resolve().parent, targets, problems)
-    install = _install(data, path.resolve().parent, problems)
+    base = real_path(path, "matrix file", error=MatrixError).parent
+    models, declared = _models(data, base, targets, problems)
+    install = _install(data, base, problems)
     axes = _package_axes(data, problems)
     torches = _torches(data, problems)
     order = _order(data, problems)
@@ -367,6 +374,10 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
     rejected = declared - {m.name for m in models}
     expansion = _Expansion(models, torches, settings, rejected=rejected, axes=axes)
     expansion.agreement = agreement
+    # Counted before a cell (or an environment) is made: 2^20 would not fit in memory.
+    variants = sum(dtype in BACKEND_DTYPES[backend] for backend in backends for dtype in dtypes)
+    environments = expansion.environment_count()
+    _check_cell_count(path, len(models) * environments * len(modes) * len(devices) * variants)
     cells = {}
     for model in models:
         for env in expansion.environments():
@@ -433,6 +444,7 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
                 f"matches no cell ({_describe(match)}); to add a cell, also give {', '.join(missing)}",
             )
 
+    _check_cell_count(path, len(cells))  # with the cells include: added
     if not problems and not cells:
         problems.add(["exclude"] if data.get("exclude") else [], "the matrix expands to no cells")
     if problems:
@@ -459,6 +471,19 @@ def parse_matrix(data: Any, path: str | Path = DEFAULT_PATH, lines: Lines | None
         packages=axes,
         # Each environment once, in expansion order; one whose cells are all excluded is none.
         environments=tuple(dict.fromkeys(cell.env for cell in cells.values())),
+    )
+
+
+def _check_cell_count(path: Path, count: int) -> None:
+    """One line when the matrix expands to more than MAX_CELLS cells."""
+    if count <= MAX_CELLS:
+        return
+    digits = len(str(count))
+    said = f"{count:,}" if digits <= 15 else f"about 10^{digits - 1}"
+    raise MatrixError(
+        f"{path}: the matrix expands to {said} cells, over the limit of {MAX_CELLS:,} (models x "
+        f"environments x modes x devices x backend/dtype pairs, before exclude:); split it into "
+        f"smaller matrix files or list fewer versions"
     )
 
 
@@ -575,7 +600,11 @@ def _app_path(
             f"is for entry: sources only (the folder MODULE is imported from), not {source.kind}:",
         )
         return False
-    absolute = (base / Path(folder).expanduser()).resolve()
+    try:
+        absolute = real_path(base / Path(folder).expanduser(), f"{_show(folder)}:")
+    except UserError as exc:
+        problems.add(where + ["path"], str(exc))
+        return False
     if not absolute.is_dir():
         problems.add(
             where + ["path"], f"{_show(folder)} is not a folder (relative to the matrix: {absolute})"
@@ -597,7 +626,11 @@ def _install(data: dict, base: Path, problems: _Problems) -> tuple[str, ...]:
         editable = text.startswith("-e ")
         target = text[3:].strip() if editable else text.strip()
         if target.startswith((".", "/", "~")):
-            folder = (base / Path(target).expanduser()).resolve()
+            try:
+                folder = real_path(base / Path(target).expanduser(), f"{_show(text)}:")
+            except UserError as exc:
+                problems.add(where, str(exc))
+                continue
             if not folder.is_dir():
                 problems.add(where, f"{_show(text)}: {folder} is not a folder")
                 continue
@@ -779,11 +812,21 @@ class _Expansion:
         self.settings = settings
         self.axes = axes
         self.agreement: dict[str, float] = {}  # agreement: as given (cosine floors by dtype kind)
+        self._by_version = {spec.version: spec for spec in torches}
 
     def axes_of(self, spec: TorchSpec) -> dict[str, tuple[str, ...]]:
         """The package axes a torch is crossed with: all but those its entry pins itself."""
         own = dict(spec.packages)
         return {name: versions for name, versions in self.axes.items() if name not in own}
+
+    def environment_count(self) -> int:
+        """How many environments :meth:`environments` would make, without making them."""
+        every = math.prod(len(versions) for versions in self.axes.values())
+        # A torch's own pins replace those axes for it: divide them out (no axes_of per torch).
+        return sum(
+            every // math.prod(len(self.axes[name]) for name, _ in spec.packages if name in self.axes)
+            for spec in self.torches
+        )
 
     def environments(self) -> list[EnvSpec]:
         """Every torch x package-version combination, torch-major, axes in matrix order."""
@@ -810,6 +853,9 @@ class _Expansion:
         return listed
 
     def torch(self, version: str) -> TorchSpec | None:
+        exact = self._by_version.get(version)  # every cell of the expansion asks: one dict hit
+        if exact is not None:
+            return exact
         parsed = _version(version)
         for spec in self.torches:
             if spec.version == version or (parsed is not None and version_key(spec.version) == parsed):

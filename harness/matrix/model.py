@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -278,6 +279,27 @@ class Matrix:
     dtypes: tuple[str, ...] = (DEFAULT_DTYPE,)  # as declared (dtypes:), plus any an include adds
     agreement: dict[str, float] = field(default_factory=dict)  # cosine floors: float, qint8
 
+    # -- indexes, built once per matrix on first use: every lookup below is then a dict
+    # hit, so planning a matrix of N cells is linear in N, not quadratic (issue 27).
+
+    @cached_property
+    def _environments_by_id(self) -> dict[str, EnvSpec]:
+        return {env.id: env for env in self.environments}
+
+    @cached_property
+    def _cells_by_env(self) -> dict[EnvSpec, list[Cell]]:
+        found: dict[EnvSpec, list[Cell]] = {}
+        for cell in self.cells:
+            found.setdefault(cell.env, []).append(cell)
+        return found
+
+    @cached_property
+    def _cells_by_torch(self) -> dict[TorchSpec, list[Cell]]:
+        found: dict[TorchSpec, list[Cell]] = {}
+        for cell in self.cells:
+            found.setdefault(cell.torch, []).append(cell)
+        return found
+
     def torch_spec(self, version: str) -> TorchSpec:
         """The matrix's torch entry for a version (``2.13`` finds ``2.13.0``)."""
         wanted = version_key(str(version))
@@ -289,36 +311,35 @@ class Matrix:
 
     def environment(self, env_id: str) -> EnvSpec:
         """An environment by its id (``torch-2.13.0-transformers-5.17.0``)."""
-        for env in self.environments:
-            if env.id == env_id:
-                return env
+        found = self._environments_by_id.get(env_id)
+        if found is not None:
+            return found
         listed = ", ".join(env.id for env in self.environments)
         raise MatrixError(f"{self.path}: no environment {env_id} in the matrix (it has {listed})")
 
     def cells_for(self, key: str, modes: Iterable[str] | None = None) -> list[Cell]:
         """The cells of one environment (``key`` its id), or of every environment of one
         torch version (``key`` the version: ``2.13`` finds 2.13.0's), in matrix order."""
-        if any(env.id == key for env in self.environments):
-            wanted_env = self.environment(key)
-            belongs = lambda cell: cell.env == wanted_env  # noqa: E731
+        env = self._environments_by_id.get(key)
+        if env is not None:
+            cells = self._cells_by_env.get(env, [])
         else:
-            spec = self.torch_spec(key)
-            belongs = lambda cell: cell.torch == spec  # noqa: E731
+            cells = self._cells_by_torch.get(self.torch_spec(key), [])
         wanted = None if modes is None else list(modes)
         if wanted is not None:
             unknown = [mode for mode in wanted if mode not in MODES]
             if unknown:
                 raise MatrixError(f"{self.path}: mode {unknown[0]!r} is not one of {', '.join(MODES)}")
-        return [cell for cell in self.cells if belongs(cell) and (wanted is None or cell.mode in wanted)]
+        return [cell for cell in cells if wanted is None or cell.mode in wanted]
 
     def sessions(self) -> list[tuple[EnvSpec, str, list[Cell]]]:
         """(environment, mode, cells) for every nox session that has cells, torch-major."""
         groups = []
         for env in self.environments:
-            for mode in self.modes:
-                cells = self.cells_for(env.id, [mode])
-                if cells:
-                    groups.append((env, mode, cells))
+            by_mode: dict[str, list[Cell]] = {}
+            for cell in self._cells_by_env.get(env, []):
+                by_mode.setdefault(cell.mode, []).append(cell)
+            groups += [(env, mode, by_mode[mode]) for mode in self.modes if by_mode.get(mode)]
         return groups
 
     def with_overrides(self, runs: object = None, warmups: object = None, timeout_s: object = None) -> Matrix:

@@ -20,8 +20,8 @@ a model that has no file for its backend, ``save_pretrained`` keeps it, and
 ``export_dynamic_quantized_onnx_model`` quantizes to int8 with no calibration data, with the
 quantization config that suits this CPU (avx512_vnni, avx512, avx2 or arm64).
 
-The runner side only builds the spec and reads the result: this module imports the
-standard library at the top, and the model stack only when run.
+The runner's side (:func:`run`) builds the command, runs it and reads the result: this
+module imports the standard library at the top, and the model stack only when run.
 """
 
 import json
@@ -138,6 +138,45 @@ def export(model_dir: str, folder: str, backend: Literal["onnx", "openvino"], dt
     if not os.path.isfile(os.path.join(target, name)):
         raise RuntimeError(f"the export wrote no {name} in {target}")
     return target, name, times[name]
+
+
+# --------------------------------------------------------------------------- the runner's side
+
+
+class ExportFailed(Exception):
+    """The export (or its reference encode) failed or timed out; the message is one line."""
+
+
+def run(command: list, spec: dict, env: dict, timeout_s: float) -> dict:
+    """Run this module in the cell's environment and return its result: ``command`` is that
+    environment's ``python -P -m harness.measure.export`` (the runner builds it), ``spec``
+    what to export. The runner's side of the step (harness.measure.runner.CellRun.prepare);
+    ExportFailed, one line, when it fails or passes ``timeout_s``."""
+    import subprocess
+    import tempfile
+
+    what = f"the {spec['backend']} {spec['dtype']} export"
+    with tempfile.TemporaryDirectory(prefix="harness-export-") as tmp:
+        result_file = os.path.join(tmp, "export.json")
+        try:
+            proc = subprocess.run(
+                [*command, json.dumps(spec), result_file],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env=env,
+                cwd=tmp,
+                timeout=timeout_s,
+            )
+        except subprocess.TimeoutExpired:
+            raise ExportFailed(f"{what} timed out after {timeout_s:g} s") from None
+        if proc.returncode != 0 or not os.path.isfile(result_file):
+            text = (proc.stderr or b"").decode("utf-8", "replace")
+            lines = [ln for ln in text.splitlines() if ln.strip()]
+            last = lines[-1].removeprefix("harness.measure.export: ") if lines else None
+            raise ExportFailed(f"{what} failed: {last or f'exit {proc.returncode}'}")
+        with open(result_file) as fh:
+            return json.load(fh)
 
 
 def main(argv: list) -> int:

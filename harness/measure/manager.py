@@ -230,9 +230,11 @@ def run_measuring_process(
     cells: list, pythons: dict[str, str], slots: list[Slot], run_dir: Path, *, resume: bool = False
 ) -> int:
     """Run the slots in the measuring process (harness.measure.rounds), which writes every
-    cell report as its samples come. ``pythons``: the Python of each cell, by cell id.
-    Returns its exit status; Ctrl-C waits for it to save what finished, and propagates."""
-    needed = {slot.cell for slot in slots}
+    cell report as its samples come, and finishes every cell of ``cells`` (one with no slot
+    left, on --resume, from the samples its report holds). ``pythons``: the Python of each
+    cell, by cell id. Returns its exit status; Ctrl-C waits for it to save what finished,
+    and propagates."""
+    needed = {cell.id for cell in cells}
     job = Job(
         run_dir=str(run_dir),
         cells=[

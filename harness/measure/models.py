@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import UserError
-from harness.result import DEFAULT_MODEL, ModelInfo, ModelSource
+from harness.result import DEFAULT_MODEL, ModelInfo, ModelSource, real_path
 
 # Files whose bytes are the model's weights, in the order loaders prefer them.
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.bin")
@@ -105,7 +105,7 @@ def resolve(spec: str, app_paths: tuple[str, ...] = ()) -> ResolvedModel:
     if source.kind == "package":
         return _resolve_package(source)
     if source.kind == "path":
-        directory = Path(source.value).expanduser().resolve()
+        directory = real_path(source.value, f"model {spec!r}:", error=ModelError)
         if not directory.is_dir():
             raise ModelError(f"model {spec!r}: {directory} is not a directory")
         if not (directory / "modules.json").is_file() and not (directory / "config.json").is_file():
@@ -130,7 +130,7 @@ def _resolve_package(source: ModelSource) -> ResolvedModel:
         directory = module.get_model_path()
     if directory is None:
         raise ModelError(f"model {spec!r}: module {module_name!r} has no MODEL_DIR or get_model_path()")
-    directory = Path(directory).resolve()
+    directory = real_path(directory, f"model {spec!r}: {module_name}.MODEL_DIR", error=ModelError)
     if not directory.is_dir():
         raise ModelError(
             f"model {spec!r}: {module_name}.MODEL_DIR = {directory} does not exist; reinstall the package"
@@ -144,7 +144,8 @@ def _resolve_entry(source: ModelSource, app_paths: tuple[str, ...]) -> ResolvedM
     module = source.entry[0]
     top = module.split(".")[0]
     saved = list(sys.path)
-    sys.path[:0] = [str(Path(p).resolve()) for p in app_paths]
+    where = f"model {source.spec!r}: app path"
+    sys.path[:0] = [str(real_path(p, where, error=ModelError)) for p in app_paths]
     try:
         found = importlib.util.find_spec(top)
     except (ImportError, ValueError) as exc:

@@ -178,6 +178,13 @@ def measure_model(spec_json: str, rss_start: int, t_torch: int, t_st: int) -> di
     }
 
 
+# What an application's code may raise that ends its entry point: any error, and SystemExit
+# too (``sys.exit(0)`` in FUNCTION or its encode would otherwise end the probe with status 0
+# and no result: a "crash" retried every sample, where the docs promise a load failure).
+# KeyboardInterrupt is the user's, and goes through.
+_ENTRY_ERRORS = (Exception, SystemExit)
+
+
 def _entry_failed(entry: str, why: str) -> SystemExit:
     """What stops the probe (``raise _entry_failed(...)``, so that a type checker sees the
     stop without typing.NoReturn, which the probe does not import): the entry point is
@@ -219,7 +226,7 @@ def measure_entry(spec_json: str, rss_start: int, entry: str, t_app0: int, t_app
     t = time.perf_counter_ns()
     try:
         model = function()
-    except Exception as exc:
+    except _ENTRY_ERRORS as exc:
         raise _entry_failed(entry, f"{function_name}() raised {_exception(exc)}") from None
     sync()
     metrics["init_s"] = _seconds(t, time.perf_counter_ns())
@@ -234,12 +241,15 @@ def measure_entry(spec_json: str, rss_start: int, entry: str, t_app0: int, t_app
     t = time.perf_counter_ns()
     try:
         encode(sentence)
-    except Exception as exc:
+    except _ENTRY_ERRORS as exc:
         raise _entry_failed(entry, f"encode() raised {_exception(exc)}") from None
     sync()
     metrics["first_encode_s"] = _seconds(t, time.perf_counter_ns())
     t_loaded = time.perf_counter_ns()
-    _after_load(metrics, encode, sync, spec, rss_start, t_loaded)
+    try:
+        _after_load(metrics, encode, sync, spec, rss_start, t_loaded)
+    except _ENTRY_ERRORS as exc:  # a later encode
+        raise _entry_failed(entry, f"encode() raised {_exception(exc)}") from None
     # What the application loaded, as far as it loaded it.
     versions = {
         name: getattr(sys.modules[module], "__version__", None)
@@ -325,7 +335,7 @@ if __name__ == "__main__":
         _t_app0 = time.perf_counter_ns()
         try:
             __import__(_module)
-        except Exception as _exc:
+        except _ENTRY_ERRORS as _exc:
             raise _entry_failed(_entry, f"import {_module} failed: {_exception(_exc)}") from None
         _t_app = time.perf_counter_ns()
         _write(_result_file, _spec, measure_entry(_spec, _rss_start, _entry, _t_app0, _t_app))

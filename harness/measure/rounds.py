@@ -59,8 +59,12 @@ def _open(job: CellJob, env: EnvironmentInfo, run_dir: Path, resume: bool) -> Ce
         path.unlink(missing_ok=True)
     run = CellRun(config, path, environment=env.environment)
     if earlier is not None and earlier.cell.id == job.info.id:
+        # What is on disk is kept: the samples, and the import attribution of the warm-up
+        # that made it (a resumed cell may have no warm-up left to make another).
         run.report.samples = list(earlier.samples)
         run.report.started = earlier.started
+        if earlier.import_attribution is not None and earlier.import_attribution.ok:
+            run.report.import_attribution = earlier.import_attribution
     run.prepare()
     return run
 

@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -49,10 +50,15 @@ from harness.result import (
     WriteError,
     cosine_threshold,
     now_iso,
+    real_path,
 )
 from harness.result.settings import AGREEMENT_SENTENCES
 
 STDERR_TAIL_CHARS = 2000
+# Set in each probe's environment to a fresh token: every process the load starts inherits
+# it, so that when the sample ends (or times out) all of them are found and killed.
+SAMPLE_TOKEN_VAR = "HARNESS_SAMPLE_TOKEN"
+KILL_ROUNDS = 5
 # The least time a one-off export (and its reference encode) is given before the samples.
 EXPORT_TIMEOUT_S = 900.0
 # A counted cold sample that starts above the residency threshold is evicted again, this
@@ -145,7 +151,7 @@ def _child_env(config: CellConfig) -> dict[str, str]:
     if config.app_paths:
         # PYTHONPATH, not the working directory: the probe runs with -P in a scratch folder.
         env["PYTHONPATH"] = os.pathsep.join(
-            [str(Path(p).resolve()) for p in config.app_paths]
+            [str(real_path(p, "app path", error=CellError)) for p in config.app_paths]
             + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
         )
     if config.model.offline_ok:
@@ -182,6 +188,113 @@ def sample_plan(settings: Settings) -> Iterator[tuple[int, bool]]:
         yield index, index < settings.warmups
 
 
+class ColdSamples:
+    """A cold cell's page-cache bookkeeping: what to evict and check before each sample
+    (the walk of the environment until a sample has listed what the load reads, then
+    exactly that), each sample's eviction and residency, and the cell's verdict on them,
+    all kept in the report's ``cold_cache`` block (:attr:`block`)."""
+
+    def __init__(self, config: CellConfig, weights: Path | None = None):
+        """The block, and the files checked before the first sample has listed what the
+        load reads: ``weights`` (default: the model's) and torch's libraries."""
+        self.config = config
+        self._walk_list: list[str] | None = None  # the fallback: walked when first needed
+        self._check_files: list[Path] = []  # what the fallback checks
+        self._load_files: list[str] = []  # what the load reads, once a sample has listed it
+        self._holders: dict[str, list[str]] = {}  # a file that stayed resident -> who maps it
+        block = ColdCache(method=coldcache.METHOD, threshold=COLD_RESIDENCY_THRESHOLD)
+        if not coldcache.CAN_EVICT:
+            block.note = (
+                f"this platform ({sys.platform}) cannot drop files from the page cache "
+                f"without root, so these 'cold' samples may have run warm"
+            )
+        else:
+            self._check_files = coldcache.check_files(weights or config.model.weights_file, config.python)
+            block.checked_files = [str(p) for p in self._check_files]
+            if not self._check_files:
+                block.note = "found neither the model's weights nor torch's libraries to check residency on"
+        self.block = block
+
+    @property
+    def evicts(self) -> bool:
+        return coldcache.CAN_EVICT
+
+    @property
+    def load_files(self) -> list[str]:
+        """What the load reads, as the first finished sample listed it ([] before)."""
+        return list(self._load_files)
+
+    def eviction_set(self) -> tuple[list[str], list]:
+        """(files to evict, files to check): exactly what the load reads once a sample has
+        listed it; before that, the walk of the environment and two large files."""
+        if self._load_files:
+            return self._load_files, self._load_files
+        if self._walk_list is None:
+            self._walk_list = coldcache.files_to_evict(self.config.model.files(), self.config.python)
+            self.block.evicted_files = len(self._walk_list)
+        return self._walk_list, self._check_files
+
+    def learn_load_files(self, listed: list[str]) -> None:
+        """Keep what a sample's load read (with the model's files and the interpreter's),
+        to evict and check exactly that from the next sample on."""
+        model, python = self.config.model.files(), coldcache.interpreter_files(self.config.python)
+        found = {os.path.realpath(p) for p in (*listed, *map(str, model), *map(str, python))}
+        self._load_files = sorted(p for p in found if os.path.isfile(p))
+        self.block.load_files = len(self._load_files)
+        self.block.load_bytes = sum(os.path.getsize(p) for p in self._load_files)
+
+    def make_cold(self, sample: Sample) -> None:
+        """Evict, and check the whole set; a counted sample that starts above the threshold
+        is evicted again (COLD_RETRIES), and if it stays warm, recorded as not cold with the
+        processes that pin its most resident files."""
+        tries = 1 if sample.warmup else 1 + COLD_RETRIES
+        started = time.perf_counter()
+        evictions = 0
+        while True:
+            evictions += 1
+            evict, check = self.eviction_set()
+            coldcache.evict(evict)
+            residency, resident = coldcache.load_residency(check, top=RESIDENT_FILES_NAMED)
+            if (residency is not None and residency <= COLD_RESIDENCY_THRESHOLD) or evictions == tries:
+                break
+        sample.evict_s = time.perf_counter() - started
+        sample.evictions = evictions
+        sample.cache_residency = residency
+        sample.residency_files = resident
+        sample.cache_flagged = residency is None or residency > COLD_RESIDENCY_THRESHOLD
+        sample.cold = None if residency is None else not sample.cache_flagged
+        if sample.cold is False:
+            # Who pins them, now: by the end of the cell that process may be gone.
+            for path in list(resident)[:3]:
+                self._holders[path] = coldcache.mapped_by(path) or self._holders.get(path, [])
+
+    def verify(self, counted: list[Sample]) -> None:
+        """The block's verdict on the counted samples: verified, or a note naming what
+        stayed resident and who maps it."""
+        block = self.block
+        flagged = [s for s in counted if s.cache_flagged]
+        block.verified = bool(counted) and not flagged
+        if not flagged:
+            return
+        # Each flagged sample's three most resident files (by resident bytes).
+        warm_files = sorted({path for s in flagged for path in list(s.residency_files or {})[:3]})
+        holders = {Path(p).name: self._holders.get(p) or coldcache.mapped_by(p) for p in warm_files}
+        why = "; ".join(f"{name} is mapped by {', '.join(h[:3])}" for name, h in holders.items() if h)
+        not_cold = sum(s.cold is False for s in flagged)
+        block.note = (
+            f"{len(flagged)} of {len(counted)} samples started with more than "
+            f"{COLD_RESIDENCY_THRESHOLD:.0%} of the bytes the load reads in the page cache"
+            + (f" (most resident: {', '.join(holders)})" if holders else " (no file could be checked)")
+            + (
+                f"; {not_cold} of them stayed so after {1 + COLD_RETRIES} evictions and are kept "
+                "out of the statistics as not cold"
+                if not_cold
+                else ""
+            )
+            + (f" ({why}: pages another process maps cannot be evicted)" if why else "")
+        )
+
+
 class CellRun:
     """One cell's samples and report, written to ``output`` as they come."""
 
@@ -208,10 +321,6 @@ class CellRun:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         self.output = Path(output) if output else Path("reports") / f"profile-{info.id}-{stamp}.json"
         self._prepared = False
-        self._walk_list: list[str] | None = None  # the fallback: walked when first needed
-        self._check_files: list[Path] = []  # what the fallback checks
-        self._load_files: list[str] = []  # what the load reads, once a sample has listed it
-        self._holders: dict[str, list[str]] = {}  # a file that stayed resident -> who maps it
         # What the probe loads: the model as given, or its export (prepare() sets them).
         self._load_id = config.model.load_id
         self._model_kwargs: dict[str, str] = (
@@ -219,91 +328,30 @@ class CellRun:
         )
         self._reference: list[list[float]] | None = None
         self._agrees = False  # whether samples encode AGREEMENT_SENTENCES (prepare() decides)
+        self.cold: ColdSamples | None = None  # a cold cell's page-cache bookkeeping
         if config.mode == "cold":
-            self._prepare_cold()
+            self._start_cold()
 
-    # -- cold cache ---------------------------------------------------------------------
-    def _prepare_cold(self, weights: Path | None = None) -> None:
-        """The cold-cache block, and the files checked before the first sample has listed
-        what the load reads: ``weights`` (default: the model's) and torch's libraries."""
-        self._walk_list = None
-        block = ColdCache(method=coldcache.METHOD, threshold=COLD_RESIDENCY_THRESHOLD)
-        if not coldcache.CAN_EVICT:
-            block.note = (
-                f"this platform ({sys.platform}) cannot drop files from the page cache "
-                f"without root, so these 'cold' samples may have run warm"
-            )
-        else:
-            self._check_files = coldcache.check_files(
-                weights or self.config.model.weights_file, self.config.python
-            )
-            block.checked_files = [str(p) for p in self._check_files]
-            if not self._check_files:
-                block.note = "found neither the model's weights nor torch's libraries to check residency on"
-        self.report.cold_cache = block
+    def _start_cold(self, weights: Path | None = None) -> None:
+        self.cold = ColdSamples(self.config, weights)
+        self.report.cold_cache = self.cold.block
 
     @property
     def load_files(self) -> list[str]:
         """What a cold cell's load reads, as its first finished sample listed it ([] before)."""
-        return list(self._load_files)
+        return self.cold.load_files if self.cold is not None else []
 
     @property
     def _evicts(self) -> bool:
-        return self.config.mode == "cold" and coldcache.CAN_EVICT
-
-    def _eviction_set(self) -> tuple[list[str], list]:
-        """(files to evict, files to check): exactly what the load reads once a sample has
-        listed it; before that, the walk of the environment and two large files."""
-        if self._load_files:
-            return self._load_files, self._load_files
-        if self._walk_list is None:
-            self._walk_list = coldcache.files_to_evict(self.config.model.files(), self.config.python)
-            assert self.report.cold_cache is not None
-            self.report.cold_cache.evicted_files = len(self._walk_list)
-        return self._walk_list, self._check_files
-
-    def _learn_load_files(self, listed: list[str]) -> None:
-        """Keep what a sample's load read (with the model's files and the interpreter's),
-        to evict and check exactly that from the next sample on."""
-        model, python = self.config.model.files(), coldcache.interpreter_files(self.config.python)
-        found = {os.path.realpath(p) for p in (*listed, *map(str, model), *map(str, python))}
-        self._load_files = sorted(p for p in found if os.path.isfile(p))
-        block = self.report.cold_cache
-        assert block is not None
-        block.load_files = len(self._load_files)
-        block.load_bytes = sum(os.path.getsize(p) for p in self._load_files)
-
-    def _make_cold(self, sample: Sample) -> None:
-        """Evict, and check the whole set; a counted sample that starts above the threshold
-        is evicted again (COLD_RETRIES), and if it stays warm, recorded as not cold with the
-        processes that pin its most resident files."""
-        tries = 1 if sample.warmup else 1 + COLD_RETRIES
-        started = time.perf_counter()
-        evictions = 0
-        while True:
-            evictions += 1
-            evict, check = self._eviction_set()
-            coldcache.evict(evict)
-            residency, resident = coldcache.load_residency(check, top=RESIDENT_FILES_NAMED)
-            if (residency is not None and residency <= COLD_RESIDENCY_THRESHOLD) or evictions == tries:
-                break
-        sample.evict_s = time.perf_counter() - started
-        sample.evictions = evictions
-        sample.cache_residency = residency
-        sample.residency_files = resident
-        sample.cache_flagged = residency is None or residency > COLD_RESIDENCY_THRESHOLD
-        sample.cold = None if residency is None else not sample.cache_flagged
-        if sample.cold is False:
-            # Who pins them, now: by the end of the cell that process may be gone.
-            for path in list(resident)[:3]:
-                self._holders[path] = coldcache.mapped_by(path) or self._holders.get(path, [])
+        return self.cold is not None and self.cold.evicts
 
     # -- samples ------------------------------------------------------------------------
     def run_sample(self, index: int, warmup: bool) -> Sample:
         config = self.config
         sample = Sample(index=index, warmup=warmup, ok=False)
-        if self._evicts:
-            self._make_cold(sample)
+        cold = self.cold if self._evicts else None
+        if cold is not None:
+            cold.make_cold(sample)
         # The cell's first warm-up runs under -X importtime: it is not counted, so the
         # attribution costs no run of its own (importtime's docstring).
         attribute = warmup and config.import_attribution and self.report.import_attribution is None
@@ -317,7 +365,7 @@ class CellRun:
             "encode_repeats": config.settings.encode_repeats,
             # After its clock, the probe lists the files its load read (while there is no
             # list yet) and which bytecode existed before it started.
-            "list_files": self._evicts and not self._load_files,
+            "list_files": self._evicts and not self.load_files,
             "spawned_ns": time.time_ns(),
         }
         timeout_s = config.settings.timeout_s
@@ -327,30 +375,40 @@ class CellRun:
             cmd = _module_command(config.python, "harness.measure.probe", *args, importtime=attribute)
             if config.model.kind == "entry":
                 cmd.append(config.model.load_id)
+            # stderr goes to a file, not a pipe: a process the load started may keep it
+            # open long after the probe is gone, and waiting for a pipe's end would wait
+            # for that process (start_new_session puts it out of the probe's group).
+            stderr_file = Path(tmp) / "stderr"
+            token = secrets.token_hex(12)  # inherited by everything the probe starts
             spawn_wall_ns = time.time_ns()
             t0 = time.perf_counter_ns()
-            proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                env=_child_env(config),
-                cwd=tmp,
-                start_new_session=True,
-            )
+            with open(stderr_file, "wb") as err:
+                proc = subprocess.Popen(
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                    env={**_child_env(config), SAMPLE_TOKEN_VAR: token},
+                    cwd=tmp,
+                    start_new_session=True,
+                )
             try:
-                _, stderr = proc.communicate(timeout=timeout_s)
+                proc.wait(timeout=timeout_s)
                 wall_s = (time.perf_counter_ns() - t0) / 1e9
             except subprocess.TimeoutExpired:
-                _kill_group(proc)
-                _, stderr = proc.communicate()
+                kill_sample(proc, token)
+                proc.wait()
                 sample.error = f"timed out after {timeout_s:g} s (--timeout)"
-                sample.stderr_tail = _tail(stderr)
+                sample.stderr_tail = _tail(stderr_file.read_bytes())
                 return sample
             except BaseException:  # Ctrl-C: take the child down with us
-                _kill_group(proc)
+                kill_sample(proc, token)
                 proc.wait()
                 raise
+            # The probe is done: whatever it left running (a forked child, a server in its
+            # own session) goes too, before the next sample or the temporary folder's end.
+            kill_sample(proc, token)
+            stderr = stderr_file.read_bytes()
             sample.exit_code = proc.returncode
             if attribute:
                 self.report.import_attribution = importtime.from_stderr(
@@ -376,8 +434,8 @@ class CellRun:
                 self._reference = result["embeddings"]
                 self._keep_reference()
             metrics["embedding_cosine_min"] = cosine_min(result["embeddings"], self._reference)
-        if result.get("files"):
-            self._learn_load_files(result["files"])
+        if result.get("files") and self.cold is not None:
+            self.cold.learn_load_files(result["files"])
         return sample
 
     def prepare(self) -> None:
@@ -428,32 +486,13 @@ class CellRun:
             "dtype": config.dtype,
             "sentences": list(AGREEMENT_SENTENCES) if config.agreement else None,
         }
-        with tempfile.TemporaryDirectory(prefix="harness-export-") as tmp:
-            result_file = Path(tmp) / "export.json"
-            cmd = _module_command(config.python, "harness.measure.export", json.dumps(spec), str(result_file))
-            try:
-                proc = subprocess.run(
-                    cmd,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                    env=_child_env(config),
-                    cwd=tmp,
-                    timeout=max(EXPORT_TIMEOUT_S, config.settings.timeout_s),
-                )
-            except subprocess.TimeoutExpired:
-                raise CellError(
-                    f"the {config.backend} {config.dtype} export timed out after "
-                    f"{max(EXPORT_TIMEOUT_S, config.settings.timeout_s):g} s"
-                ) from None
-            if proc.returncode != 0 or not result_file.is_file():
-                text = (proc.stderr or b"").decode("utf-8", "replace")
-                lines = [ln for ln in text.splitlines() if ln.strip()]
-                last = lines[-1].removeprefix("harness.measure.export: ") if lines else None
-                why = last or f"exit {proc.returncode}"
-                what = "export" if variant else "reference encode"
-                raise CellError(f"the {config.backend} {config.dtype} {what} failed: {why}")
-            result = json.loads(result_file.read_text())
+        command = _module_command(config.python, "harness.measure.export")
+        try:
+            result = export.run(
+                command, spec, _child_env(config), max(EXPORT_TIMEOUT_S, config.settings.timeout_s)
+            )
+        except export.ExportFailed as exc:
+            raise CellError(str(exc)) from None
         if config.backend != "torch":
             self._load_id = result["load_dir"]
             self._model_kwargs = {"file_name": result["file_name"]}
@@ -461,7 +500,7 @@ class CellRun:
             # A cold sample must find the export cold, not the weights it does not read.
             self.config.model = dataclasses.replace(config.model, local_dir=Path(result["load_dir"]))
             if self.config.mode == "cold":
-                self._prepare_cold(Path(result["load_dir"]) / result["file_name"])
+                self._start_cold(Path(result["load_dir"]) / result["file_name"])
         if result.get("reference"):
             self._reference = json.loads(Path(result["reference"]).read_text())["embeddings"]
             self._agrees = True
@@ -515,8 +554,8 @@ class CellRun:
                 )
             except subprocess.TimeoutExpired:
                 report.import_attribution = None
-        if report.cold_cache is not None and self._evicts:
-            self._verify_cold(counted)
+        if report.cold_cache is not None and self.cold is not None and self._evicts:
+            self.cold.verify(counted)
         if not any(s.ok for s in counted):
             errors = [s.error for s in counted if s.error]
             timed_out = bool(errors) and errors[0].startswith("timed out")
@@ -548,31 +587,6 @@ class CellRun:
         self.write()
         return self.report
 
-    def _verify_cold(self, counted: list[Sample]) -> None:
-        block = self.report.cold_cache
-        assert block is not None
-        flagged = [s for s in counted if s.cache_flagged]
-        block.verified = bool(counted) and not flagged
-        if not flagged:
-            return
-        # Each flagged sample's three most resident files (by resident bytes).
-        warm_files = sorted({path for s in flagged for path in list(s.residency_files or {})[:3]})
-        holders = {Path(p).name: self._holders.get(p) or coldcache.mapped_by(p) for p in warm_files}
-        why = "; ".join(f"{name} is mapped by {', '.join(h[:3])}" for name, h in holders.items() if h)
-        not_cold = sum(s.cold is False for s in flagged)
-        block.note = (
-            f"{len(flagged)} of {len(counted)} samples started with more than "
-            f"{COLD_RESIDENCY_THRESHOLD:.0%} of the bytes the load reads in the page cache"
-            + (f" (most resident: {', '.join(holders)})" if holders else " (no file could be checked)")
-            + (
-                f"; {not_cold} of them stayed so after {1 + COLD_RETRIES} evictions and are kept "
-                "out of the statistics as not cold"
-                if not_cold
-                else ""
-            )
-            + (f" ({why}: pages another process maps cannot be evicted)" if why else "")
-        )
-
     def write(self, report: CellReport | None = None) -> None:
         if report is not None:
             self.report = report
@@ -599,6 +613,45 @@ def cosine_min(embeddings: list[list[float]], reference: list[list[float]]) -> f
 def _kill_group(proc: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def kill_sample(proc: subprocess.Popen, token: str) -> None:
+    """SIGKILL the probe's process group and every process that carries the sample's token
+    in its environment: whatever the load started, in any session, and after the probe has
+    exited (when its orphans no longer descend from it). The standard library has no
+    process tree (psutil would map a library the probe's stack loads), so the token marks
+    the tree; a process that cleared its whole environment escapes it, as one that left the
+    group escapes killpg. Without /proc (macOS), the group only."""
+    _kill_group(proc)
+    for _ in range(KILL_ROUNDS):  # again, for anything forked while the last round ran
+        found = _marked(token)
+        if not found:
+            return
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _marked(token: str) -> list[int]:
+    """The processes whose environment holds ``SAMPLE_TOKEN_VAR=token`` (a killed one, a
+    zombie, has an empty environment and is not listed)."""
+    marker = f"{SAMPLE_TOKEN_VAR}={token}".encode()
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                environ = fh.read()
+        except OSError:  # gone, or another user's
+            continue
+        if marker in environ.split(b"\0"):
+            found.append(int(entry))
+    return found
 
 
 def _tail(stderr: bytes | None) -> str | None:

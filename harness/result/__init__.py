@@ -49,12 +49,14 @@ from harness.result.cell import (
 )
 from harness.result.document import decode_header
 from harness.result.files import (
+    PathLoopError,
     ReportError,
     TargetError,
     WriteError,
     append_bytes,
     check_target,
     read_bytes,
+    real_path,
     write_atomic,
 )
 from harness.result.matrix import MatrixReport
@@ -154,6 +156,7 @@ __all__ = [
     "PlannedCell",
     "Recommendation",
     "Report",
+    "PathLoopError",
     "ReportError",
     "RunPlan",
     "Sample",
@@ -178,6 +181,7 @@ __all__ = [
     "read_any",
     "reference_id",
     "read_bytes",
+    "real_path",
     "read_cells",
     "read_matrix",
     "read_report",

@@ -32,6 +32,29 @@ class WriteError(UserError):
     exit_code = 3
 
 
+class PathLoopError(UserError):
+    """A path that cannot be resolved: a symlink loop (a link that leads back to itself)."""
+
+
+def real_path(path: str | os.PathLike, what: str = "path", *, error: type[UserError] = PathLoopError) -> Path:
+    """``path`` made absolute, ``~`` expanded and every symlink followed (``Path.resolve``);
+    a symlink loop is one line (``error``, naming ``what``), not ``RuntimeError: Symlink
+    loop``'s traceback. Every model path, entry folder and install folder goes through it."""
+    path = Path(path)
+    try:
+        found = path.expanduser().resolve()
+    except RuntimeError:  # Python < 3.13: "Symlink loop from ..."
+        found = None
+    except OSError as exc:
+        raise error(f"{what} {path}: cannot be resolved ({exc.strerror or exc})") from None
+    # Python 3.13 returns a loop unresolved instead of raising: it is still a link then.
+    if found is None or found.is_symlink():
+        raise error(
+            f"{what} {path}: is a symlink loop (a link that leads back to itself); point it at a real folder"
+        )
+    return found
+
+
 def check_target(path: str | os.PathLike) -> Path:
     """``path`` if writing there replaces nothing but a regular file; else one line, exit 2."""
     path = Path(path)

