@@ -47,7 +47,7 @@ def test_a_matrix_of_ten_thousand_cells_plans(tmp_path):
 
     listed = harness("matrix", "--matrix", "matrix.yaml", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
-    assert "matrix.yaml: 10000 cells in 10000 nox sessions" in listed.stdout
+    assert "matrix.yaml: 10000 cells in 10000 environments" in listed.stdout
 
 
 def _limit_memory() -> None:
