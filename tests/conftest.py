@@ -74,7 +74,7 @@ def nox(
 ) -> subprocess.CompletedProcess:
     """nox as a user runs it (this virtualenv's nox first on PATH); reports (when a session
     writes any) go under ``reports``, never into the checkout's reports/."""
-    from harness.envbuild import REPORTS_DIR_VAR
+    from harness.envs.options import REPORTS_DIR_VAR
 
     env = {
         **os.environ,
@@ -134,7 +134,7 @@ def cold_env(tmp_path_factory) -> Path:
     from its cache, so those pages would stay resident whatever a sample evicted (CI saw
     5.2% of the load's bytes resident that way, its holder named as this process). Seconds
     once the cold cells' uv cache holds the wheels."""
-    from harness.envbuild import cold_cells_settings
+    from harness.envs.build import cold_cells_settings
 
     return model_env(tmp_path_factory.mktemp("cold-env") / "venv", **cold_cells_settings())
 

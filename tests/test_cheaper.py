@@ -15,7 +15,8 @@ import pytest
 from conftest import REPO, model_env
 from test_coldcache import _fincore_pages
 
-from harness.envbuild import HARNESS_DIST, build_settings, cold_uv_cache, resolved_sha256
+from harness.envs.build import build_settings, cold_uv_cache
+from harness.envs.record import HARNESS_DIST, resolved_sha256
 from harness.matrix import load_matrix
 from harness.measure import coldcache
 from harness.measure.models import resolve
