@@ -63,6 +63,11 @@ profile: setup
 # the same rounds; then `harness reference` gives each cell's paired verdict against its
 # reference. REFERENCE=numbers: nothing rebuilt, `harness compare` against the stored numbers.
 # REFERENCE=FILE: that stored baseline. Unset: the matrix's reference_run: (default numbers).
+# First `harness matrix --resolve` lists every environment uv cannot resolve, before anything
+# is built (their cells then fail at once, the others run; a matrix with problems stops it,
+# exit 2). nox's exit 2 (bad input, or
+# another run holding .nox or the run folder) stops it before merging a folder that another
+# run may be writing.
 # Exit status: nox's when a session failed, else merge's, else the verdict's (1: slower).
 MATRIX_OVERRIDES = $(if $(filter command environment,$(origin RUNS)),--runs $(RUNS)) \
                    $(if $(filter command environment,$(origin WARMUPS)),--warmups $(WARMUPS)) \
@@ -71,10 +76,14 @@ MATRIX_OVERRIDES = $(if $(filter command environment,$(origin RUNS)),--runs $(RU
                    $(if $(REFERENCE),--reference '$(REFERENCE)' --baselines-dir '$(BASELINES)')
 
 profile-matrix: setup
-	@if [ -n '$(REFERENCE)' ]; then $(BIN)/python -m harness reference --resolve '$(REFERENCE)' --baselines-dir '$(BASELINES)' || exit 2; fi; \
+	@$(BIN)/python -m harness matrix --matrix '$(MATRIX)' --resolve \
+		|| { $(BIN)/python -m harness matrix --matrix '$(MATRIX)' >/dev/null 2>&1 || exit 2; \
+		     echo "make profile-matrix: the cells of the environments above will fail at once; the others run"; }; \
+	if [ -n '$(REFERENCE)' ]; then $(BIN)/python -m harness reference --resolve '$(REFERENCE)' --baselines-dir '$(BASELINES)' || exit 2; fi; \
 	run_id=$(or $(RESUME),$(RUN_ID),$$(date +%Y%m%d-%H%M%S)); \
 	PATH="$(CURDIR)/$(BIN):$$PATH" HARNESS_RUN_ID=$$run_id HARNESS_REPORTS_DIR='$(REPORTS)' MATRIX='$(MATRIX)' \
 		$(BIN)/nox -f noxfile.py $(NOX_ARGS) -s profile_matrix -- $(strip $(MATRIX_OVERRIDES)); nox_status=$$?; \
+	if [ $$nox_status -eq 2 ]; then exit 2; fi; \
 	echo; $(BIN)/python -m harness merge $(REPORTS)/runs/$$run_id --output $(REPORTS)/matrix-$$run_id.json --history '$(HISTORY)' $(MERGE_ARGS); merge_status=$$?; \
 	html=$$($(BIN)/python -m harness report $(REPORTS)/runs/$$run_id --baseline auto --baselines-dir $(BASELINES) --history '$(HISTORY)' --html $(REPORTS)/matrix-$$run_id.html) \
 		&& echo "HTML report: $$html"; \

@@ -37,13 +37,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import nox
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # the harness itself, whichever Python runs nox
 
-from harness.envs import build, merging, options, plan, reference  # noqa: E402
+from harness.envs import build, merging, options, plan, reference, runlock  # noqa: E402
 from harness.errors import UserError  # noqa: E402
 from harness.matrix import MatrixError, load_matrix  # noqa: E402
 
@@ -53,6 +54,21 @@ except MatrixError as exc:
     # One readable message instead of nox's "failed to load noxfile" traceback.
     print(f"noxfile.py: {exc}", file=sys.stderr)
     raise SystemExit(2) from None
+
+
+def _refuse(exc: UserError) -> NoReturn:
+    """Bad input or a busy checkout: one line and exit status 2, nothing else run."""
+    print(f"noxfile.py: {exc}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+# Before nox creates any environment: one invocation at a time builds in an envdir
+# (harness/envs/runlock.py); listing or merging takes no lock.
+if (ENVDIR := runlock.envdir_to_lock(sys.argv[1:])) is not None:
+    try:
+        runlock.hold(ENVDIR / runlock.ENVDIR_LOCK, "use a different --envdir (make: NOX_ARGS=--envdir DIR)")
+    except UserError as exc:
+        _refuse(exc)
 
 # One environment per torch version and package pins (matrix.yaml's packages:); its id is the
 # session's parameter: profile_matrix(torch-2.13.0), profile_matrix(torch-2.13.0-transformers-5.17.0).
@@ -84,17 +100,23 @@ def _profile(session: nox.Session, env: str, modes: list[str]) -> None:
         baseline = reference.reference_baseline(given, MATRIX, ROOT)
     except UserError as exc:
         session.error(str(exc))
-    cells = plan.plan(session, MATRIX, env, modes, given, run_dir)
-    session.notify("measure", session.posargs)  # first: a failed build still leaves the others theirs
     spec = MATRIX.environment(env)
-    record = build.install(session, spec, cells, run_dir, ROOT, MATRIX.install)
-    BUILT.add(cells, record, run_dir)
+    try:
+        if baseline is not None:
+            reference.checked_lock(baseline, spec.id)  # before anything is built
+        cells = plan.plan(session, MATRIX, env, modes, given, run_dir)
+    except UserError as exc:
+        _refuse(exc)
+    session.notify("measure", session.posargs)  # first: a failed build still leaves the others theirs
+    record, failed = build.install_all(session, spec, cells, run_dir, ROOT, MATRIX.install, BUILT)
     if baseline is not None:
         python = reference.install_reference(session, spec, cells, run_dir, ROOT, baseline, record)
         if python:
             BUILT.references[spec.id] = python
     elif (given.reference or MATRIX.reference_run) == "baseline":
         session.log("no stored baseline yet: nothing to rebuild, this run's cells are measured alone")
+    if failed:
+        session.error(f"{len(failed)} environment(s) not built, their cells failed: {'; '.join(failed)}")
 
 
 @nox.session(python=MATRIX.python, venv_backend="uv")

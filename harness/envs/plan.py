@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.envs import runlock
 from harness.envs.options import Options
 from harness.errors import UserError
 from harness.matrix import Cell, Matrix
@@ -26,6 +27,8 @@ def plan(
         session.skip(f"the matrix has no {'/'.join(modes)} cells for torch {torch_version}")
     if options.resume and not run_dir.is_dir():
         session.error(f"--resume {options.resume}: no run folder {run_dir}")
+    # UserError when another nox invocation is writing this run folder.
+    runlock.hold(run_dir / runlock.RUN_DIR_LOCK, "use a different run id (RUN_ID=, -- --run-id) or REPORTS")
     manager.record_plan(run_dir, matrix, cells)
     if options.resume:
         cells = manager.incomplete(run_dir, cells)
@@ -57,9 +60,10 @@ class Built:
         self.run_dir = run_dir
         self.cells.update({cell.id: cell for cell in cells})
         # cold_start and warm_start of one environment build it alike; the later one's
-        # Python measures both.
-        for cell in cells:
-            self.pythons[cell.env.id] = str(Path(record.venv or "") / "bin" / "python")
+        # Python measures both. Keyed by the record's name: the environment's id, or
+        # <id>+<backend> for a backend's own (harness.result.extra_env_id).
+        if cells:
+            self.pythons[record.name] = str(Path(record.venv or "") / "bin" / "python")
 
 
 def run_cells_args(matrix: Matrix, built: Built, options: Options) -> list[str]:

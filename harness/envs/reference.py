@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.envs.build import build_settings, uv_reason
+from harness.envs.build import build_settings, uv_reason, with_torch_sources
 from harness.envs.options import Options, reports_dir
 from harness.envs.record import fail_record, finish_record, how_built
 from harness.errors import UserError
@@ -45,15 +45,7 @@ def lock_sources(stored: EnvRecord) -> dict[str, str]:
     """The uv settings that find a lock's distributions again: the sources the stored build
     was given, with torch's own index and find-links added beside them (one install with
     --no-deps takes torch and the rest together)."""
-    env = dict(stored.sources)
-    torch = stored.torch_sources
-    extra = [url for url in (torch.get("UV_INDEX_URL"), torch.get("UV_EXTRA_INDEX_URL")) if url]
-    if extra:
-        env["UV_EXTRA_INDEX_URL"] = " ".join([*extra, *filter(None, [env.get("UV_EXTRA_INDEX_URL")])])
-        env.setdefault("UV_INDEX_STRATEGY", "unsafe-best-match")
-    if torch.get("UV_FIND_LINKS"):
-        env["UV_FIND_LINKS"] = ",".join(filter(None, [torch["UV_FIND_LINKS"], env.get("UV_FIND_LINKS")]))
-    return env
+    return with_torch_sources(stored.sources, stored.torch_sources)
 
 
 def _stored_environment(baseline: Path, env_id: str) -> tuple[EnvRecord | None, str]:
@@ -66,7 +58,7 @@ def _stored_environment(baseline: Path, env_id: str) -> tuple[EnvRecord | None, 
         return None, f"the baseline cannot be read: {exc}"
     records = report.environments.values() if isinstance(report, MatrixReport) else []
     for record in records:
-        if record.env_id == env_id and not record.reference and record.status == "ok":
+        if record.env_id == env_id and not record.reference and not record.backend and record.status == "ok":
             if not record.lock:
                 return (
                     None,
@@ -74,6 +66,48 @@ def _stored_environment(baseline: Path, env_id: str) -> tuple[EnvRecord | None, 
                 )
             return record, ""
     return None, f"the baseline {baseline} has no environment {env_id}"
+
+
+def lock_requirements(lines: list[str], where: str) -> list[str]:
+    """A stored lock's lines, each checked to be a pin (``name==version``) or a direct
+    reference (``name @ url``), as ``uv pip freeze`` writes them: nothing else reaches uv,
+    which would take a line starting with ``-`` as an option (``--extra-index-url=...``
+    would send the rebuild to another index). UserError (one line naming the line)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    for number, line in enumerate(lines, 1):
+        problem = None
+        if line.lstrip().startswith("-"):
+            problem = "an option, not a requirement"
+        else:
+            try:
+                requirement = Requirement(line)
+            except InvalidRequirement:
+                problem = "not a requirement"
+            else:
+                specs = list(requirement.specifier)
+                pinned = (
+                    len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version
+                )
+                if requirement.marker is not None or requirement.extras:
+                    problem = "not a plain pin (extras or markers)"
+                elif not requirement.url and not pinned:
+                    problem = "neither name==version nor name @ url"
+        if problem:
+            raise UserError(
+                f"{where}: lock line {number} {line.strip()!r} is {problem}; "
+                "a lock holds only name==version and name @ url lines"
+            )
+    return [line.strip() for line in lines]
+
+
+def checked_lock(baseline: Path, env_id: str) -> None:
+    """Refuse (UserError, one line) a baseline whose stored lock of ``env_id`` holds anything
+    but pins, before any environment is built. A baseline with no usable record is left to
+    install_reference, which compares with the stored numbers instead."""
+    stored, _ = _stored_environment(baseline, env_id)
+    if stored is not None:
+        lock_requirements(stored.lock, f"{baseline} ({env_id})")
 
 
 def install_reference(
@@ -110,7 +144,7 @@ def install_reference(
     minor = ".".join((stored.python or "").split(".")[:2]) or None
     with tempfile.TemporaryDirectory(prefix="harness-lock-") as tmp:
         lock = Path(tmp) / "lock.txt"
-        lock.write_text("\n".join(stored.lock) + "\n")
+        lock.write_text("\n".join(lock_requirements(stored.lock, f"{baseline} ({env.id})")) + "\n")
         log_path = Path(tmp) / "uv.log"
         steps = [
             ("venv", ["uv", "venv", "--quiet", *(["--python", minor] if minor else []), str(venv)]),

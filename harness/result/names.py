@@ -28,6 +28,14 @@ def reference_id(name: str) -> str:
     return f"{name}{REFERENCE_SUFFIX}"
 
 
+def extra_env_id(env: str, backend: str | None) -> str:
+    """The environment a backend's cells load in: ``torch-2.13.0+onnx``, the environment
+    ``env`` with that backend's sentence-transformers extra, built on its own so that an
+    extra that will not resolve fails only its own cells; torch's cells (``backend`` torch
+    or None) load in ``env`` itself."""
+    return f"{env}+{backend}" if backend and backend != "torch" else env
+
+
 class UnsafeNameError(UserError):
     """A name from data that would not be a safe single path component."""
 
