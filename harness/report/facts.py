@@ -16,7 +16,7 @@ from pathlib import Path
 import msgspec
 
 from harness.errors import UserError
-from harness.report.format import MODE_ORDER, one_line, quantity, version_key
+from harness.report.format import MODE_ORDER, quantity, shortened, version_key
 from harness.result import (
     DEFAULT_BACKEND,
     DEFAULT_DTYPE,
@@ -151,11 +151,7 @@ class FailedCell(msgspec.Struct, frozen=True):
 
     def short_reason(self, limit: int = 100) -> str:
         """The reason on one line; cut at ``limit`` and then saying where the rest is."""
-        text = one_line(self.reason, limit)
-        if text == " ".join(self.reason.split()):
-            return text
-        where = f"the cell report: {self.source}" if self.source else "the merged report"
-        return f"{text} (full reason in {where})"
+        return shortened(self.reason, limit, self.source and f"the cell report: {self.source}")
 
     def cells(self) -> list[str]:
         """Its row in a table of failed cells (``cell``, ``why``, ``reason``)."""
