@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness.commands.argtypes import non_negative_int, positive_int, timeout_seconds
 from harness.errors import UserError
-from harness.result import MODES, extra_env_id
+from harness.result import MODES
 
 
 def _modes(text: str) -> list[str]:
@@ -95,8 +95,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="ENV=PYTHON",
-        help="the Python of an environment (ENV: its id, torch-2.13.0; a backend's own: torch-2.13.0+onnx), "
-        "repeatable; default: this one",
+        help="the Python of an environment (ENV: its id, torch-2.13.0; the one of its other "
+        "backends beside it: torch-2.13.0+onnx+openvino), repeatable; default: this one",
     )
     parser.add_argument(
         "--reference-python",
@@ -149,15 +149,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"run-cells: the matrix has no {modes} cells for torch {', '.join(args.torch)}")
         return 0
     given = dict(args.python)
-    # A backend's cells load in their own environment when one is named (<id>+onnx), else
-    # in their environment's.
-    known = {cell.env.id for cell in cells} | {extra_env_id(cell.env.id, cell.backend) for cell in cells}
-    for env in given:
-        if env not in known:
-            raise UserError(f"--python {env}=...: no cell to run is in {env} ({', '.join(sorted(known))})")
 
     def named(cell) -> str | None:
-        return given.get(extra_env_id(cell.env.id, cell.backend)) or given.get(cell.env.id)
+        """The Python named for the cell: the one of its environment with its backend's
+        extra (<id>+onnx+openvino) for a backend besides torch, else its environment's."""
+        if cell.backend != "torch":
+            for env, python in given.items():
+                base, _, extras = env.partition("+")
+                if base == cell.env.id and cell.backend in extras.split("+"):
+                    return python
+        return given.get(cell.env.id)
+
+    known = {cell.env.id for cell in cells}
+    for env in given:
+        base, _, extras = env.partition("+")
+        if env not in known and not any(
+            cell.env.id == base and cell.backend in extras.split("+") for cell in cells
+        ):
+            raise UserError(f"--python {env}=...: no cell to run is in {env} ({', '.join(sorted(known))})")
 
     if not args.any_torch:
         for spec in {cell.torch for cell in cells if named(cell) is None}:
@@ -176,9 +185,7 @@ def run(args: argparse.Namespace) -> int:
         twin
         for cell in cells
         for twin in (
-            [cell, cell.as_reference()]
-            if cell.env.id in references and extra_env_id(cell.env.id, cell.backend) == cell.env.id
-            else [cell]
+            [cell, cell.as_reference()] if cell.env.id in references and cell.backend == "torch" else [cell]
         )
     ]
     pythons.update({cell.id: references[cell.env.id] for cell in cells if cell.stack})

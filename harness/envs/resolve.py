@@ -1,7 +1,8 @@
 """``harness matrix --resolve``: every environment a run would build, resolved by uv before
 anything is built.
 
-Each environment of the matrix (and each backend's own beside it, ``<id>+onnx``) is
+Each environment of the matrix (and the one of its other backends beside it,
+``<id>+onnx+openvino``) is
 resolved with ``uv pip compile`` from what its build would install (harness.envs.build's
 install_steps: the same requirements, pip's sources handed on by harness.pipconf, torch's
 own sources beside them, the same index strategy), for the matrix's Python. Nothing is
@@ -21,7 +22,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.envs.build import ANSI_RE, by_backend, install_steps, uv_reason, with_torch_sources
+from harness.envs.build import ANSI_RE, by_extras, install_steps, uv_reason, with_torch_sources
 from harness.matrix import EnvSpec, Matrix
 from harness.pipconf import uv_environment
 from harness.result import extra_env_id
@@ -107,19 +108,21 @@ def _root() -> Path | None:
     return root if (root / "pyproject.toml").is_file() else None
 
 
-def resolve_environment(matrix: Matrix, env: EnvSpec, backend: str, cell_ids: list[str]) -> Resolution:
+def resolve_environment(
+    matrix: Matrix, env: EnvSpec, extras: tuple[str, ...], cell_ids: list[str]
+) -> Resolution:
     cells = [cell for cell in matrix.cells_for(env.id) if cell.id in cell_ids] or matrix.cells_for(env.id)
     root = _root()
     # install_steps names the harness's checkout last (-e ROOT): dropped when not a checkout.
     _, packages, settings = install_steps(
-        env, cells, backend, root or Path("."), matrix.install, uv_environment()
+        env, cells, extras, root or Path("."), matrix.install, uv_environment()
     )[-1]
     if root is None:
         packages = packages[:-2]
     settings = with_torch_sources(settings, env.torch.uv_env())
     lines = _requirement_lines(packages)
     status, compiled, output = _compile(lines, settings, matrix.python)
-    result = Resolution(extra_env_id(env.id, backend), cell_ids)
+    result = Resolution(extra_env_id(env.id, extras), cell_ids)
     if status == 0:
         found = _versions(compiled)
         result.versions = {name: found[name] for name in STACK if name in found}
@@ -142,8 +145,8 @@ def resolve_matrix(matrix: Matrix) -> list[Resolution]:
     """Every environment of ``matrix`` as a run would build it, resolved, in build order."""
     results = []
     for env in matrix.environments:
-        for backend, cells in by_backend(matrix.cells_for(env.id)).items():
-            results.append(resolve_environment(matrix, env, backend, [cell.id for cell in cells]))
+        for extras, cells in by_extras(matrix.cells_for(env.id)).items():
+            results.append(resolve_environment(matrix, env, extras, [cell.id for cell in cells]))
     return results
 
 

@@ -9,6 +9,7 @@ never place a file outside the folder the user named. ``fullmatch`` is used thro
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from harness.errors import UserError
 
@@ -28,12 +29,13 @@ def reference_id(name: str) -> str:
     return f"{name}{REFERENCE_SUFFIX}"
 
 
-def extra_env_id(env: str, backend: str | None) -> str:
-    """The environment a backend's cells load in: ``torch-2.13.0+onnx``, the environment
-    ``env`` with that backend's sentence-transformers extra, built on its own so that an
-    extra that will not resolve fails only its own cells; torch's cells (``backend`` torch
-    or None) load in ``env`` itself."""
-    return f"{env}+{backend}" if backend and backend != "torch" else env
+def extra_env_id(env: str, extras: Iterable[str] = ()) -> str:
+    """The environment the cells of other backends than torch load in:
+    ``torch-2.13.0+onnx+openvino``, the environment ``env`` with those backends'
+    sentence-transformers extras, built apart from torch's so that extras that will not
+    resolve fail only their own cells; torch's cells (no extras) load in ``env`` itself."""
+    names = sorted(set(extras) - {"torch"})
+    return "+".join([env, *names])
 
 
 class UnsafeNameError(UserError):

@@ -73,10 +73,10 @@ class EnvRecord(Document, kw_only=True, tag_field="kind", tag="environment"):
     # was rebuilt from. Its name is ``<environment id>@baseline``; a failed one's error says
     # why the lock could not be rebuilt (the run then compares with the stored numbers).
     reference: str | None = None
-    # An environment built for one backend's cells (onnx, openvino): the matrix's environment
-    # with that backend's sentence-transformers extra, named ``<environment id>+<backend>``;
-    # None for the environment torch's cells load in.
-    backend: str | None = None
+    # The environment the cells of other backends (onnx, openvino) load in: the matrix's
+    # environment with those backends' sentence-transformers extras, named
+    # ``<environment id>+onnx+openvino``; empty for the environment torch's cells load in.
+    extras: list[str] = []
 
     @property
     def env_id(self) -> str:
@@ -86,7 +86,7 @@ class EnvRecord(Document, kw_only=True, tag_field="kind", tag="environment"):
     @property
     def name(self) -> str:
         """The environment's name in file names: its id, ``@baseline`` after a reference's."""
-        name = extra_env_id(self.env_id, self.backend)
+        name = extra_env_id(self.env_id, self.extras)
         return reference_id(name) if self.reference else name
 
     @property
@@ -94,7 +94,7 @@ class EnvRecord(Document, kw_only=True, tag_field="kind", tag="environment"):
         """Its key in a merged report's ``environments``: the torch version, as it always
         was, for an environment without pins; its name otherwise (two environments of one
         torch version, pinned otherwise or a reference beside the current one)."""
-        return self.torch if not self.pins and not self.reference and not self.backend else self.name
+        return self.torch if not self.pins and not self.reference and not self.extras else self.name
 
     def path_in(self, run_dir: str | os.PathLike) -> Path:
         return Path(run_dir) / f"{ENV_PREFIX}{self.name}.json"

@@ -60,7 +60,7 @@ def test_the_torch_cell_completes_beside_an_extra_that_will_not_resolve(extra_ru
     assert reason.endswith("your requirements are unsatisfiable."), reason  # uv's reason, whole
     assert EnvRecord.read(run_dir / "env-torch-2.13.0.json").status == "ok"
     extra = EnvRecord.read(run_dir / "env-torch-2.13.0+onnx.json")
-    assert extra.status == "failed" and extra.backend == "onnx" and extra.error == reason
+    assert extra.status == "failed" and extra.extras == ["onnx"] and extra.error == reason
 
 
 @pytest.mark.slow
