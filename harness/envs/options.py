@@ -83,12 +83,12 @@ def parse_options(posargs: list[str], session_name: str = "SESSION") -> Options:
         given, rest = parser.parse_known_args(posargs)
     except argparse.ArgumentError as exc:
         raise UserError(f"arguments after --: {exc}") from None
-    counts = {}
+    counts: dict[str, int | None] = {}
     # --seed: any whole number from 0, as run-cells takes it (the warm-ups' bound).
     for name, bound in (("runs", RUNS), ("warmups", WARMUPS), ("seed", WARMUPS)):
         text = getattr(given, name)
         try:
-            counts[name] = None if text is None else bound.parse(text)
+            counts[name] = None if text is None else int(bound.parse(text))  # whole-number bounds
         except ValueError as exc:
             raise UserError(f"arguments after --: --{name}: {exc}") from None
     if given.order is not None and given.order not in ORDERS:

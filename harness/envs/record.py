@@ -121,7 +121,11 @@ def finish_record(
     record.resolved_sha256 = resolved_sha256(record.packages, record.python)
     record.lock = frozen_lock(session, python)
     record.sources = {key: uv_env[key] for key in SOURCE_SETTINGS if uv_env.get(key)}
-    if built_as_needed(previous, record) and previous.resolved_sha256 == record.resolved_sha256:
+    if (
+        previous is not None
+        and built_as_needed(previous, record)
+        and previous.resolved_sha256 == record.resolved_sha256
+    ):
         # nox reused the environment (nox -r) and the installs changed nothing in it.
         record.reused_from = f"{previous.run_id}/{previous.name}"
     record.write(venv / BUILD_RECORD)

@@ -134,7 +134,8 @@ def install_reference(
 
     stored, why = _stored_environment(baseline, env.id)
     if stored is None:
-        return fail(why)
+        fail(why)
+        return None
     venv = Path(f"{session.virtualenv.location}{reference_id('')}")
     if (venv / "pyvenv.cfg").is_file():
         shutil.rmtree(venv)  # fresh, as nox builds every environment of a run
@@ -158,7 +159,8 @@ def install_reference(
                     args, env={**os.environ, **uv_env}, stdout=log, stderr=subprocess.STDOUT, check=False
                 )
             if proc.returncode != 0:
-                return fail(uv_reason(log_path.read_text(errors="replace")))
+                fail(uv_reason(log_path.read_text(errors="replace")))
+                return None
             record.install_s[step] = time.perf_counter() - step_started
     record.venv = str(venv)
     record.python = subprocess.run(
