@@ -98,6 +98,11 @@ profile: setup
 # the same rounds; then `harness reference` gives each cell's paired verdict against its
 # reference. REFERENCE=numbers: nothing rebuilt, `harness compare` against the stored numbers.
 # REFERENCE=FILE: that stored baseline. Unset: the matrix's reference_run: (default numbers).
+# First `harness matrix --resolve` lists every environment uv cannot resolve, before anything
+# is built (their cells then fail at once, the others run; a matrix with problems stops it,
+# exit 2). nox's exit 2 (bad input, or
+# another run holding .nox or the run folder) stops it before merging a folder that another
+# run may be writing.
 # Exit status: nox's when a session failed, else merge's, else the verdict's (1: slower).
 # The arguments after nox's --, built in the shell from the values (set -- ...).
 MATRIX_OVERRIDES = set --; \
@@ -108,13 +113,17 @@ MATRIX_OVERRIDES = set --; \
 	if [ -n "$$MK_REFERENCE" ]; then set -- "$$@" --reference "$$MK_REFERENCE" --baselines-dir "$$MK_BASELINES"; fi
 
 profile-matrix: setup
-	@if [ -n "$$MK_REFERENCE" ]; then $(BIN)/python -m harness reference --resolve "$$MK_REFERENCE" --baselines-dir "$$MK_BASELINES" || exit 2; fi; \
+	@$(BIN)/python -m harness matrix --matrix "$$MK_MATRIX" --resolve \
+		|| { $(BIN)/python -m harness matrix --matrix "$$MK_MATRIX" >/dev/null 2>&1 || exit 2; \
+		     echo "make profile-matrix: the cells of the environments above will fail at once; the others run"; }; \
+	if [ -n "$$MK_REFERENCE" ]; then $(BIN)/python -m harness reference --resolve "$$MK_REFERENCE" --baselines-dir "$$MK_BASELINES" || exit 2; fi; \
 	run_id="$${MK_RESUME:-$${MK_RUN_ID:-$$(date +%Y%m%d-%H%M%S)}}"; \
 	$(CHECK_RUN_ID); \
 	run_dir="$$MK_REPORTS/runs/$$run_id"; report="$$MK_REPORTS/matrix-$$run_id.json"; \
 	$(MATRIX_OVERRIDES); \
 	PATH="$$MK_ROOT/$(BIN):$$PATH" HARNESS_RUN_ID="$$run_id" HARNESS_REPORTS_DIR="$$MK_REPORTS" MATRIX="$$MK_MATRIX" \
 		$(BIN)/nox -f noxfile.py $(NOX_ARGS) -s profile_matrix -- "$$@"; nox_status=$$?; \
+	if [ $$nox_status -eq 2 ]; then exit 2; fi; \
 	echo; $(BIN)/python -m harness merge "$$run_dir" --output "$$report" --history "$$MK_HISTORY" $(MERGE_ARGS); merge_status=$$?; \
 	html=$$($(BIN)/python -m harness report "$$run_dir" --baseline auto --baselines-dir "$$MK_BASELINES" --history "$$MK_HISTORY" --html "$$MK_REPORTS/matrix-$$run_id.html") \
 		&& echo "HTML report: $$html"; \

@@ -20,7 +20,7 @@ Adding a torch version to the YAML adds its sessions; nothing here names a versi
 nox alone is enough (``pipx install nox``, or ``uvx nox -s cold_start``): the block above
 names what this file imports, and nox's script mode installs it before loading the file.
 A run has two phases. Each profiling session builds a fresh environment with uv for its
-torch version (harness/envbuild.py says how) and queues ``measure``, which runs after every
+torch version (harness/envs/ says how) and queues ``measure``, which runs after every
 build of the invocation: ``python -m harness run-cells`` over all the cells built, in
 interleaved rounds across their environments, each sample in its own environment's Python.
 A torch version that will not install fails its own session, its cells recorded as failed,
@@ -28,23 +28,23 @@ and the others keep their rounds.
 
 Reports go to reports/runs/<run id>/ (HARNESS_REPORTS_DIR=DIR puts them under DIR/runs/,
 and merge's report and history under DIR). The run id is HARNESS_RUN_ID when set (make sets
-it), else the time this file was loaded, so every session of one nox invocation writes into
-one run folder.
+it), else the time the first session of this nox invocation started, so every session of one
+invocation writes into one run folder.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime
 from pathlib import Path
+from typing import NoReturn
 
 import nox
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # the harness itself, whichever Python runs nox
 
-from harness import envbuild  # noqa: E402
+from harness.envs import build, merging, options, plan, reference, runlock  # noqa: E402
 from harness.errors import UserError  # noqa: E402
 from harness.matrix import MatrixError, load_matrix  # noqa: E402
 
@@ -55,22 +55,39 @@ except MatrixError as exc:
     print(f"noxfile.py: {exc}", file=sys.stderr)
     raise SystemExit(2) from None
 
-RUN_ID = datetime.now().strftime("%Y%m%d-%H%M%S")
+
+def _refuse(exc: UserError) -> NoReturn:
+    """Bad input or a busy checkout: one line and exit status 2, nothing else run."""
+    print(f"noxfile.py: {exc}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+# Before nox creates any environment: one invocation at a time builds in an envdir
+# (harness/envs/runlock.py); listing or merging takes no lock.
+if (ENVDIR := runlock.envdir_to_lock(sys.argv[1:])) is not None:
+    try:
+        runlock.hold(ENVDIR / runlock.ENVDIR_LOCK, "use a different --envdir (make: NOX_ARGS=--envdir DIR)")
+    except UserError as exc:
+        _refuse(exc)
+
 # One environment per torch version and package pins (matrix.yaml's packages:); its id is the
 # session's parameter: profile_matrix(torch-2.13.0), profile_matrix(torch-2.13.0-transformers-5.17.0).
 ENV_IDS = [env.id for env in MATRIX.environments]
 
 # No default selection: `nox -l --json` then lists every generated session, which is what a
 # CI job builds its job matrix from. Name what to run: nox -s profile_matrix.
+nox.needs_version = ">=2024.10"
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
+# What this invocation's profiling sessions built, for the measure session queued last.
+BUILT = plan.Built()
 
 
-def _arguments(session: nox.Session) -> tuple[envbuild.Options, Path]:
+def _arguments(session: nox.Session) -> tuple[options.Options, Path]:
     """The arguments after --, and the run folder they name; one line when one is bad."""
     try:
-        options = envbuild.parse_options(session.posargs, session.name)
-        return options, options.run_dir(ROOT, RUN_ID)
+        given = options.parse_options(session.posargs, session.name)
+        return given, given.run_dir(ROOT)
     except UserError as exc:
         session.error(str(exc))
 
@@ -78,22 +95,28 @@ def _arguments(session: nox.Session) -> tuple[envbuild.Options, Path]:
 def _profile(session: nox.Session, env: str, modes: list[str]) -> None:
     """Phase one: build the environment (and, in a reference run, the baseline's beside it,
     from its lock); `measure`, queued last, measures every cell built."""
-    options, run_dir = _arguments(session)
+    given, run_dir = _arguments(session)
     try:
-        baseline = envbuild.reference_baseline(options, MATRIX, ROOT)
+        baseline = reference.reference_baseline(given, MATRIX, ROOT)
     except UserError as exc:
         session.error(str(exc))
-    cells = envbuild.plan(session, MATRIX, env, modes, options, run_dir)
-    session.notify("measure", session.posargs)  # first: a failed build still leaves the others theirs
     spec = MATRIX.environment(env)
-    record = envbuild.install(session, spec, cells, run_dir, ROOT, MATRIX.install)
-    envbuild.BUILT.add(cells, record, run_dir)
+    try:
+        if baseline is not None:
+            reference.checked_lock(baseline, spec.id)  # before anything is built
+        cells = plan.plan(session, MATRIX, env, modes, given, run_dir)
+    except UserError as exc:
+        _refuse(exc)
+    session.notify("measure", session.posargs)  # first: a failed build still leaves the others theirs
+    record, failed = build.install_all(session, spec, cells, run_dir, ROOT, MATRIX.install, BUILT)
     if baseline is not None:
-        python = envbuild.install_reference(session, spec, cells, run_dir, ROOT, baseline, record)
+        python = reference.install_reference(session, spec, cells, run_dir, ROOT, baseline, record)
         if python:
-            envbuild.BUILT.references[spec.id] = python
-    elif (options.reference or MATRIX.reference_run) == "baseline":
+            BUILT.references[spec.id] = python
+    elif (given.reference or MATRIX.reference_run) == "baseline":
         session.log("no stored baseline yet: nothing to rebuild, this run's cells are measured alone")
+    if failed:
+        session.error(f"{len(failed)} environment(s) not built, their cells failed: {'; '.join(failed)}")
 
 
 @nox.session(python=MATRIX.python, venv_backend="uv")
@@ -123,10 +146,10 @@ def measure(session: nox.Session) -> None:
 
     In interleaved rounds across their environments, or cell by cell (-- --order sequential).
     """
-    options, _ = _arguments(session)
-    if not envbuild.BUILT.cells:
+    given, _ = _arguments(session)
+    if not BUILT.cells:
         session.skip("no environment was built in this nox invocation (nox -s profile_matrix builds them)")
-    session.run(*envbuild.run_cells_args(MATRIX, envbuild.BUILT, options), external=True)
+    session.run(*plan.run_cells_args(MATRIX, BUILT, given), external=True)
 
 
 @nox.session(venv_backend="uv")
@@ -136,18 +159,18 @@ def merge(session: nox.Session) -> None:
     The run is -- --run-id ID (or --resume ID), else HARNESS_RUN_ID, else the newest folder
     under reports/runs; anything else after -- goes to `harness merge` (--format md, ...).
     """
-    options, run_dir = _arguments(session)
-    if not (options.resume or options.run_id or os.environ.get(envbuild.RUN_ID_VAR)):
-        run_dir = envbuild.latest_run(ROOT) or session.error(
+    given, run_dir = _arguments(session)
+    if not (given.resume or given.run_id or os.environ.get(options.RUN_ID_VAR)):
+        run_dir = merging.latest_run(ROOT) or session.error(
             f"no run under {run_dir.parent}; run nox -s profile_matrix first"
         )
-    envbuild.install_harness(session, ROOT)
+    merging.install_harness(session, ROOT)
     session.run(
         "python",
         "-m",
         "harness",
         "merge",
         str(run_dir),
-        *envbuild.merge_args(ROOT, run_dir),
-        *options.merge_args,
+        *merging.merge_args(ROOT, run_dir),
+        *given.merge_args,
     )

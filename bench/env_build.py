@@ -27,11 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.envbuild import cold_cells_settings  # noqa: E402
+from harness.envs.build import cold_cells_settings  # noqa: E402
 from harness.pipconf import uv_environment  # noqa: E402
 
 # How each uv build is made: warm cells' (uv's cache), cold cells' (the harness's own cache,
-# envbuild.build_settings), and every file copied (cold cells' before that cache).
+# harness.envs.build.build_settings), and every file copied (cold cells' before that cache).
 UV_BUILDS = {
     "hardlink": {"UV_LINK_MODE": "hardlink"},
     "cold cells' cache": {"UV_LINK_MODE": "hardlink", **cold_cells_settings()},
@@ -54,7 +54,7 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
 
 
 def build_uv(location: Path, packages: list[str], build: str) -> float:
-    """A fresh environment as envbuild builds one: no bytecode compiled up front, linked as
+    """A fresh environment as harness.envs.build builds one: no bytecode compiled up front, linked as
     UV_BUILDS[build] says."""
     env = {**os.environ, **uv_environment(), "UV_COMPILE_BYTECODE": "0", **UV_BUILDS[build]}
     uv = uv_bin()

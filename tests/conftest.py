@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 # The suite measures the default path: with PYTHONDONTWRITEBYTECODE set (as on some
 # machines), every environment a nox session builds compiles all of site-packages up front
-# (harness.envbuild.build_settings), a minute of CPU per build on 2 cores, and every child
+# (harness.envs.build.build_settings), a minute of CPU per build on 2 cores, and every child
 # of this process inherits it. test_cheaper sets it where that path is under test.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
@@ -74,7 +74,7 @@ def nox(
 ) -> subprocess.CompletedProcess:
     """nox as a user runs it (this virtualenv's nox first on PATH); reports (when a session
     writes any) go under ``reports``, never into the checkout's reports/."""
-    from harness.envbuild import REPORTS_DIR_VAR
+    from harness.envs.options import REPORTS_DIR_VAR
 
     env = {
         **os.environ,
@@ -127,14 +127,14 @@ def model_env(venv: Path, **uv_settings: str) -> Path:
 @pytest.fixture(scope="session")
 def cold_env(tmp_path_factory) -> Path:
     """The Python of an environment built as a nox session builds one for cold cells: uv,
-    hardlinked from the harness's own uv cache for cold cells (envbuild.cold_cells_settings),
+    hardlinked from the harness's own uv cache for cold cells (harness.envs.build.cold_cells_settings),
     no bytecode up front (a warm-up compiles what the load imports). A cold sample must be measured here,
     not in the harness's own .venv: this test process maps .venv's numpy and scipy (the
     analysis tests import them), and uv hardlinks one inode into every environment built
     from its cache, so those pages would stay resident whatever a sample evicted (CI saw
     5.2% of the load's bytes resident that way, its holder named as this process). Seconds
     once the cold cells' uv cache holds the wheels."""
-    from harness.envbuild import cold_cells_settings
+    from harness.envs.build import cold_cells_settings
 
     return model_env(tmp_path_factory.mktemp("cold-env") / "venv", **cold_cells_settings())
 

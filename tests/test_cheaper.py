@@ -15,7 +15,8 @@ import pytest
 from conftest import REPO, model_env
 from test_coldcache import _fincore_pages
 
-from harness.envbuild import HARNESS_DIST, build_settings, cold_uv_cache, resolved_sha256
+from harness.envs.build import build_settings, cold_uv_cache
+from harness.envs.record import HARNESS_DIST, resolved_sha256
 from harness.matrix import load_matrix
 from harness.measure import coldcache
 from harness.measure.models import resolve
@@ -153,7 +154,7 @@ def test_an_environment_built_without_compiling_gives_counted_samples_their_byte
     # The build compiled nothing: torch's package has no bytecode before the first load.
     assert not list((site / "torch").glob("__pycache__/*.pyc"))
     out = tmp_path / "r.json"
-    # As a user's shell has it: a process may write bytecode (envbuild compiles everything
+    # As a user's shell has it: a process may write bytecode (harness.envs.build compiles everything
     # up front where PYTHONDONTWRITEBYTECODE is set; the next test).
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     proc = subprocess.run(

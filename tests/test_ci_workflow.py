@@ -130,7 +130,7 @@ def test_profile_sets_up_python_and_uv_with_cache_and_always_uploads_its_cell(wo
     assert _steps_using(profile, "actions/setup-python")
     (uv,) = _steps_using(profile, "astral-sh/setup-uv")
     assert uv["with"]["enable-cache"] is True
-    # The cold cells' own uv cache (envbuild.cold_uv_cache's default) is kept as uv's is.
+    # The cold cells' own uv cache (harness.envs.build.cold_uv_cache's default) is kept as uv's is.
     (cold,) = _steps_using(profile, "actions/cache")
     assert cold["with"]["path"] == "~/.cache/embedding-load-harness/uv-cold"
     assert "matrix.torch" in cold["with"]["key"] and "warm" in cold["if"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from harness.envbuild import REPORTS_DIR_VAR
+from harness.envs.options import REPORTS_DIR_VAR
 from harness.pipconf import uv_environment
 from harness.result import read_report
 

@@ -8,7 +8,7 @@ environment and interleaves ``<cell id>@baseline`` with the current cell; a thir
 baseline whose lock names a version that does not exist, falls back to the stored numbers
 with uv's reason. Every environment is built by real nox and uv (uv's cache makes a
 rebuild seconds; nox -r reuses the current environment); one warm-up round keeps uv from
-compiling all bytecode up front (harness.envbuild.build_settings).
+compiling all bytecode up front (harness.envs.build.build_settings).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 
@@ -21,6 +22,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="the matrix file (default: %(default)s)",
     )
     output = parser.add_mutually_exclusive_group()
+    output.add_argument(
+        "--resolve",
+        action="store_true",
+        help="resolve every environment a run would build with uv (uv pip compile, nothing "
+        "installed) and list each that cannot resolve, with uv's reason; exit 2 if any cannot",
+    )
     output.add_argument("--json", action="store_true", help="print the cells as JSON")
     output.add_argument(
         "--github",
@@ -68,6 +75,12 @@ def run(args: argparse.Namespace) -> int:
     from harness.matrix import load_matrix
 
     matrix = load_matrix(args.matrix)
+    if args.resolve:
+        from harness.envs import resolve
+
+        text, status = resolve.report(args.matrix, resolve.resolve_matrix(matrix))
+        print(text, file=sys.stderr if status else sys.stdout)
+        return status
     if args.json:
         print(json.dumps([cell.to_dict() for cell in matrix.cells], indent=2))
         return 0

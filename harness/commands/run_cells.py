@@ -101,7 +101,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="ENV=PYTHON",
-        help="the Python of an environment (ENV: its id, torch-2.13.0), repeatable; default: this one",
+        help="the Python of an environment (ENV: its id, torch-2.13.0; the one of its other "
+        "backends beside it: torch-2.13.0+onnx+openvino), repeatable; default: this one",
     )
     parser.add_argument(
         "--reference-python",
@@ -154,25 +155,44 @@ def run(args: argparse.Namespace) -> int:
         print(f"run-cells: the matrix has no {modes} cells for {', '.join(args.envs)}")
         return 0
     given = dict(args.python)
+
+    def named(cell) -> str | None:
+        """The Python named for the cell: the one of its environment with its backend's
+        extra (<id>+onnx+openvino) for a backend besides torch, else its environment's."""
+        if cell.backend != "torch":
+            for env, python in given.items():
+                base, _, extras = env.partition("+")
+                if base == cell.env.id and cell.backend in extras.split("+"):
+                    return python
+        return given.get(cell.env.id)
+
     known = {cell.env.id for cell in cells}
     for env in given:
-        if env not in known:
+        base, _, extras = env.partition("+")
+        if env not in known and not any(
+            cell.env.id == base and cell.backend in extras.split("+") for cell in cells
+        ):
             raise UserError(f"--python {env}=...: no cell to run is in {env} ({', '.join(sorted(known))})")
+
     if not args.any_torch:
-        for spec in {cell.torch for cell in cells if cell.env.id not in given}:
+        for spec in {cell.torch for cell in cells if named(cell) is None}:
             manager.check_installed_torch(spec.version)
-    pythons = {cell.id: given.get(cell.env.id, sys.executable) for cell in cells}
+    pythons = {cell.id: named(cell) or sys.executable for cell in cells}
     references = dict(args.reference_python)
     for env in references:
         if env not in known:
             raise UserError(
                 f"--reference-python {env}=...: no cell to run is in {env} ({', '.join(sorted(known))})"
             )
-    # Each reference cell right after its current cell: the rounds shuffle them anyway.
+    # Each reference cell right after its current cell: the rounds shuffle them anyway. The
+    # baseline's environment is rebuilt for torch's cells; another backend's cells, loading
+    # in an environment of their own, are compared with the stored numbers.
     cells = [
         twin
         for cell in cells
-        for twin in ([cell, cell.as_reference()] if cell.env.id in references else [cell])
+        for twin in (
+            [cell, cell.as_reference()] if cell.env.id in references and cell.backend == "torch" else [cell]
+        )
     ]
     pythons.update({cell.id: references[cell.env.id] for cell in cells if cell.stack})
 

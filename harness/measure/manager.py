@@ -1,6 +1,6 @@
 """The planner of a run's measurement, and the process that measures it.
 
-A run has two phases. nox builds every environment first (harness/envbuild.py); then
+A run has two phases. nox builds every environment first (harness/envs/); then
 ``harness run-cells`` plans the samples here and hands them to one measuring process
 (``python -m harness.measure.rounds``), which runs each sample as a fresh probe process in
 its own cell's environment and writes ``<run dir>/<cell id>.json`` as samples finish.

@@ -16,7 +16,7 @@ from pathlib import Path
 import msgspec
 
 from harness.errors import UserError
-from harness.report.format import MODE_ORDER, one_line, quantity, version_key
+from harness.report.format import MODE_ORDER, quantity, shortened, version_key
 from harness.result import (
     DEFAULT_BACKEND,
     DEFAULT_DTYPE,
@@ -146,16 +146,27 @@ class FailedCell(msgspec.Struct, frozen=True):
     cell: str
     word: str
     reason: str
+    # Where the full reason is kept (the cell's report), named when a table shortens it.
+    source: str | None = None
+
+    def short_reason(self, limit: int = 100) -> str:
+        """The reason on one line; cut at ``limit`` and then saying where the rest is."""
+        return shortened(self.reason, limit, self.source and f"the cell report: {self.source}")
 
     def cells(self) -> list[str]:
         """Its row in a table of failed cells (``cell``, ``why``, ``reason``)."""
-        return [self.cell, self.word, one_line(self.reason, 100)]
+        return [self.cell, self.word, self.short_reason()]
 
 
 def failed_cells(report: MatrixReport) -> list[FailedCell]:
     """Every cell that is not complete, and every planned cell that never reported."""
     out = [
-        FailedCell(cid, failure_word(c), c.failure.reason if c.failure else c.status)
+        FailedCell(
+            cid,
+            failure_word(c),
+            c.failure.reason if c.failure else c.status,
+            str(Path(report.run_dir) / f"{cid}.json") if report.run_dir else None,
+        )
         for cid, c in report.cells.items()
         if c.status != "complete"
     ]

@@ -167,6 +167,15 @@ def one_line(text: object, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def shortened(text: object, limit: int, where: str | None) -> str:
+    """``text`` on one line; when cut at ``limit``, followed by where the whole of it is
+    (``where``: a file, else the merged report)."""
+    short = one_line(text, limit)
+    if short == " ".join(str(text).split()):
+        return short
+    return f"{short} (full reason in {where or 'the merged report'})"
+
+
 # The characters that mean something inside a Markdown line (links, HTML, entities, emphasis,
 # code, GitHub's table columns, strike-through and math); each is backslash-escaped, which
 # every CommonMark renderer shows as the character itself. What means something only at a

@@ -43,6 +43,7 @@ from harness.report.format import (
     md_text,
     one_line,
     percent,
+    shortened,
     version_key,
 )
 from harness.result import (
@@ -124,6 +125,7 @@ class EnvRow(msgspec.Struct):
     sentence_transformers: str | None
     error: str | None
     reused_from: str | None = None  # an identical resolved set's environment whose packages it kept
+    source: str | None = None  # its record in the run folder, where a shortened error is whole
 
     def cells(self) -> list[str]:
         """The row under ENV_HEADERS; a reused environment says so beside its build time."""
@@ -137,7 +139,7 @@ class EnvRow(msgspec.Struct):
             self.python or "–",
             self.torch_installed or "–",
             self.sentence_transformers or "–",
-            one_line(self.error or "", 100),
+            shortened(self.error or "", 100, self.source and f"the environment record: {self.source}"),
         ]
 
 
@@ -302,6 +304,7 @@ def tables_of(
             sentence_transformers=env.packages.get("sentence-transformers"),
             error=env.error,
             reused_from=env.reused_from,
+            source=str(env.path_in(report.run_dir)) if report.run_dir else None,
         )
         for torch, env in sorted(report.environments.items(), key=lambda kv: version_key(kv[0]))
     ]
@@ -402,10 +405,11 @@ def render(
         out.append("")
     if data.environments:
         heading("Environments (one fresh environment per torch version)")
-        table(ENV_HEADERS, [[text(v) for v in e.cells()] for e in data.environments])
+        # 400: a shortened error and where the whole of it is (EnvRow, FailedCell) stay whole.
+        table(ENV_HEADERS, [[text(v, 400) for v in e.cells()] for e in data.environments])
     if data.failed:
         heading("Cells without figures")
-        table(FAILED_HEADERS, [[text(v) for v in f.cells()] for f in data.failed])
+        table(FAILED_HEADERS, [[text(v, 400) for v in f.cells()] for f in data.failed])
     if where:
         heading("Reports")
         table(["", "path"], [[text(label), text(path)] for label, path in where.items()])

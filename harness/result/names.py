@@ -9,6 +9,7 @@ never place a file outside the folder the user named. ``fullmatch`` is used thro
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from harness.errors import UserError
 
@@ -26,6 +27,15 @@ REFERENCE_SUFFIX = "@baseline"
 def reference_id(name: str) -> str:
     """``<cell id>@baseline``, ``<environment id>@baseline``."""
     return f"{name}{REFERENCE_SUFFIX}"
+
+
+def extra_env_id(env: str, extras: Iterable[str] = ()) -> str:
+    """The environment the cells of other backends than torch load in:
+    ``torch-2.13.0+onnx+openvino``, the environment ``env`` with those backends'
+    sentence-transformers extras, built apart from torch's so that extras that will not
+    resolve fail only their own cells; torch's cells (no extras) load in ``env`` itself."""
+    names = sorted(set(extras) - {"torch"})
+    return "+".join([env, *names])
 
 
 class UnsafeNameError(UserError):

@@ -20,7 +20,7 @@ import msgspec
 
 from harness.result.cell import CellInfo, NonNegative
 from harness.result.document import Document
-from harness.result.names import env_id, reference_id
+from harness.result.names import env_id, extra_env_id, reference_id
 from harness.result.settings import Settings
 
 RUN_FILE = "run.json"
@@ -73,6 +73,10 @@ class EnvRecord(Document, kw_only=True, tag_field="kind", tag="environment"):
     # was rebuilt from. Its name is ``<environment id>@baseline``; a failed one's error says
     # why the lock could not be rebuilt (the run then compares with the stored numbers).
     reference: str | None = None
+    # The environment the cells of other backends (onnx, openvino) load in: the matrix's
+    # environment with those backends' sentence-transformers extras, named
+    # ``<environment id>+onnx+openvino``; empty for the environment torch's cells load in.
+    extras: list[str] = []
 
     @property
     def env_id(self) -> str:
@@ -82,14 +86,15 @@ class EnvRecord(Document, kw_only=True, tag_field="kind", tag="environment"):
     @property
     def name(self) -> str:
         """The environment's name in file names: its id, ``@baseline`` after a reference's."""
-        return reference_id(self.env_id) if self.reference else self.env_id
+        name = extra_env_id(self.env_id, self.extras)
+        return reference_id(name) if self.reference else name
 
     @property
     def key(self) -> str:
         """Its key in a merged report's ``environments``: the torch version, as it always
         was, for an environment without pins; its name otherwise (two environments of one
         torch version, pinned otherwise or a reference beside the current one)."""
-        return self.torch if not self.pins and not self.reference else self.name
+        return self.torch if not self.pins and not self.reference and not self.extras else self.name
 
     def path_in(self, run_dir: str | os.PathLike) -> Path:
         return Path(run_dir) / f"{ENV_PREFIX}{self.name}.json"
