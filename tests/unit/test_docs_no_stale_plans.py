@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from harness.cli import build_parser
-from harness.matrix import expand
+from harness.matrix import expand, sections
 from harness.result import BACKENDS, DTYPES, MODES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ def cli_features() -> set[str]:
 
 def matrix_features() -> set[str]:
     """matrix.yaml's keys (as `key` or key:), and the backends, dtypes and modes it takes."""
-    keys = {*expand.TOP_KEYS, *expand.MODEL_KEYS, *expand.TORCH_KEYS}
+    keys = {*expand.TOP_KEYS, *sections.MODEL_KEYS, *sections.TORCH_KEYS}
     words = {*BACKENDS, *DTYPES, *MODES}
     # A quantized dtype is also written without its q (qint8: "int8").
     words |= {d[1:] for d in DTYPES if d.startswith("q")}
