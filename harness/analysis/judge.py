@@ -154,7 +154,7 @@ def recommendations(report: CellReport) -> list[Recommendation]:
         add(
             "warn",
             f"The first encode takes {_fmt('first_encode_s', first)} against "
-            f"{_fmt('encode_s', median('encode_s') or 0)} steady state: run one throw-away encode at "
+            f"{_fmt('encode_s', report.steady_encode_s or 0)} steady state: run one throw-away encode at "
             f"start-up.",
         )
 
@@ -178,7 +178,7 @@ def recommendations(report: CellReport) -> list[Recommendation]:
             "info",
             f"The whole process takes {_fmt('process_wall_s', wall)}: "
             f"{_fmt('process_wall_s', wall - total)} more than the load itself goes to interpreter "
-            f"start-up and shutdown.",
+            f"start-up.",
         )
 
     cosine = report.embedding_cosine_min

@@ -15,6 +15,7 @@ tests/test_profile.py checks that the runner maps none of what the probe's stack
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import hashlib
 import json
@@ -31,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 
 from harness.errors import UserError
-from harness.measure import coldcache, export, importtime, metadata
+from harness.measure import coldcache, contention, export, importtime, metadata
 from harness.measure.models import ResolvedModel
 from harness.measure.probe import EXIT_ENTRY
 from harness.result import (
@@ -79,6 +80,9 @@ class CellConfig:
     # float32 model's embeddings (embedding_cosine_min); the model's own load path only.
     agreement: bool = True
     cosine_threshold: float | None = None  # the lowest cosine that agrees (default: by dtype)
+    # Pass the caller's whole environment to the probe (--inherit-env), not minus
+    # DENIED_VARIABLES.
+    inherit_env: bool = False
 
     # The axes the runner acts on, read through to the cell.
     @property
@@ -140,8 +144,69 @@ def _module_command(python: str, module: str, *args: str, importtime: bool = Fal
     return [python, *flags, "-m", module, *args]
 
 
+# What the probe does not get from the caller's environment (unless --inherit-env): the
+# switches that make an interpreter unlike a user's (tracing, debug allocators, import
+# profiling, coverage and test runners' hooks), and those of the caller's own interpreter
+# (the probe runs the cell's). docs/measuring.md lists them.
+DENIED_VARIABLES = frozenset(
+    {
+        "PYTHONASYNCIODEBUG",
+        "PYTHONBREAKPOINT",
+        "PYTHONDEBUG",
+        "PYTHONDEVMODE",
+        "PYTHONEXECUTABLE",
+        "PYTHONHOME",
+        "PYTHONINSPECT",
+        "PYTHONMALLOC",
+        "PYTHONMALLOCSTATS",
+        "PYTHONPROFILEIMPORTTIME",
+        "PYTHONSTARTUP",
+        "PYTHONTRACEMALLOC",
+        "PYTHONVERBOSE",
+        "COVERAGE_PROCESS_START",
+        "VIRTUAL_ENV",
+    }
+)
+DENIED_PREFIXES = ("COV_CORE_", "PYTEST_")
+# The families of variables that can change a load, recorded in the report
+# (Environment.variables) as the probe got them.
+RECORDED_PREFIXES = (
+    "OMP_",
+    "MKL_",
+    "OPENBLAS_",
+    "GOTO_",
+    "BLIS_",
+    "KMP_",
+    "TOKENIZERS_",
+    "HF_",
+    "HUGGINGFACE_",
+    "TRANSFORMERS_",
+    "SENTENCE_TRANSFORMERS_",
+    "TORCH",
+    "PYTORCH_",
+    "PYTHON",
+    "CUDA_",
+    "CUBLAS_",
+    "LD_",
+    "MALLOC_",
+    "ORT_",
+    "OPENVINO_",
+)
+
+
+def recorded_variables(env: dict[str, str]) -> dict[str, str]:
+    """The variables of ``env`` that can change a load (RECORDED_PREFIXES), sorted by name."""
+    return {name: env[name] for name in sorted(env) if name.startswith(RECORDED_PREFIXES)}
+
+
 def _child_env(config: CellConfig) -> dict[str, str]:
-    env = dict(os.environ)
+    """The probe's environment: the caller's minus the deny-list (all of it with
+    ``inherit_env``), plus what the cell needs (its app folders, offline hub)."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if config.inherit_env or not (name in DENIED_VARIABLES or name.startswith(DENIED_PREFIXES))
+    }
     if config.app_paths:
         # PYTHONPATH, not the working directory: the probe runs with -P in a scratch folder.
         env["PYTHONPATH"] = os.pathsep.join(
@@ -191,7 +256,10 @@ class CellRun:
         """``environment``: what ``config.python``'s environment holds, when that is not this
         process's own (an interleaved run measures every environment from one process)."""
         self.config = config
-        environment = environment or metadata.environment()
+        # A copy: an interleaved run hands every cell of an environment the same record.
+        environment = copy.copy(environment or metadata.environment())
+        environment.variables = recorded_variables(_child_env(config))
+        environment.inherit_env = config.inherit_env
         info = config.info
         self.report = CellReport(
             status="partial",
@@ -319,6 +387,9 @@ class CellRun:
             # list yet) and which bytecode existed before it started.
             "list_files": self._evicts and not self._load_files,
             "spawned_ns": time.time_ns(),
+            # The harness's own encodes (steady state, agreement) run only in samples that
+            # are not counted, after the end mark.
+            "extras": warmup,
         }
         timeout_s = config.settings.timeout_s
         with tempfile.TemporaryDirectory(prefix="harness-sample-") as tmp:
@@ -327,9 +398,9 @@ class CellRun:
             cmd = _module_command(config.python, "harness.measure.probe", *args, importtime=attribute)
             if config.model.kind == "entry":
                 cmd.append(config.model.load_id)
-            spawn_wall_ns = time.time_ns()
-            t0 = time.perf_counter_ns()
-            proc = subprocess.Popen(
+            load_start, steal_start = contention.load_average(), contention.steal_seconds()
+            spawned_mono_ns = time.monotonic_ns()  # the clock the probe reads too
+            proc = _ProbeProcess(
                 cmd,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -340,7 +411,6 @@ class CellRun:
             )
             try:
                 _, stderr = proc.communicate(timeout=timeout_s)
-                wall_s = (time.perf_counter_ns() - t0) / 1e9
             except subprocess.TimeoutExpired:
                 _kill_group(proc)
                 _, stderr = proc.communicate()
@@ -351,6 +421,11 @@ class CellRun:
                 _kill_group(proc)
                 proc.wait()
                 raise
+            exited_mono_ns = proc.exited_mono_ns or time.monotonic_ns()
+            steal_end = contention.steal_seconds()
+            sample.load_start, sample.load_end = load_start, contention.load_average()
+            if steal_start is not None and steal_end is not None:
+                sample.steal_s = max(0.0, steal_end - steal_start)
             sample.exit_code = proc.returncode
             if attribute:
                 self.report.import_attribution = importtime.from_stderr(
@@ -360,7 +435,12 @@ class CellRun:
                     cache="cold" if sample.cold else "warm",
                 )
                 stderr = importtime.without_lines(stderr or b"")
-            metrics = {"process_wall_s": wall_s}
+            # Spawn to exit, the harness's own work after the end mark included; until the
+            # probe's end mark is read, it is also what process_wall_s says.
+            raw_s = (exited_mono_ns - spawned_mono_ns) / 1e9
+            metrics = {"spawn_to_exit_s": raw_s, "process_wall_s": raw_s}
+            if proc.rusage is not None:
+                metrics.update(contention.rusage_metrics(proc.rusage))
             sample.metrics = metrics
             if proc.returncode != 0 or not result_file.is_file():
                 sample.stderr_tail = _tail(stderr)
@@ -369,7 +449,13 @@ class CellRun:
             result = json.loads(result_file.read_text())
         sample.ok = True
         metrics.update({k: v for k, v in result["metrics"].items() if v is not None})
-        metrics["startup_s"] = max(0.0, (result["start_wall_ns"] - spawn_wall_ns) / 1e9)
+        # Both ends on CLOCK_MONOTONIC, system-wide on Linux: no two processes' wall clocks.
+        metrics["startup_s"] = max(0.0, (result["start_mono_ns"] - spawned_mono_ns) / 1e9)
+        if result.get("end_mono_ns"):
+            # What the user's own process does: spawn to the end mark (first embedding back).
+            metrics["process_wall_s"] = max(0.0, (result["end_mono_ns"] - spawned_mono_ns) / 1e9)
+            sample.end_mark = True
+        sample.contended, sample.contention = contention.contended(metrics, sample.steal_s)
         sample.bytecode_present = result.get("bytecode_present")
         if self._agrees and result.get("embeddings"):
             if self._reference is None:  # a torch float32 cell's first: it is the reference
@@ -494,6 +580,12 @@ class CellRun:
                     on_sample(sample, position, total)
                 if sample.exit_code == EXIT_ENTRY:
                     return self._entry_failed(sample)
+            if not self.config.settings.warmups and any(s.ok for s in self.report.samples):
+                # No warm-up measured the harness's extras (steady-state encode, agreement):
+                # one more sample does, counted in nothing.
+                extra = self.run_sample(self.config.settings.samples, warmup=True)
+                self.report.samples.append(extra)
+                self.write()
         except KeyboardInterrupt:
             self.report.failure = Failure(
                 kind=FailureKind.INTERRUPTED,
@@ -528,8 +620,12 @@ class CellRun:
             )
         else:
             report.status = "complete"
-        cosines = report.values("embedding_cosine_min")
+        # Measured after the end mark, in the samples that are not counted (warm-ups).
+        extras = [s for s in report.samples if s.ok and s.warmup]
+        cosines = [s.metrics["embedding_cosine_min"] for s in extras if "embedding_cosine_min" in s.metrics]
         report.embedding_cosine_min = min(cosines) if cosines else None
+        encodes = sorted(s.metrics["encode_s"] for s in extras if "encode_s" in s.metrics)
+        report.steady_encode_s = encodes[(len(encodes) - 1) // 2] if encodes else None
         report.finished = now_iso()
         self.write()
         return report
@@ -594,6 +690,24 @@ def cosine_min(embeddings: list[list[float]], reference: list[list[float]]) -> f
             return -1.0
         lowest = min(lowest, math.fsum(x * y for x, y in zip(a, b)) / norm)
     return max(-1.0, min(1.0, lowest))
+
+
+class _ProbeProcess(subprocess.Popen):
+    """A Popen that reaps its child with ``os.wait4``, keeping the child's resource usage
+    (``rusage``) and when it was reaped (``exited_mono_ns``, CLOCK_MONOTONIC): Popen's own
+    wait discards the one and the caller can only guess the other."""
+
+    rusage: os.struct_rusage | None = None
+    exited_mono_ns: int | None = None
+
+    def _try_wait(self, wait_flags: int) -> tuple[int, int]:  # Popen's one call of waitpid
+        try:
+            pid, status, usage = os.wait4(self.pid, wait_flags)
+        except ChildProcessError:  # reaped elsewhere: what Popen itself does then
+            return self.pid, 0
+        if pid == self.pid:
+            self.rusage, self.exited_mono_ns = usage, time.monotonic_ns()
+        return pid, status
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
