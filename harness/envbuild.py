@@ -83,7 +83,8 @@ def run_id_from_env() -> str | None:
 @dataclass(frozen=True)
 class Options:
     """What may follow ``--``: --runs N, --warmups N, --resume RUN_ID, --order ORDER,
-    --seed N, --reference baseline|numbers|FILE, --baselines-dir DIR, --run-id ID (merge);
+    --seed N, --reference baseline|numbers|FILE, --baselines-dir DIR, --run-id ID (merge),
+    --inherit-env;
     anything else is handed on to ``harness merge``."""
 
     runs: int | None = None
@@ -94,6 +95,7 @@ class Options:
     seed: int | None = None
     reference: str | None = None  # baseline, numbers or a stored baseline file (None: the matrix's)
     baselines_dir: str | None = None  # where stored baselines are (default: <reports>/baselines)
+    inherit_env: bool = False  # the probes get the caller's whole environment (--inherit-env)
     merge_args: list[str] = field(default_factory=list)
 
     def run_dir(self, root: Path, default_run_id: str) -> Path:
@@ -114,6 +116,7 @@ def parse_options(posargs: list[str], session_name: str = "SESSION") -> Options:
         parser.add_argument(flag)
     parser.add_argument("--order", type=order)
     parser.add_argument("--seed", type=non_negative_int)
+    parser.add_argument("--inherit-env", action="store_true")
     try:
         given, rest = parser.parse_known_args(posargs)
     except argparse.ArgumentError as exc:
@@ -138,6 +141,7 @@ def parse_options(posargs: list[str], session_name: str = "SESSION") -> Options:
         given.seed,
         given.reference,
         given.baselines_dir,
+        given.inherit_env,
         rest,
     )
 
@@ -232,6 +236,8 @@ def run_cells_args(matrix: Matrix, built: Built, options: Options) -> list[str]:
             args += [flag, str(value)]
     if options.resume:
         args += ["--resume"]
+    if options.inherit_env:
+        args += ["--inherit-env"]
     return args
 
 

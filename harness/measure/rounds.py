@@ -46,6 +46,7 @@ def _open(job: CellJob, env: EnvironmentInfo, run_dir: Path, resume: bool) -> Ce
         python=job.python,
         app_paths=tuple(job.app_paths),
         cosine_threshold=job.cosine_threshold,
+        inherit_env=job.inherit_env,
     )
     path = cell_file(run_dir, job.info)
     earlier = None
