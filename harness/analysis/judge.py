@@ -153,9 +153,13 @@ def recommendations(report: CellReport) -> list[Recommendation]:
     if first is not None and first > targets.get("first_encode_s", float("inf")):
         add(
             "warn",
-            f"The first encode takes {_fmt('first_encode_s', first)} against "
-            f"{_fmt('encode_s', report.steady_encode_s or 0)} steady state: run one throw-away encode at "
-            f"start-up.",
+            f"The first encode takes {_fmt('first_encode_s', first)}"
+            + (
+                f" against {_fmt('encode_s', report.steady_encode_s)} steady state"
+                if report.steady_encode_s is not None
+                else ""
+            )
+            + ": run one throw-away encode at start-up.",
         )
 
     if memory is not None:

@@ -580,9 +580,14 @@ class CellRun:
                     on_sample(sample, position, total)
                 if sample.exit_code == EXIT_ENTRY:
                     return self._entry_failed(sample)
-            if not self.config.settings.warmups and any(s.ok for s in self.report.samples):
-                # No warm-up measured the harness's extras (steady-state encode, agreement):
-                # one more sample does, counted in nothing.
+            if (
+                not self.config.settings.warmups
+                and self._agrees
+                and self._reference is not None
+                and any(s.ok for s in self.report.samples)
+            ):
+                # No warm-up compared the embeddings with a reference made elsewhere (an
+                # export's, another cell's): one more sample does, counted in nothing.
                 extra = self.run_sample(self.config.settings.samples, warmup=True)
                 self.report.samples.append(extra)
                 self.write()
