@@ -214,6 +214,15 @@ def recommendations(report: CellReport) -> list[Recommendation]:
     if mode == "cold" and cold is not None and not cold.verified:
         add("warn", f"Cold numbers are UNVERIFIED: {cold.note}")
 
+    contended = report.contended_samples
+    if contended:
+        add(
+            "warn",
+            f"{contended} of {len(report.counted)} samples were taken under contention (they waited "
+            f"for a CPU for over a quarter of their wall time): their times say as much about the "
+            f"machine's other work as about the load. Measure on a quiet machine.",
+        )
+
     for metric in ("total_s", "process_wall_s"):
         summary = report.stats.get(metric)
         if summary and summary.stdev and summary.median:
