@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import UserError
 from harness.measure import coldcache, contention, export, importtime, metadata
@@ -52,6 +53,9 @@ from harness.result import (
     now_iso,
 )
 from harness.result.settings import AGREEMENT_SENTENCES
+
+if TYPE_CHECKING:
+    from resource import struct_rusage
 
 STDERR_TAIL_CHARS = 2000
 # The least time a one-off export (and its reference encode) is given before the samples.
@@ -720,7 +724,7 @@ class _ProbeProcess(subprocess.Popen):
     (``rusage``) and when it was reaped (``exited_mono_ns``, CLOCK_MONOTONIC): Popen's own
     wait discards the one and the caller can only guess the other."""
 
-    rusage: os.struct_rusage | None = None
+    rusage: struct_rusage | None = None
     exited_mono_ns: int | None = None
 
     def _try_wait(self, wait_flags: int) -> tuple[int, int]:  # Popen's one call of waitpid
