@@ -65,10 +65,12 @@ EXPORT_TIMEOUT_S = 900.0
 COLD_RETRIES = 2
 # The most resident files a cold sample names (Sample.residency_files).
 RESIDENT_FILES_NAMED = 5
-# A counted warm sample whose load files (as the warm-up listed them) are less resident
-# than this was not warm (Sample.cache_flagged): memory pressure, or another process's
-# eviction, dropped pages its warm-up had read.
-WARM_RESIDENCY_MIN = 0.95
+# A counted warm sample whose load files (as the warm-up listed them) are less resident, by
+# more than this (a fraction of their bytes), than right after the warm-up was not warm
+# (Sample.cache_flagged): memory pressure, or another process's eviction, dropped pages the
+# warm-up had read. Relative, not absolute: a load touches only part of a mapped library,
+# so even a warm cache holds well under all of the set's bytes.
+WARM_RESIDENCY_DROP = 0.05
 
 
 class CellError(UserError):
@@ -288,6 +290,7 @@ class CellRun:
         self._check_files: list[Path] = []  # what the fallback checks
         self._load_files: list[str] = []  # what the load reads, once a sample has listed it
         self._listed_files: list[str] = []  # what a sample listed, alone (a warm cell's check)
+        self._warm_residency: float | None = None  # theirs, right after the sample that listed them
         self._holders: dict[str, list[str]] = {}  # a file that stayed resident -> who maps it
         # What the probe loads: the model as given, or its export (prepare() sets them).
         self._load_id = config.model.load_id
@@ -347,7 +350,8 @@ class CellRun:
         self._load_files = sorted(p for p in found if os.path.isfile(p))
         self._listed_files = sorted({os.path.realpath(p) for p in listed if os.path.isfile(p)})
         block = self.report.cold_cache
-        if block is None:  # a warm cell: it checks residency, and evicts nothing
+        if block is None:  # a warm cell: it checks residency against now, and evicts nothing
+            self._warm_residency, _ = coldcache.load_residency(self._listed_files)
             return
         block.load_files = len(self._load_files)
         block.load_bytes = sum(os.path.getsize(p) for p in self._load_files)
@@ -379,10 +383,15 @@ class CellRun:
 
     def _check_warm(self, sample: Sample) -> None:
         """A warm sample's residency over what the warm-up's load opened and mapped: flagged
-        when pages it read are gone (it was not warm), and kept in the statistics."""
+        when pages the warm-up left in the cache are gone (it was not warm), and kept in the
+        statistics."""
         residency, _ = coldcache.load_residency(self._listed_files)
         sample.cache_residency = residency
-        sample.cache_flagged = residency is not None and residency < WARM_RESIDENCY_MIN
+        sample.cache_flagged = (
+            residency is not None
+            and self._warm_residency is not None
+            and residency < self._warm_residency - WARM_RESIDENCY_DROP
+        )
 
     # -- samples ------------------------------------------------------------------------
     def run_sample(self, index: int, warmup: bool) -> Sample:
@@ -602,17 +611,7 @@ class CellRun:
                     on_sample(sample, position, total)
                 if sample.exit_code == EXIT_ENTRY:
                     return self._entry_failed(sample)
-            if (
-                not self.config.settings.warmups
-                and self._agrees
-                and self._reference is not None
-                and any(s.ok for s in self.report.samples)
-            ):
-                # No warm-up compared the embeddings with a reference made elsewhere (an
-                # export's, another cell's): one more sample does, counted in nothing.
-                extra = self.run_sample(self.config.settings.samples, warmup=True)
-                self.report.samples.append(extra)
-                self.write()
+            self.run_extras()
         except KeyboardInterrupt:
             self.report.failure = Failure(
                 kind=FailureKind.INTERRUPTED,
@@ -622,6 +621,21 @@ class CellRun:
             self.write()
             raise
         return self.finish()
+
+    def run_extras(self) -> None:
+        """After the planned samples of a cell without warm-ups: where no warm-up compared
+        the embeddings with a reference made elsewhere (an export's, another cell's), one
+        more sample does, after its end mark, counted in nothing."""
+        extras_done = any(s.ok and s.warmup for s in self.report.samples)
+        if (
+            not extras_done
+            and self._agrees
+            and self._reference is not None
+            and any(s.ok for s in self.report.samples)
+        ):
+            extra = self.run_sample(self.config.settings.samples, warmup=True)
+            self.report.samples.append(extra)
+            self.write()
 
     def finish(self) -> CellReport:
         report = self.report
