@@ -1,87 +1,33 @@
-"""The noxfile: sessions generated from the matrix, a real fresh environment per torch
-version, a failing cell beside good ones, and resume after an interrupted run.
+"""The noxfile, end to end: a real fresh environment per torch version, a failing cell beside
+good ones, and resume after an interrupted run.
 
-The slow test drives real nox sessions (uv builds the environment; with uv's cache warm
-that takes seconds plus bytecode compilation) over tests/matrices/small.yaml extended
-with a model that will not load and a torch version that will not install (0.0.1: uv
-refuses it at once, nothing is downloaded).
+The run is the session's shared default-shaped run (tests/e2e/shared_runs.py, default_run):
+real nox sessions (uv builds the environment; with uv's cache warm that takes seconds) over
+tests/matrices/small.yaml with one counted sample per cell, extended with a model that will
+not load and a torch version that will not install (0.0.1: uv refuses it at once, nothing is
+downloaded). The resume works on a copy of that run. The sessions nox lists and its refusals
+are checked in tests/unit/test_nox_sessions.py.
 """
 
 from __future__ import annotations
 
-import json
+import shutil
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import msgspec
-import pytest
-import yaml
 from conftest import REPO, nox
 
 from harness.result import EnvRecord, Failure, FailureKind, read_matrix, read_report
 
-SMALL = REPO / "tests" / "matrices" / "small.yaml"
 
-
-def write_matrix(path: Path, **changes) -> Path:
-    data = yaml.safe_load(SMALL.read_text())
-    for key, value in changes.items():
-        data[key] = value
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
-def test_sessions_are_generated_from_the_matrix(tmp_path):
-    listed = nox("-l", "--json", matrix=SMALL)
-    assert listed.returncode == 0, listed.stderr
-    names = {s["session"] for s in json.loads(listed.stdout)}
-    assert {
-        "cold_start(torch-2.13.0)",
-        "warm_start(torch-2.13.0)",
-        "profile_matrix(torch-2.13.0)",
-        "merge",
-    } <= names
-
-    # One more torch version in the YAML is one more session of each kind; no Python edited.
-    two = write_matrix(tmp_path / "two.yaml", torch=["2.13.0", "2.14.1"])
-    names = {s["session"] for s in json.loads(nox("-l", "--json", matrix=two).stdout)}
-    assert {"cold_start(torch-2.14.1)", "warm_start(torch-2.14.1)", "profile_matrix(torch-2.14.1)"} <= names
-
-
-def test_a_broken_matrix_stops_nox_with_its_problems(tmp_path):
-    broken = write_matrix(tmp_path / "broken.yaml", torch=["2.x"], runs=0)
-    proc = nox("-l", matrix=broken)
-    assert proc.returncode == 2
-    assert "torch[0]" in proc.stderr and "runs" in proc.stderr and "Traceback" not in proc.stderr
-
-
-@pytest.fixture(scope="module")
-def nox_run(tmp_path_factory):
-    """One real profile_matrix run: torch 2.13.0 (good model cold and warm, broken model
-    warm) and torch 0.0.1 (will not install)."""
-    tmp = tmp_path_factory.mktemp("nox")
-    data = yaml.safe_load(SMALL.read_text())
-    matrix = write_matrix(
-        tmp / "matrix.yaml",
-        models=data["models"] + [{"name": "broken", "source": f"path:{tmp / 'no-such-model'}"}],
-        torch=data["torch"] + ["0.0.1"],
-        exclude=[{"model": "broken", "mode": "cold"}],
-    )
-    run_id = f"test-{uuid.uuid4().hex[:8]}"
-    reports = tmp / "reports"
-    envdir = tmp / "envs"
-    proc = nox("-s", "profile_matrix", matrix=matrix, run_id=run_id, envdir=envdir, reports=reports)
-    return {
-        "proc": proc,
-        "matrix": matrix,
-        "run_id": run_id,
-        "run_dir": reports / "runs" / run_id,
-        "reports": reports,
-        "envdir": envdir,
-        "tmp": tmp,
-    }
+def copy_of(run: dict, tmp_path: Path) -> dict:
+    """The shared run's folder copied under tmp_path (same run id), for a test that changes
+    it; the environments nox built are the run's own."""
+    reports = tmp_path / "reports"
+    shutil.copytree(run["run_dir"], reports / "runs" / run["run_id"])
+    return {**run, "reports": reports, "run_dir": reports / "runs" / run["run_id"]}
 
 
 GOOD_COLD = "all-MiniLM-L6-v2-torch2.13.0-cold-cpu"
@@ -94,9 +40,8 @@ NO_TORCH = [
 ]
 
 
-@pytest.mark.slow
-def test_profile_matrix_builds_a_fresh_environment_and_records_each_cell(nox_run):
-    proc, run_dir = nox_run["proc"], nox_run["run_dir"]
+def test_profile_matrix_builds_a_fresh_environment_and_records_each_cell(default_run, tmp_path):
+    proc, run_dir = default_run["proc"], default_run["run_dir"]
     log = proc.stdout + proc.stderr
     assert proc.returncode != 0, log  # two sessions have failures...
     assert "profile_matrix(torch-2.13.0)" in log and "profile_matrix(torch-0.0.1)" in log
@@ -105,9 +50,9 @@ def test_profile_matrix_builds_a_fresh_environment_and_records_each_cell(nox_run
     for cid in (GOOD_COLD, GOOD_WARM):
         report = read_report(run_dir / f"{cid}.json")
         assert report.status == "complete", report.failure
-        assert report.cell.torch == "2.13.0" and report.settings.runs == 2
-        assert len(report.counted) == 2
-        assert report.environment.prefix.startswith(str(nox_run["envdir"]))
+        assert report.cell.torch == "2.13.0" and report.settings.runs == 1
+        assert len(report.counted) == 1
+        assert report.environment.prefix.startswith(str(default_run["envdir"]))
         assert report.environment.packages["torch"].split("+")[0] == "2.13.0"
     assert read_report(run_dir / f"{GOOD_COLD}.json").cold_cache is not None
 
@@ -148,7 +93,7 @@ def test_profile_matrix_builds_a_fresh_environment_and_records_each_cell(nox_run
             str(run_dir),
             "--no-history",
             "--output",
-            str(nox_run["tmp"] / "matrix.json"),
+            str(tmp_path / "matrix.json"),
         ],
         capture_output=True,
         text=True,
@@ -156,14 +101,14 @@ def test_profile_matrix_builds_a_fresh_environment_and_records_each_cell(nox_run
         timeout=300,
     )
     assert merged.returncode == 1, merged.stderr
-    report = read_matrix(nox_run["tmp"] / "matrix.json")
+    report = read_matrix(tmp_path / "matrix.json")
     assert set(report.cells) == {GOOD_COLD, GOOD_WARM, BROKEN, *NO_TORCH}
     assert "install failed" in merged.stdout and "load failed" in merged.stdout
-    assert not (REPO / "reports" / "runs" / nox_run["run_id"]).exists()
+    assert not (REPO / "reports" / "runs" / default_run["run_id"]).exists()
 
 
-@pytest.mark.slow
-def test_resume_measures_only_the_samples_that_are_missing(nox_run):
+def test_resume_measures_only_the_samples_that_are_missing(default_run, tmp_path):
+    nox_run = copy_of(default_run, tmp_path)
     run_dir, matrix, run_id = nox_run["run_dir"], nox_run["matrix"], nox_run["run_id"]
     cold_path, warm_path = run_dir / f"{GOOD_COLD}.json", run_dir / f"{GOOD_WARM}.json"
     # As Ctrl-C leaves it: the last sample missing, status partial.
@@ -194,7 +139,7 @@ def test_resume_measures_only_the_samples_that_are_missing(nox_run):
     measured = next(line for line in log.splitlines() if " run-cells " in line and "--cells" in line)
     assert GOOD_COLD in measured and GOOD_WARM not in measured, measured
     rerun = read_report(cold_path)
-    assert rerun.status == "complete" and len(rerun.counted) == 2
+    assert rerun.status == "complete" and len(rerun.counted) == 1
     assert rerun.samples[0] == cold.samples[0]  # the finished sample is kept, not measured again
     assert rerun.started >= cold.started
     assert warm_path.stat().st_mtime_ns == warm_before  # the complete cell was not touched
@@ -213,35 +158,3 @@ def test_resume_measures_only_the_samples_that_are_missing(nox_run):
     log = again.stdout + again.stderr
     assert again.returncode == 0, log
     assert "is complete in run" in log and "uv pip install" not in log
-
-
-def test_bad_arguments_after_the_double_dash_are_one_line(tmp_path):
-    for args, words in (
-        (["--runs", "0"], "--runs: 0 must be 1 or more"),
-        (["--warmups", "1e9"], "is not a whole number"),
-        (["--runs", "1000000"], "must be 10000 or less"),
-        (["--resume", "../../etc"], "is not usable in a file name"),
-    ):
-        proc = nox(
-            "-s",
-            "cold_start",
-            "--",
-            *args,
-            matrix=SMALL,
-            envdir=tmp_path / "envs",
-            reports=tmp_path / "reports",
-        )
-        assert proc.returncode != 0 and words in proc.stderr, proc.stderr
-        assert "Traceback" not in proc.stderr and "uv pip install" not in proc.stderr
-    assert not (tmp_path / "reports").exists()
-
-
-def test_make_profile_matrix_keeps_its_history_under_reports(tmp_path):
-    """REPORTS=DIR is where everything goes: the merge's history too, not reports/history."""
-    proc = subprocess.run(
-        ["make", "-n", "--no-print-directory", "profile-matrix", f"REPORTS={tmp_path}"],
-        capture_output=True, text=True, cwd=REPO, timeout=120,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    merge = next(line for line in proc.stdout.splitlines() if "harness merge" in line)
-    assert f"--history '{tmp_path}/history'" in merge, merge
