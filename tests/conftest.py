@@ -36,7 +36,10 @@ UNIT, E2E = TESTS / "unit", TESTS / "e2e"
 # A real 8-run warm profile of the embedded model (`harness profile --runs 8 --warmups 1`),
 # in the format's version 1: what the unit tier's statistics, rendering and merges read.
 WARM_8RUNS = TESTS / "data" / "warm-8runs.json"
-# A real cold cell of the small matrix (two counted samples, one warm-up), from a nox run.
+# A real warm and cold profile of the embedded model recorded together on one machine, two
+# counted samples and one warm-up each: `harness profile --mode warm` in make setup's .venv,
+# and `harness profile --cold-start` in an environment built as the cold cells' are.
+WARM_2RUNS = TESTS / "data" / "warm-2runs.json"
 COLD_2RUNS = TESTS / "data" / "cold-2runs.json"
 # One torch version, cold and warm, two counted samples and one warm-up.
 SMALL = TESTS / "matrices" / "small.yaml"

@@ -1,8 +1,8 @@
 """The HTML report and the CI summary, from a real small run.
 
-The run folder is built from stored real warm and cold profiles of the embedded model
-(tests/data/warm-8runs.json and tests/data/cold-2runs.json, as the current format writes
-them), merged by the real ``merge`` into a history of two runs (so the trend has two
+The run folder is built from a stored real warm and cold profile of the embedded model,
+recorded together (tests/data/warm-2runs.json and cold-2runs.json, as the current format
+writes them), merged by the real ``merge`` into a history of two runs (so the trend has two
 points), and the page is opened in a real headless Chromium: its DOM must hold every plot,
 its network log must show no request made for the page, and a screenshot of it is taken
 (into the test's own folder: no test writes into the checkout's reports/). Pages of fresh
@@ -21,7 +21,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import COLD_2RUNS, WARM_8RUNS, harness
+from conftest import COLD_2RUNS, WARM_2RUNS, harness
 
 PLOT_IDS = {"plot-stages", "plot-spread", "plot-imports", "plot-memory", "plot-ratio", "plot-trend"}
 
@@ -100,7 +100,7 @@ def small_run(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("html")
     history = root / "history"
     merged = {}
-    stored = [read_report(path) for path in (WARM_8RUNS, COLD_2RUNS)]
+    stored = [read_report(path) for path in (WARM_2RUNS, COLD_2RUNS)]
     for run_id in ("r-a", "r-b"):
         run_dir = root / "runs" / run_id
         run_dir.mkdir(parents=True)
