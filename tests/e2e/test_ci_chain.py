@@ -18,6 +18,8 @@ import time
 import pytest
 from conftest import SLOWDOWN, SMALL, make, output
 
+pytestmark = pytest.mark.statistic
+
 
 def _total_medians(report: dict) -> dict[str, float]:
     out = {}

@@ -13,8 +13,11 @@ import subprocess
 import sys
 import time
 
+import pytest
 import yaml
 from conftest import SLOWDOWN, harness
+
+pytestmark = pytest.mark.statistic
 
 # Rounds, threshold and delay of the end-to-end run: 4 rounds, threshold 40%, a delay of
 # 1.5 timed imports (15 samples in all; 8 rounds at 25% took 27 and most of a slow suite).

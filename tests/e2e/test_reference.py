@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from conftest import harness, nox
 
 from harness.result import EnvRecord, RunPlan, read_matrix, read_report
+
+pytestmark = pytest.mark.statistic
 
 CELL = "all-MiniLM-L6-v2-torch2.13.0-warm-cpu"
 REF = f"{CELL}@baseline"
