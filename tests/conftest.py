@@ -7,9 +7,11 @@
   the model stack fails at once, and the test itself must leave it unimported.
 - ``tests/e2e/``: everything real (real nox sessions, uv builds, the model cold and warm).
   Each of its tests carries the ``slow`` marker (so ``-m "not slow"`` is the unit tier) and
-  the xdist group ``e2e``: under ``make test`` (``-n auto --dist loadgroup``) they run one
-  after another on one worker, which runs each shared real run once (tests/e2e/shared_runs.py),
-  while the unit tier runs on the others.
+  an xdist group: under ``make test`` (``-n auto --dist loadgroup``) the group ``e2e`` runs
+  one test after another on one worker, which runs each shared real run once
+  (tests/e2e/shared_runs.py), with the modules marked ``statistic`` last; the tests marked
+  ``alongside`` (group ``e2e-alongside``) run on another worker beside it, and the unit tier
+  after them there.
 
 Test modules import the helpers below with ``from conftest import ...``; a conftest.py
 under tests/unit or tests/e2e would shadow this module for them, so the e2e tier's shared
@@ -67,6 +69,7 @@ def in_e2e(item: pytest.Item) -> bool:
     return E2E in Path(item.path).resolve().parents
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
         folder = Path(item.path).resolve().parent
@@ -77,7 +80,8 @@ def pytest_collection_modifyitems(config, items):
             )
         if in_e2e(item):
             item.add_marker(pytest.mark.slow)
-            item.add_marker(pytest.mark.xdist_group("e2e"))
+            alongside = item.get_closest_marker("alongside") is not None
+            item.add_marker(pytest.mark.xdist_group("e2e-alongside" if alongside else "e2e"))
     # A statistic over real samples is bounded for a machine as busy as one other test makes
     # it: those modules run last, once the unit tier that make test runs beside them is done.
     items.sort(key=lambda item: in_e2e(item) and item.get_closest_marker("statistic") is not None)

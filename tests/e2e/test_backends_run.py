@@ -23,6 +23,9 @@ from harness.result import FailureKind, read_report
 MODEL = "all-MiniLM-L6-v2"
 PINS = "sentence-transformers5.7.0-transformers4.57.6"
 
+# Warm cells in environments built from uv's own cache, and no statistic: beside the rest.
+pytestmark = pytest.mark.alongside
+
 
 @pytest.mark.parametrize(
     "variant, export",

@@ -13,6 +13,7 @@ tests/unit/test_packages_entry.py.
 
 from __future__ import annotations
 
+import pytest
 from conftest import harness, profile_entry
 
 from harness.result import EnvRecord, FailureKind, read_report
@@ -33,6 +34,7 @@ def test_an_entry_cell_measures_the_applications_load_path(entry_app_dir, tmp_pa
     assert report.cold_cache is not None
 
 
+@pytest.mark.alongside  # warm cells in environments built from uv's own cache, no statistic
 def test_nox_profiles_the_app_per_transformers_version_and_fails_only_what_will_not_resolve(
     backends_packages_run, tmp_path
 ):
