@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from runnable_docs import MEASURING_PAGES, check_page, page_id
 
+# Warm profiles in this virtualenv, no statistic: beside the rest of the e2e tier.
+pytestmark = pytest.mark.alongside
+
 
 @pytest.mark.parametrize("page", MEASURING_PAGES, ids=page_id)
 def test_runnable_commands_that_measure(page: Path, tmp_path):

@@ -29,6 +29,10 @@ from harness.result import (
     read_report,
 )
 
+# Warm samples in this virtualenv, no statistic: these run beside the rest of the e2e tier
+# (the alongside marker, pyproject.toml); the cold ones below do not.
+WARM_ONLY = pytest.mark.alongside
+
 PROBE_METRICS = {
     "import_torch_s",
     "import_st_s",
@@ -47,6 +51,7 @@ PROBE_METRICS = {
 }
 
 
+@WARM_ONLY
 def test_warm_report_has_every_stage_for_every_sample(warm_report_path):
     report = read_report(warm_report_path)  # validates against the schema
     assert report.status == "complete"
@@ -70,6 +75,7 @@ def test_warm_report_has_every_stage_for_every_sample(warm_report_path):
         assert stats.ci95[0] <= stats.median <= stats.ci95[1]
 
 
+@WARM_ONLY
 def test_report_carries_environment_machine_and_judgement(warm_report_path):
     report = read_report(warm_report_path)
     env = report.environment
@@ -145,6 +151,7 @@ def one_sample(tmp_path_factory, warm_report_path):
     return proc, out
 
 
+@WARM_ONLY
 def test_console_summary_follows_the_older_layout(one_sample):
     proc, out = one_sample
     assert proc.returncode == 0, proc.stderr
@@ -167,6 +174,7 @@ def test_console_summary_follows_the_older_layout(one_sample):
     assert read_report(out).target_results["total_s"].met is False
 
 
+@WARM_ONLY
 def test_baseline_adds_percent_changes(one_sample):
     proc, _ = one_sample
     assert proc.returncode == 0, proc.stderr
@@ -174,6 +182,7 @@ def test_baseline_adds_percent_changes(one_sample):
     assert "vs baseline" in proc.stdout
 
 
+@WARM_ONLY
 def test_a_crashing_model_is_recorded_and_the_run_goes_on(tmp_path):
     broken = tmp_path / "broken-model"
     broken.mkdir()
@@ -201,6 +210,7 @@ def test_a_crashing_model_is_recorded_and_the_run_goes_on(tmp_path):
         assert sample.stderr_tail and sample.error.startswith("exit status")
 
 
+@WARM_ONLY
 def test_a_hanging_sample_is_killed_at_the_timeout(tmp_path):
     out = tmp_path / "r.json"
     # Importing torch and sentence-transformers alone takes seconds: 0.5 s cannot be met.
@@ -224,6 +234,7 @@ def test_a_hanging_sample_is_killed_at_the_timeout(tmp_path):
     assert report.failure.kind is FailureKind.TIMEOUT
 
 
+@WARM_ONLY
 def test_ctrl_c_keeps_the_finished_samples(tmp_path):
     out = tmp_path / "r.json"
     proc = subprocess.Popen(
@@ -266,6 +277,7 @@ def test_ctrl_c_keeps_the_finished_samples(tmp_path):
     assert report.samples[0].ok
 
 
+@WARM_ONLY
 def test_probe_ignores_a_shadowing_package_in_the_working_directory(tmp_path):
     # A stray torch/ where the user runs the harness must not be what gets measured.
     (tmp_path / "torch").mkdir()
