@@ -18,7 +18,7 @@ runs none of them. docs/development.md says which module reads which.
 - ``reference_chain``: a run stored as the baseline, then a reference run against it
   (``-- --reference baseline``), the baseline's environment rebuilt from its lock.
 - ``warm_report_path``: ``harness profile`` warm in this virtualenv; ``cold_env``: an
-  environment built as the cold cells' are.
+  environment built as the cold cells' are; ``cold_report_path``: a cold profile there.
 """
 
 from __future__ import annotations
@@ -203,3 +203,15 @@ def cold_env(tmp_path_factory) -> Path:
     evicted (CI saw 5.2% of the load's bytes resident that way, its holder named as this
     process). Seconds once the cold cells' uv cache holds the wheels."""
     return cold_model_env(tmp_path_factory.mktemp("cold-env") / "venv")
+
+
+@pytest.fixture(scope="session")
+def cold_report_path(tmp_path_factory, cold_env) -> Path:
+    """A cold profile as a user runs it (the older script's --cold-start) in the cold
+    cells' kind of environment: the warm-up lists what the load reads, and both counted
+    samples evict and check all of it. (No test of this tree reads it now: the cold cell of
+    default_run serves; kept for tests that want a profile of their own.)"""
+    out = tmp_path_factory.mktemp("cold") / "cold.json"
+    args = ("profile", "--cold-start", "--runs", "2", "--warmups", "1", "--output", str(out))
+    harness(*args, python=cold_env, timeout=900, check=True)
+    return out
