@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,41 @@ def pytest_collection_modifyitems(config, items):
     # A statistic over real samples is bounded for a machine as busy as one other test makes
     # it: those modules run last, once the unit tier that make test runs beside them is done.
     items.sort(key=lambda item: in_e2e(item) and item.get_closest_marker("statistic") is not None)
+
+
+# Under pytest-xdist: the folder the workers share, where each says it still has tests to run.
+_workers_folder: list[Path] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def worker_busy(tmp_path_factory):
+    """Under pytest-xdist, a file in the folder the workers share says this worker still has
+    tests to run: the ``statistic`` modules wait for the others' to go (below)."""
+    worker_id = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker_id is None:
+        yield
+        return
+    _workers_folder.append(tmp_path_factory.getbasetemp().parent)
+    busy = _workers_folder[0] / f"busy-{worker_id}"
+    busy.touch()
+    yield
+    busy.unlink(missing_ok=True)
+
+
+@pytest.hookimpl(tryfirst=True)  # before any fixture of the test is set up (a shared run)
+def pytest_runtest_setup(item):
+    """A module marked ``statistic`` bounds its chance of a spurious failure for a machine no
+    busier than one other test makes it; under ``make test`` it starts once the other
+    workers (the ``alongside`` tests, the unit tier) are done. It waits 20 minutes at most,
+    then runs anyway."""
+    worker_id = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker_id is None or not _workers_folder or item.get_closest_marker("statistic") is None:
+        return
+    deadline = time.monotonic() + 1200
+    while time.monotonic() < deadline and any(
+        path.name != f"busy-{worker_id}" for path in _workers_folder[0].glob("busy-*")
+    ):
+        time.sleep(2)
 
 
 @pytest.fixture(autouse=True)
