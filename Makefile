@@ -137,13 +137,17 @@ profile-matrix: setup
 	if [ $$merge_status -ne 0 ]; then exit $$merge_status; fi; \
 	exit $$ref_status
 
-# The tests also need Chromium (the HTML report is checked in a real browser) and
-# actionlint (the workflow): installed here, once, not by a test fixture.
+# Two tiers (docs/development.md, "Tests"): tests/unit (no model load, no environment
+# build) and tests/e2e (everything real). test-fast runs the unit tier in parallel. test runs
+# both in one pytest run: the e2e tier one test after another on one worker (its shared real
+# runs run once), the unit tier on the others beside it. The tests also need Chromium (the
+# HTML report is checked in a real browser) and actionlint (the workflow): installed here,
+# once, not by a test fixture.
 test: setup browser actionlint lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/unit -n auto $(PYTEST_ARGS)
 
 .PHONY: lint format browser actionlint
 lint: setup

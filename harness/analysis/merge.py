@@ -11,6 +11,8 @@ and lists the planned cells that never wrote a report.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 
 from harness.errors import UserError
@@ -93,7 +95,7 @@ def merge_run(run_dir: str | os.PathLike, *, skip_bad: bool = False) -> tuple[Ma
     order += [cid for cid in found if cid not in order]
     merged = MatrixReport(
         run_id=run_dir.name,
-        created=now_iso(),
+        created=_measured_at(found.values()) or now_iso(),
         harness=metadata.harness_info(),
         matrix=plan.matrix,
         environments=environments,
@@ -103,6 +105,13 @@ def merge_run(run_dir: str | os.PathLike, *, skip_bad: bool = False) -> tuple[Ma
         run_dir=str(run_dir),
     )
     return merged, warnings
+
+
+def _measured_at(reports: Iterable[CellReport]) -> str | None:
+    """When the run's measuring ended: its last cell's end. A run merged again later (after a
+    resume, or into another history) keeps its own date, so the history stays in run order."""
+    stamps = [r.finished or r.started for r in reports if r.finished or r.started]
+    return max(stamps, key=datetime.fromisoformat) if stamps else None
 
 
 def default_output(run_dir: str | os.PathLike) -> Path:

@@ -211,3 +211,19 @@ def test_merges_at_once_lose_no_run_and_no_update(tmp_path):
     assert sorted(e.run_id for e in found.entries) == sorted(f"w{w}-{k}" for w in range(4) for k in range(5))
     assert {c.status for e in found.entries for c in e.cells.values()} == {"complete"}
     assert (tmp_path / history.INDEX).read_bytes().count(b"\n") == 20
+
+
+def test_a_run_merged_again_later_keeps_its_own_date_and_place(tmp_path):
+    """Runs merged into a history out of order, long after they were measured (a resume, a
+    history rebuilt from old run folders), keep the date their cells finished, so the
+    history and the dashboard stay in run order; merge's clock is not the run's."""
+    older, newer = _reports(2)
+    hist = tmp_path / "history"
+    for report in (newer, older):  # the newer run merged first
+        run_dir = tmp_path / "runs" / report.run_id
+        _run_folder(run_dir, report)
+        out = tmp_path / f"matrix-{report.run_id}.json"
+        harness("merge", str(run_dir), "--output", str(out), "--history", str(hist), check=True)
+        merged = MatrixReport.read(out)
+        assert merged.created == max(c.finished or c.started for c in report.cells.values())
+    assert [entry.run_id for entry in history.load(hist)] == [older.run_id, newer.run_id]

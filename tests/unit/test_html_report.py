@@ -1,10 +1,12 @@
 """The HTML report and the CI summary, from a real small run.
 
-The run folder is built from the session's real warm and cold profiles (conftest), merged
-by the real ``merge`` into a history of two runs (so the trend has two points), and the
-page is opened in a real headless Chromium: its DOM must hold every plot, its network log
-must show no request made for the page, and a screenshot of it is taken (into the test's
-own folder: no test writes into the checkout's reports/).
+The run folder is built from a stored real warm and cold profile of the embedded model,
+recorded together (tests/data/warm-2runs.json and cold-2runs.json, as the current format
+writes them), merged by the real ``merge`` into a history of two runs (so the trend has two
+points), and the page is opened in a real headless Chromium: its DOM must hold every plot,
+its network log must show no request made for the page, and a screenshot of it is taken
+(into the test's own folder: no test writes into the checkout's reports/). Pages of fresh
+runs are rendered in the e2e tier (tests/e2e/test_backends_run.py, test_reference.py).
 
 Chromium is installed by ``make browser`` (``make test`` depends on it), never by a test;
 without it on PATH the browser tests skip and say so.
@@ -19,7 +21,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import harness
+from conftest import COLD_2RUNS, WARM_2RUNS, harness
 
 PLOT_IDS = {"plot-stages", "plot-spread", "plot-imports", "plot-memory", "plot-ratio", "plot-trend"}
 
@@ -90,19 +92,20 @@ def page_requests(requests: list[dict]) -> list[str]:
     return [r.get("url", "?") for r in requests if r.get("initiator") != "not an origin"]
 
 
-@pytest.fixture(scope="session")
-def small_run(tmp_path_factory, warm_report_path, cold_report_path) -> dict:
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory) -> dict:
     """A run folder of two real cells, merged twice into one history (runs r-a and r-b)."""
     from harness.result import read_report
 
     root = tmp_path_factory.mktemp("html")
     history = root / "history"
     merged = {}
+    stored = [read_report(path) for path in (WARM_2RUNS, COLD_2RUNS)]
     for run_id in ("r-a", "r-b"):
         run_dir = root / "runs" / run_id
         run_dir.mkdir(parents=True)
-        for source in (warm_report_path, cold_report_path):
-            shutil.copy(source, run_dir / f"{read_report(source).id}.json")
+        for report in stored:
+            report.write(run_dir / f"{report.id}.json")
         merged[run_id] = root / f"matrix-{run_id}.json"
         harness("merge", str(run_dir), "--output", str(merged[run_id]), "--history", str(history), check=True)
     return {
@@ -111,11 +114,10 @@ def small_run(tmp_path_factory, warm_report_path, cold_report_path) -> dict:
         "matrix": merged["r-b"],
         "baseline": merged["r-a"],
         "history": history,
-        "cell": warm_report_path,
+        "cell": root / "runs" / "r-b" / f"{stored[0].id}.json",
     }
 
 
-@pytest.mark.slow
 def test_report_opens_offline_with_every_plot(small_run, chromium, tmp_path):
     page = tmp_path / "report.html"
     proc = harness(
@@ -171,7 +173,6 @@ def test_report_opens_offline_with_every_plot(small_run, chromium, tmp_path):
     assert page_requests(requests) == []
 
 
-@pytest.mark.slow
 def test_network_check_sees_a_request_when_there_is_one(chromium, tmp_path):
     """The check above is not vacuous: a page with one external image is caught."""
     page = tmp_path / "canary.html"
@@ -181,7 +182,6 @@ def test_network_check_sees_a_request_when_there_is_one(chromium, tmp_path):
     assert page_requests(requests) == ["http://example.invalid/x.png"]
 
 
-@pytest.mark.slow
 def test_report_takes_a_run_folder_and_a_cell_report(small_run, tmp_path):
     for source, plots in (
         (small_run["run_dir"], PLOT_IDS - {"plot-ratio"}),
@@ -198,7 +198,6 @@ def test_report_takes_a_run_folder_and_a_cell_report(small_run, tmp_path):
         assert "No baseline given" in text
 
 
-@pytest.mark.slow
 def test_summary_appends_verdict_first(small_run, tmp_path):
     from harness.result import CellInfo, CellReport, FailureKind, Settings
 

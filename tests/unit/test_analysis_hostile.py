@@ -16,13 +16,13 @@ from pathlib import Path
 import msgspec
 import numpy as np
 import pytest
-from conftest import harness
+from conftest import WARM_8RUNS, harness
 
 from harness.analysis import history
 from harness.analysis.compare import min_p_value, min_runs_for
 from harness.result import MatrixReport, Sample, read_report
 
-DATA = Path(__file__).parent / "data" / "warm-8runs.json"
+DATA = WARM_8RUNS
 FINGERPRINT = read_report(DATA).fingerprint
 
 

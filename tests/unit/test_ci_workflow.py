@@ -2,9 +2,11 @@
 
 GitHub cannot run here, so the workflow is checked three ways: actionlint on the file, its
 structure (triggers, job graph, the conditions that keep pull requests from touching the
-baselines), and its chain run locally exactly as the jobs run it: `make ci-plan`, then each
-planned entry through `make ci-cell` into its own folder as a separate runner would, then
-`make ci-merge` from those folders. The last part uses real nox sessions and the real model.
+baselines), and its chain run locally exactly as the jobs run it. Here: the first two, and
+the per-machine glue (gather, compare, baseline) on stored reports. The chain itself (`make
+ci-plan`, each planned entry through `make ci-cell` into its own folder as a separate runner
+would, then `make ci-merge` from those folders) runs real nox sessions and the real model in
+tests/e2e/test_ci_chain.py.
 """
 
 from __future__ import annotations
@@ -13,36 +15,17 @@ import json
 import os
 import re
 import shutil
-import statistics
 import subprocess
-import time
 from pathlib import Path
 
 import msgspec
 import pytest
 import yaml
+from conftest import REPO, SMALL, WARM_8RUNS, make, output
 
 from harness.result import Sample, read_matrix, read_report
 
-REPO = Path(__file__).resolve().parent.parent
 WORKFLOW = REPO / ".github" / "workflows" / "profile-matrix.yml"
-SMALL_MATRIX = "tests/matrices/small.yaml"
-SLOWDOWN = REPO / "bench" / "slowdown"  # sitecustomize.py: sleeps on `import sentence_transformers`
-
-
-def make(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["make", "--no-print-directory", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def output(proc: subprocess.CompletedProcess) -> str:
-    return f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-4000:]}"
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +172,7 @@ def test_every_step_is_one_make_target_that_exists(workflow):
 
 # --- per machine: gather, compare, baseline ---------------------------------------------
 
-REAL_WARM = REPO / "tests" / "data" / "warm-8runs.json"  # a real 8-run warm report
+REAL_WARM = WARM_8RUNS  # a real 8-run warm report
 
 
 def harness(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -233,7 +216,7 @@ def test_gather_merge_and_compare_each_machine_with_its_own_baseline(two_runners
         "--into",
         str(run_dir),
         "--matrix",
-        SMALL_MATRIX,
+        str(SMALL),
     )
     assert gathered.returncode == 0, output(gathered)
     # small.yaml also plans the cold cell, which no runner reported: recorded as failed, on
@@ -315,127 +298,3 @@ def test_gather_refuses_a_cell_reported_twice(two_runners):
         "ci", "gather", str(two_runners["tmp"] / "nowhere"), "--into", str(two_runners["tmp"] / "run")
     )
     assert missing.returncode == 2 and "no such folder" in missing.stderr
-
-
-# --- the chain, locally ----------------------------------------------------------------
-
-
-def _total_medians(report: dict) -> dict[str, float]:
-    out = {}
-    for cell_id, cell in report["cells"].items():
-        values = [s["metrics"]["total_s"] for s in cell["samples"] if s["ok"] and not s["warmup"]]
-        if values:
-            out[cell_id] = statistics.median(values)
-    return out
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(900)
-def test_chain_plan_cells_merge_gate(tmp_path):
-    """plan -> each entry in its own folder -> merge + compare + summary; then the same with
-    a slowdown injected into one cell's environment, which fails the merge step."""
-    run_id = f"citest-{os.getpid()}-{int(time.time())}"
-    # Every run folder, report and baseline in tmp_path: no test writes into the checkout.
-    runs_dir = tmp_path / "reports" / "runs"
-    summary = tmp_path / "summary.md"
-    settings = [
-        f"MATRIX={SMALL_MATRIX}",
-        f"REPORTS={tmp_path / 'reports'}",
-        f"BASELINES={tmp_path / 'baselines'}",
-        f"HISTORY={tmp_path / 'history'}",
-    ]
-    # Its own nox environments, so that a concurrent nox run of the same session elsewhere
-    # cannot rebuild them under this one.
-    nox_args = f"NOX_ARGS=--envdir {tmp_path / 'nox'}"
-    created = []
-    try:
-        plan_proc = make("-s", "ci-plan", *settings)
-        assert plan_proc.returncode == 0, output(plan_proc)
-        plan = json.loads(plan_proc.stdout)
-        entries = plan["include"]
-        assert {e["mode"] for e in entries} == {"cold", "warm"} and len(entries) == 2
-        planned = {cell for e in entries for cell in e["cells"]}
-
-        # Each entry as its own runner: its own run id, so its own folder. Warm gets the
-        # 4 runs a Mann-Whitney test needs to call anything slower at alpha 0.05; cold
-        # keeps the matrix's 2 (it is only merged, never expected to change).
-        folders = {}
-        for entry in entries:
-            folder_id = f"{run_id}-{entry['mode']}"
-            created.append(runs_dir / folder_id)
-            extra = ["RUNS=4"] if entry["mode"] == "warm" else []
-            proc = make(
-                "ci-cell", f"CELL={entry['session']}", f"RUN_ID={folder_id}", nox_args, *settings, *extra
-            )
-            assert proc.returncode == 0, output(proc)
-            folders[entry["mode"]] = runs_dir / folder_id
-            reported = {p.stem for p in folders[entry["mode"]].glob("*.json")}
-            assert set(entry["cells"]) <= reported
-
-        first = tmp_path / "matrix-first.json"
-        created.append(runs_dir / f"{run_id}-all")
-        merge = make(
-            "ci-merge",
-            f"RUN_DIRS={folders['cold']} {folders['warm']}",
-            f"RUN_ID={run_id}-all",
-            f"CI_REPORT={first}",
-            *settings,
-            env={"GITHUB_STEP_SUMMARY": str(summary)},
-        )
-        assert merge.returncode == 0, output(merge)
-        report = json.loads(first.read_text())
-        assert set(report["cells"]) == planned
-        assert {c["status"] for c in report["cells"].values()} == {"complete"}
-        assert first.with_suffix(".html").is_file()
-        # A first run on this machine has nothing to compare with, and says so.
-        assert "No baseline yet for this machine" in merge.stdout
-        assert "No baseline yet for this machine" in summary.read_text()
-
-        stored = make("ci-baseline", f"RUN_ID={run_id}-all", f"CI_REPORT={first}", *settings)
-        assert stored.returncode == 0, output(stored)
-        assert len(list((tmp_path / "baselines").glob("*.json"))) == 1
-
-        # The regression: the warm cell's runner again, with every process of its
-        # environment sleeping on `import sentence_transformers` for 60% of the whole load
-        # before. Mann-Whitney at 4 runs a side calls it only when the two samples do not
-        # overlap at all (p = 2/70 = 0.029): a +60% step against sessions minutes apart that
-        # drift by 20% at most (the figures in docs/benchmarks.md) leaves a 1.6 / 1.2 gap.
-        warm_cell = next(c for c in planned if c.endswith("-warm-cpu"))
-        delay = max(1.0, 0.6 * _total_medians(report)[warm_cell])
-        slow_id = f"{run_id}-warm-slow"
-        created.append(runs_dir / slow_id)
-        warm_session = next(e["session"] for e in entries if e["mode"] == "warm")
-        proc = make(
-            "ci-cell",
-            f"CELL={warm_session}",
-            f"RUN_ID={slow_id}",
-            "RUNS=4",
-            f"NOX_ARGS=--envdir {tmp_path / 'nox'} --reuse-existing-virtualenvs",
-            *settings,
-            env={"PYTHONPATH": str(SLOWDOWN), "HARNESS_INJECT_DELAY_S": f"{delay:.2f}"},
-        )
-        assert proc.returncode == 0, output(proc)
-
-        second = tmp_path / "matrix-second.json"
-        created.append(runs_dir / f"{run_id}-again")
-        summary.write_text("")
-        gate = make(
-            "ci-merge",
-            f"RUN_DIRS={folders['cold']} {runs_dir / slow_id}",
-            f"RUN_ID={run_id}-again",
-            f"CI_REPORT={second}",
-            *settings,
-            env={"GITHUB_STEP_SUMMARY": str(summary)},
-        )
-        assert gate.returncode != 0, output(gate)
-        assert set(json.loads(second.read_text())["cells"]) == planned
-        assert "REGRESSION" in gate.stdout
-        assert re.search(rf"{re.escape(warm_cell)}\s*\|\s*total_s \*.*slower \(gate\)", gate.stdout), output(
-            gate
-        )
-        assert "REGRESSION" in summary.read_text()
-        # The merged report and the HTML are written before the gate fails.
-        assert second.with_suffix(".html").is_file()
-    finally:
-        for folder in created:
-            shutil.rmtree(folder, ignore_errors=True)

@@ -1,5 +1,7 @@
 """A matrix costs little more than its samples (issue 11): the warm-up carries the import
-attribution, and cold samples evict and check exactly the files the load reads."""
+attribution, and cold samples evict and check exactly the files the load reads. (How the
+environments are built for that is checked without building in
+tests/unit/test_build_settings.py.)"""
 
 from __future__ import annotations
 
@@ -12,12 +14,8 @@ import time
 
 import psutil
 import pytest
-from conftest import REPO, model_env
-from test_coldcache import _fincore_pages
+from conftest import REPO, fincore_pages, model_env
 
-from harness.envs.build import build_settings, cold_uv_cache
-from harness.envs.record import HARNESS_DIST, resolved_sha256
-from harness.matrix import load_matrix
 from harness.measure import coldcache
 from harness.measure.models import resolve
 from harness.measure.runner import CellConfig, CellRun, standalone_cell
@@ -94,7 +92,7 @@ def test_the_warm_up_carries_the_attribution_and_no_extra_run_is_made(tmp_path):
 
 @pytest.mark.skipif(not coldcache.CAN_EVICT, reason="no posix_fadvise on this platform")
 def test_cold_samples_evict_and_check_exactly_what_the_load_reads(tmp_path, cold_env):
-    # In an environment built as cold cells' are (conftest's cold_env: no page of it can be
+    # In an environment built as cold cells' are (shared_runs.cold_env: no page of it can be
     # pinned by this process, which maps the harness's own .venv).
     model = resolve(DEFAULT_MODEL)
     config = CellConfig(
@@ -136,7 +134,7 @@ def test_cold_samples_evict_and_check_exactly_what_the_load_reads(tmp_path, cold
     # An independent tool agrees that the targeted eviction emptied the largest file.
     largest = max(files, key=os.path.getsize)
     coldcache.evict(files)
-    resident, total = _fincore_pages(largest)
+    resident, total = fincore_pages(largest)
     assert resident / total <= COLD_RESIDENCY_THRESHOLD, coldcache.mapped_by(largest)
 
 
@@ -175,24 +173,6 @@ def test_an_environment_built_without_compiling_gives_counted_samples_their_byte
     # writable, would have none; everything the warm-up imported has its .pyc by then.
     assert warmup.bytecode_present < 0.5
     assert counted.bytecode_present >= 0.9
-
-
-def test_the_resolved_set_key_ignores_the_harness_checkout_and_not_the_python():
-    stack = {"torch": "2.13.0", "sentence-transformers": "5.7.0"}
-    key = resolved_sha256({**stack, HARNESS_DIST: "0.1 (editable /a)"}, "3.11.2")
-    assert key == resolved_sha256({**stack, HARNESS_DIST: "0.1 (editable /b)"}, "3.11.2")
-    assert key != resolved_sha256(stack, "3.12.0")
-    assert key != resolved_sha256({**stack, "torch": "2.14.1"}, "3.11.2")
-
-
-def test_bytecode_is_compiled_up_front_where_no_process_may_write_it(monkeypatch):
-    matrix = load_matrix(REPO / "tests" / "matrices" / "small.yaml").with_overrides(runs=None, warmups=1)
-    cells = matrix.cells_for("torch-2.13.0", ["cold"])
-    assert cells
-    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
-    assert build_settings(cells) == {"UV_COMPILE_BYTECODE": "0", "UV_CACHE_DIR": str(cold_uv_cache())}
-    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
-    assert build_settings(cells)["UV_COMPILE_BYTECODE"] == "1"
 
 
 def test_cold_cells_load_files_that_share_no_inode_with_environments_built_from_uvs_cache(

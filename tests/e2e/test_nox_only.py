@@ -17,13 +17,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, REPORTS_DIR_VAR, SMALL
 
-from harness.envs.options import REPORTS_DIR_VAR
 from harness.pipconf import uv_environment
 from harness.result import read_report
 
-SMALL = REPO / "tests" / "matrices" / "small.yaml"
 UV = Path(sys.executable).parent / "uv"
 RUN_ID = "nox-only"
 COLD = "all-MiniLM-L6-v2-torch2.13.0-cold-cpu"
@@ -106,7 +104,6 @@ def test_nox_lists_the_sessions(listed):
     }
 
 
-@pytest.mark.slow
 def test_nox_runs_a_cold_cell_with_nothing_but_nox_installed(nox_only, listed):
     assert listed[1].returncode == 0  # the script environment exists now
     proc = _run([*nox_only["nox"], "-s", "cold_start", "--", "--runs", "1"], nox_only["env"], nox_only["cwd"])

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import harness
+from conftest import WARM_8RUNS, harness
 from msgspec.structs import replace
 
 from harness.analysis import baseline, history
@@ -30,7 +30,7 @@ from harness.analysis.compare import (
 from harness.report.comparison import render
 from harness.result import CellReport, Failure, FailureKind, MatrixReport, ReportError, read_report
 
-DATA = Path(__file__).parent / "data" / "warm-8runs.json"
+DATA = WARM_8RUNS
 TIMES = ("total_s", "import_s", "import_torch_s", "import_st_s", "init_s", "first_encode_s", "process_wall_s")
 
 

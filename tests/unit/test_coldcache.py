@@ -9,22 +9,11 @@ import sys
 import time
 
 import pytest
+from conftest import fincore_pages
 
 from harness.measure import coldcache
 
 pytestmark = pytest.mark.skipif(not coldcache.CAN_EVICT, reason="no posix_fadvise on this platform")
-
-
-def _fincore_pages(path) -> tuple[int, int]:
-    """(resident pages, total pages) as fincore, an independent tool, sees them."""
-    out = subprocess.run(
-        ["fincore", "--bytes", "--noheadings", "--raw", "--output", "PAGES,SIZE", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    pages, size = int(out[0]), int(out[1])
-    return pages, -(-size // os.sysconf("SC_PAGE_SIZE"))
 
 
 @pytest.fixture
@@ -39,12 +28,12 @@ def data_file(tmp_path):
 def test_eviction_empties_the_cache_and_mincore_agrees_with_fincore(data_file):
     data_file.read_bytes()
     assert coldcache.residency(data_file) == 1.0
-    resident, total = _fincore_pages(data_file)
+    resident, total = fincore_pages(data_file)
     assert resident == total
 
     assert coldcache.evict([str(data_file)]) == 1
     assert coldcache.residency(data_file) <= 0.05
-    resident, total = _fincore_pages(data_file)
+    resident, total = fincore_pages(data_file)
     assert resident / total <= 0.05
 
 

@@ -18,184 +18,49 @@ What is covered (docs/development.md, "The documentation", says how to mark a co
 
 Commands shown in blocks *not* marked runnable are illustrative (``make profile-matrix``,
 nox sessions that build environments, benchmarks): only their make targets are checked.
+
+The parser and the runner of the marked blocks are tests/runnable_docs.py. The pages whose
+commands profile the real model (README.md, the troubleshooting guide) run in the e2e tier,
+tests/e2e/test_docs_measured.py; every other page runs here.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shlex
-import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-DOCS = REPO / "docs"
-README = REPO / "README.md"
-README_MAX_LINES = 150
-
-
-def pages() -> list[Path]:
-    return [README, *sorted(DOCS.glob("*.md"))]
-
-
-def page_id(path: Path) -> str:
-    return str(path.relative_to(REPO))
-
-
-# -- parsing the marked blocks ----------------------------------------------------------------
-
-FENCE = re.compile(
-    r"^(?P<marker><!--\s*(?P<what>runnable|file:\s*(?P<name>[\w.-]+))\s*-->\n)?"
-    r"```(?P<lang>[\w-]*)\n(?P<body>.*?)^```$",
-    re.M | re.S,
+from conftest import REPO
+from runnable_docs import (
+    DOCS,
+    MEASURING_PAGES,
+    README,
+    README_MAX_LINES,
+    RUNNABLE_PAGES,
+    STILL_PAGES,
+    check_page,
+    code_blocks,
+    page_id,
+    pages,
 )
-EXIT = re.compile(r"\s+#\s*exit status (\d+)\s*$")
-
-
-@dataclass
-class Command:
-    line: int  # line of the page, for the failure message
-    text: str
-    status: int
-    expected: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Step:
-    """A file to write, or a runnable block's commands, in page order."""
-
-    file: tuple[str, str] | None = None
-    commands: list[Command] = field(default_factory=list)
-
-
-OUTER_FENCE = re.compile(r"^(````+).*?^\1$", re.M | re.S)
-
-
-def code_blocks(text: str):
-    """(marker, name, lang, body, first line of body) of every fenced block. A block shown
-    inside a four-backtick fence is an example of the markup, not a block: it is left out."""
-    text = OUTER_FENCE.sub(lambda m: "\n" * m[0].count("\n"), text)
-    for m in FENCE.finditer(text):
-        yield m["what"], m["name"], m["lang"], m["body"], text.count("\n", 0, m.start("body")) + 1
-
-
-def steps_of(path: Path) -> list[Step]:
-    steps = []
-    for what, name, lang, body, first in code_blocks(path.read_text()):
-        if what and what.startswith("file:"):
-            steps.append(Step(file=(name, body)))
-        elif lang == "console" or what == "runnable":
-            # A `$ ` prompt promises output the reader will see: console blocks are always run.
-            assert what == "runnable", f"{page_id(path)}:{first}: a console block must be marked runnable"
-            assert lang == "console", f"{page_id(path)}:{first}: a runnable block must be ```console"
-            commands: list[Command] = []
-            for offset, line in enumerate(body.splitlines()):
-                if line.startswith("$ "):
-                    exit_match = EXIT.search(line)
-                    status = int(exit_match[1]) if exit_match else 0
-                    commands.append(Command(first + offset, line[2:], status))
-                elif line.strip() and line.strip() != "…":
-                    assert commands, f"{page_id(path)}:{first + offset}: output before the first `$ ` command"
-                    commands[-1].expected.append(line)
-            steps.append(Step(commands=commands))
-    return steps
-
-
-RUNNABLE_PAGES = [p for p in pages() if any(s.commands for s in steps_of(p))]
 
 
 def test_runnable_blocks_exist():
     """The quick start and the troubleshooting guide are covered, whatever else is."""
     assert README in RUNNABLE_PAGES
     assert DOCS / "troubleshooting.md" in RUNNABLE_PAGES
+    # Each page runs in one tier or the other, and the model loads only in the e2e tier.
+    assert sorted(MEASURING_PAGES + STILL_PAGES) == sorted(RUNNABLE_PAGES)
+    assert README in MEASURING_PAGES and STILL_PAGES
 
 
-# -- running them -------------------------------------------------------------------------------
-
-
-def _squash(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _find_in_order(output: str, expected: list[str]) -> str | None:
-    """None when every expected line occurs in the output, in order ('…' stands for any text;
-    whitespace, line wrapping included, is not compared); else the first line missing."""
-    haystack, pos = _squash(output), 0
-    for line in expected:
-        for piece in filter(None, (_squash(p) for p in line.split("…"))):
-            found = haystack.find(piece, pos)
-            if found < 0:
-                return line
-            pos = found + len(piece)
-    return None
-
-
-def _scratch(tmp_path: Path) -> Path:
-    """A folder laid out as a user's checkout, for the commands: the project's virtual
-    environment, matrix.yaml, the noxfile and the example report under tests/data, and
-    nothing the commands could write into."""
-    work = tmp_path / "work"
-    work.mkdir()
-    (work / ".venv").symlink_to(Path(sys.prefix))
-    shutil.copy(REPO / "matrix.yaml", work / "matrix.yaml")
-    (work / "tests" / "data").mkdir(parents=True)
-    shutil.copy(REPO / "tests" / "data" / "warm-8runs.json", work / "tests" / "data")
-    (work / "noxfile.py").symlink_to(REPO / "noxfile.py")
-    return work
-
-
-def _env(tmp_path: Path) -> dict[str, str]:
-    # Nothing of the caller's that would change what the commands do or where they write.
-    dropped = {
-        "GITHUB_STEP_SUMMARY",
-        "HARNESS_RUN_ID",
-        "HARNESS_REPORTS_DIR",
-        "MATRIX",
-        "HF_HUB_OFFLINE",
-        "HF_HUB_CACHE",
-        "HUGGINGFACE_HUB_CACHE",
-        "TRANSFORMERS_CACHE",
-        "SENTENCE_TRANSFORMERS_HOME",
-    }
-    env = {k: v for k, v in os.environ.items() if k not in dropped}
-    env.update(
-        PATH=f"{Path(sys.prefix) / 'bin'}{os.pathsep}{env.get('PATH', '')}",
-        HF_HOME=str(tmp_path / "hf-home"),  # an empty Hugging Face cache: a hub id is never found
-        COLUMNS="300",  # rich wraps at the terminal width; the comparison ignores wrapping anyway
-        NO_MKDOCS_2_WARNING="1",
-    )
-    return env
-
-
-@pytest.mark.parametrize("page", RUNNABLE_PAGES, ids=page_id)
+@pytest.mark.parametrize("page", STILL_PAGES, ids=page_id)
 def test_runnable_commands(page: Path, tmp_path):
-    work, env = _scratch(tmp_path), _env(tmp_path)
-    commands = [c for s in steps_of(page) for c in s.commands]
-    script = ["exec 2>&1"]
-    for step in steps_of(page):
-        if step.file:
-            name, body = step.file
-            script.append(f"cat > {shlex.quote(name)} <<'DOCS_FILE_EOF'\n{body}DOCS_FILE_EOF")
-        for c in step.commands:
-            i = commands.index(c)
-            script.append(f"echo '@@docs-start-{i}@@'\n{c.text}\necho \"@@docs-status-{i}=$?@@\"")
-    proc = subprocess.run(
-        ["bash", "-c", "\n".join(script)], cwd=work, env=env, capture_output=True, text=True, timeout=600
-    )
-    out = proc.stdout
-    for i, c in enumerate(commands):
-        where = f"{page_id(page)}:{c.line}: `{c.text}`"
-        m = re.search(rf"@@docs-start-{i}@@\n(.*?)@@docs-status-{i}=(\d+)@@", out, re.S)
-        assert m, f"{where} did not run to its end; the script printed:\n{out[-3000:]}"
-        output, status = m[1], int(m[2])
-        assert status == c.status, f"{where} exited {status}, the page says {c.status}:\n{output[-3000:]}"
-        missing = _find_in_order(output, c.expected)
-        assert missing is None, f"{where}: the page shows {missing!r}, the command printed:\n{output[-3000:]}"
+    """The pages whose commands load no model (tests/e2e/test_docs_measured.py runs the others)."""
+    check_page(page, tmp_path)
 
 
 # -- the site -------------------------------------------------------------------------------------

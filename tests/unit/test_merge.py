@@ -1,8 +1,9 @@
 """merge: a run folder of real cell reports -> reports/matrix-<run id>.json and the tables.
 
-The run folder is built from a real profile of the embedded model (the shared warm
-report), a failed record as the noxfile writes it when torch will not install, a planned
-cell that never ran, and the environment record nox writes.
+The run folder is built from a real profile of the embedded model (the stored one,
+tests/data/warm-8runs.json, as the current format writes it), a failed record as the
+noxfile writes it when torch will not install, a planned cell that never ran, and the
+environment record nox writes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import harness
+from conftest import WARM_8RUNS, harness
 
 from harness.report import tables
 from harness.result import (
@@ -34,11 +35,16 @@ INSTALL_FAILED = "torch==0.0.1 could not be installed: there is no version of to
 
 
 @pytest.fixture(scope="module")
-def run_dir(warm_report_path, tmp_path_factory) -> Path:
+def stored_warm_path(tmp_path_factory) -> Path:
+    return read_report(WARM_8RUNS).write(tmp_path_factory.mktemp("stored") / "warm.json")
+
+
+@pytest.fixture(scope="module")
+def run_dir(stored_warm_path, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("runs") / "20260101-000000"
     run.mkdir()
-    good = read_report(warm_report_path)
-    shutil.copy(warm_report_path, run / f"{good.id}.json")
+    good = read_report(stored_warm_path)
+    shutil.copy(stored_warm_path, run / f"{good.id}.json")
     bad_cell = CellInfo(
         id="all-MiniLM-L6-v2-torch0.0.1-warm-cpu",
         model="all-MiniLM-L6-v2",
@@ -95,12 +101,12 @@ def cell_text(report: CellReport, metric: str) -> str:
     return f"{stats.median:.{places}f} [{lo:.{places}f}–{hi:.{places}f}]"
 
 
-def test_merge_writes_a_valid_matrix_report_with_every_cell(merged, run_dir, warm_report_path):
+def test_merge_writes_a_valid_matrix_report_with_every_cell(merged, run_dir, stored_warm_path):
     proc, out, history = merged
     assert proc.returncode == 1, proc.stderr  # one cell failed, one never ran
     report = read_matrix(out)  # checked against the MatrixReport type
     assert report.run_id == run_dir.name
-    good = read_report(warm_report_path)
+    good = read_report(stored_warm_path)
     assert report.cells[good.id] == good  # whole, nothing lost
     failed = report.cells["all-MiniLM-L6-v2-torch0.0.1-warm-cpu"]
     assert failed.status == "failed" and failed.failure.kind is FailureKind.INSTALL
@@ -113,9 +119,9 @@ def test_merge_writes_a_valid_matrix_report_with_every_cell(merged, run_dir, war
     assert [e["run_id"] for e in entries] == [run_dir.name]
 
 
-def test_text_tables_show_median_interval_and_why_cells_failed(merged, warm_report_path):
+def test_text_tables_show_median_interval_and_why_cells_failed(merged, stored_warm_path):
     proc, out, _ = merged
-    good = read_report(warm_report_path)
+    good = read_report(stored_warm_path)
     text = proc.stdout
     for metric in HEADLINE_METRICS:
         assert f"{METRICS[metric].label} ({metric}" in text
@@ -132,8 +138,8 @@ def test_text_tables_show_median_interval_and_why_cells_failed(merged, warm_repo
         assert entry["text"].endswith(tables.MISSED) == (result is not None and not result.met)
 
 
-def test_markdown_and_json_formats(run_dir, tmp_path, warm_report_path):
-    good = read_report(warm_report_path)
+def test_markdown_and_json_formats(run_dir, tmp_path, stored_warm_path):
+    good = read_report(stored_warm_path)
     md = harness(
         "merge", str(run_dir), "--format", "md", "--output", str(tmp_path / "m.json"), "--no-history"
     )
