@@ -153,9 +153,13 @@ def recommendations(report: CellReport) -> list[Recommendation]:
     if first is not None and first > targets.get("first_encode_s", float("inf")):
         add(
             "warn",
-            f"The first encode takes {_fmt('first_encode_s', first)} against "
-            f"{_fmt('encode_s', median('encode_s') or 0)} steady state: run one throw-away encode at "
-            f"start-up.",
+            f"The first encode takes {_fmt('first_encode_s', first)}"
+            + (
+                f" against {_fmt('encode_s', report.steady_encode_s)} steady state"
+                if report.steady_encode_s is not None
+                else ""
+            )
+            + ": run one throw-away encode at start-up.",
         )
 
     if memory is not None:
@@ -178,7 +182,7 @@ def recommendations(report: CellReport) -> list[Recommendation]:
             "info",
             f"The whole process takes {_fmt('process_wall_s', wall)}: "
             f"{_fmt('process_wall_s', wall - total)} more than the load itself goes to interpreter "
-            f"start-up and shutdown.",
+            f"start-up.",
         )
 
     cosine = report.embedding_cosine_min
@@ -209,6 +213,15 @@ def recommendations(report: CellReport) -> list[Recommendation]:
     cold = report.cold_cache
     if mode == "cold" and cold is not None and not cold.verified:
         add("warn", f"Cold numbers are UNVERIFIED: {cold.note}")
+
+    contended = report.contended_samples
+    if contended:
+        add(
+            "warn",
+            f"{contended} of {len(report.counted)} samples were taken under contention (they waited "
+            f"for a CPU for over a quarter of their wall time): their times say as much about the "
+            f"machine's other work as about the load. Measure on a quiet machine.",
+        )
 
     for metric in ("total_s", "process_wall_s"):
         summary = report.stats.get(metric)

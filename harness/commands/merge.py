@@ -42,6 +42,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-history", action="store_true", help="do not add the run to the history")
     parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="add the CPU figures to the tables (CPU time per stage, waiting for a CPU, switches, faults)",
+    )
+    parser.add_argument(
         "--skip-bad",
         action="store_true",
         help="leave out unreadable cell files (named in a warning) instead of stopping",
@@ -53,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     from harness.analysis.merge import default_output, merge_run
     from harness.report import tables
-    from harness.result import WriteError, read_cells
+    from harness.result import CPU_METRICS, HEADLINE_METRICS, WriteError, read_cells
 
     report, warnings = merge_run(args.run_dir, skip_bad=args.skip_bad)
     output = args.output or default_output(args.run_dir)
@@ -87,11 +92,12 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
 
+    metrics = HEADLINE_METRICS + (CPU_METRICS if args.cpu else [])
     where = {"cell reports": str(args.run_dir), "merged report": str(output)}
     if history_note:
         where["history"] = history_note
     if args.format == "json":
-        data = tables.table_data(report, changes=changes)
+        data = tables.table_data(report, metrics=metrics, changes=changes)
         data["report"] = str(output)
         data["where"] = where
         print(json.dumps(data, indent=2))
@@ -100,7 +106,14 @@ def run(args: argparse.Namespace) -> int:
         from harness.report.facts import within_run
 
         print(
-            tables.render(report, args.format, changes=changes, baseline_label=baseline_label, where=where),
+            tables.render(
+                report,
+                args.format,
+                metrics=metrics,
+                changes=changes,
+                baseline_label=baseline_label,
+                where=where,
+            ),
             end="",
         )
         # The answer last on a console, where the run's output ends: one line per compared pair.

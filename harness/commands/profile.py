@@ -107,6 +107,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="no -X importtime attribution (it rides on the warm-up, or a run of its own)",
     )
+    parser.add_argument(
+        "--inherit-env",
+        action="store_true",
+        help="pass the caller's whole environment to the probe (default: minus a deny-list)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
     # Set by the matrix driver so that cells carry the matrix's names.
     parser.add_argument("--cell-id", help=argparse.SUPPRESS)
@@ -172,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
         import_attribution=not args.no_import_attribution,
         app_paths=app_paths,
         cosine_threshold=args.cosine_threshold,
+        inherit_env=args.inherit_env,
     )
     cell = CellRun(config, args.output, environment=environment)
     cell.prepare()

@@ -133,6 +133,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="measure only the samples the reports in --run-dir lack, each in its recorded round",
     )
+    parser.add_argument(
+        "--inherit-env",
+        action="store_true",
+        help="pass the caller's whole environment to the probes (default: minus a deny-list)",
+    )
     parser.add_argument("--any-torch", action="store_true", help=argparse.SUPPRESS)
 
 
@@ -214,7 +219,9 @@ def run(args: argparse.Namespace) -> int:
     }
     measured = [cell for cell in cells if cell.id in with_slots or cell.id in settle]
     if measured:
-        manager.run_measuring_process(measured, pythons, slots, args.run_dir, resume=args.resume)
+        manager.run_measuring_process(
+            measured, pythons, slots, args.run_dir, resume=args.resume, inherit_env=args.inherit_env
+        )
     summarize(args.run_dir, measured)
 
     outcomes = manager.outcomes(args.run_dir, cells)

@@ -44,7 +44,8 @@ def default_run_id() -> str:
 @dataclass(frozen=True)
 class Options:
     """What may follow ``--``: --runs N, --warmups N, --resume RUN_ID, --order ORDER,
-    --seed N, --reference baseline|numbers|FILE, --baselines-dir DIR, --run-id ID (merge);
+    --seed N, --reference baseline|numbers|FILE, --baselines-dir DIR, --run-id ID (merge),
+    --inherit-env;
     anything else is handed on to ``harness merge``."""
 
     runs: int | None = None
@@ -55,6 +56,7 @@ class Options:
     seed: int | None = None
     reference: str | None = None  # baseline, numbers or a stored baseline file (None: the matrix's)
     baselines_dir: str | None = None  # where stored baselines are (default: <reports>/baselines)
+    inherit_env: bool = False  # the probes get the caller's whole environment (--inherit-env)
     merge_args: list[str] = field(default_factory=list)
 
     def run_dir(self, root: Path) -> Path:
@@ -79,6 +81,7 @@ def parse_options(posargs: list[str], session_name: str = "SESSION") -> Options:
         "--seed",
     ):
         parser.add_argument(flag)
+    parser.add_argument("--inherit-env", action="store_true")
     try:
         given, rest = parser.parse_known_args(posargs)
     except argparse.ArgumentError as exc:
@@ -106,5 +109,6 @@ def parse_options(posargs: list[str], session_name: str = "SESSION") -> Options:
         counts["seed"],
         given.reference,
         given.baselines_dir,
+        given.inherit_env,
         rest,
     )

@@ -102,4 +102,6 @@ def run_cells_args(matrix: Matrix, built: Built, options: Options) -> list[str]:
             args += [flag, str(value)]
     if options.resume:
         args += ["--resume"]
+    if options.inherit_env:
+        args += ["--inherit-env"]
     return args

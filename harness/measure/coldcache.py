@@ -25,6 +25,7 @@ import mmap
 import os
 import sys
 import sysconfig
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -85,6 +86,13 @@ def residency(path: str | os.PathLike) -> float:
         os.close(fd)
 
 
+# DONTNEED drops clean pages only: a page written and not yet written back (a config an
+# application wrote just before the sample) stays. The kernel writes back what has been
+# dirty for dirty_expire_centisecs (30 s by default), so a file modified within this many
+# seconds is written back first; an fdatasync for every file would cost a device flush each.
+RECENT_WRITE_S = 120.0
+
+
 def evict_file(path: str | os.PathLike) -> bool:
     """Ask the kernel to drop a file's cached pages. False where the file cannot be opened."""
     try:
@@ -92,6 +100,8 @@ def evict_file(path: str | os.PathLike) -> bool:
     except OSError:
         return False
     try:
+        if time.time() - os.fstat(fd).st_mtime < RECENT_WRITE_S:
+            os.fdatasync(fd)  # its dirty pages, written back, can be dropped
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         return True
     except OSError:

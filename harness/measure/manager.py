@@ -56,6 +56,7 @@ class CellJob(msgspec.Struct, kw_only=True):
     python: str  # the Python of the cell's environment (its id: ``info.env_id``)
     app_paths: list[str] = []  # folders an entry: source's module is imported from
     cosine_threshold: float | None = None  # the lowest embedding cosine that still agrees
+    inherit_env: bool = False  # the probe gets the caller's whole environment (--inherit-env)
 
     @property
     def id(self) -> str:
@@ -227,7 +228,13 @@ class CellOutcome:
 
 
 def run_measuring_process(
-    cells: list, pythons: dict[str, str], slots: list[Slot], run_dir: Path, *, resume: bool = False
+    cells: list,
+    pythons: dict[str, str],
+    slots: list[Slot],
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    inherit_env: bool = False,
 ) -> int:
     """Run the slots in the measuring process (harness.measure.rounds), which writes every
     cell report as its samples come, and finishes every cell of ``cells`` (one with no slot
@@ -245,6 +252,7 @@ def run_measuring_process(
                 python=pythons[cell.id],
                 app_paths=[cell.model.path] if getattr(cell.model, "path", None) else [],
                 cosine_threshold=getattr(cell, "cosine_threshold", None),
+                inherit_env=inherit_env,
             )
             for cell in cells
             if cell.id in needed

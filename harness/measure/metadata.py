@@ -133,7 +133,55 @@ def machine() -> Machine:
         "kernel": platform.release(),
         "hostname": platform.node(),
     }
-    return Machine(**info, fingerprint=fingerprint(info))
+    return Machine(
+        **info,
+        fingerprint=fingerprint(info),
+        affinity=_affinity(),
+        governor=_governors(),
+        load_average=_load_average(),
+    )
+
+
+def _affinity() -> list[int] | None:
+    """The CPUs this process (and the probes it spawns) may run on."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS has no affinity
+        return None
+
+
+def _governors(cpus: list[int] | None = None) -> str | None:
+    """Each CPU's frequency governor, where the kernel shows it, grouped: ``cpu0-3:
+    performance``, or ``cpu0-1: powersave; cpu2-3: performance``; None where unreadable
+    (a virtual machine without cpufreq, macOS)."""
+    found: dict[str, list[int]] = {}
+    for cpu in cpus if cpus is not None else (_affinity() or []):
+        path = Path(f"/sys/devices/system/cpu/cpu{cpu}/cpufreq/scaling_governor")
+        try:
+            found.setdefault(path.read_text().strip(), []).append(cpu)
+        except OSError:
+            continue
+    if not found:
+        return None
+
+    def span(ids: list[int]) -> str:
+        return (
+            f"cpu{ids[0]}"
+            if len(ids) == 1
+            else f"cpu{ids[0]}-{ids[-1]}"
+            if ids == list(range(ids[0], ids[-1] + 1))
+            else "cpu" + ",".join(map(str, ids))
+        )
+
+    return "; ".join(f"{span(ids)}: {governor}" for governor, ids in found.items())
+
+
+def _load_average() -> tuple[float, float, float] | None:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return None
+    return round(one, 2), round(five, 2), round(fifteen, 2)
 
 
 def fingerprint(info: dict) -> str:

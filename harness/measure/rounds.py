@@ -46,6 +46,7 @@ def _open(job: CellJob, env: EnvironmentInfo, run_dir: Path, resume: bool) -> Ce
         python=job.python,
         app_paths=tuple(job.app_paths),
         cosine_threshold=job.cosine_threshold,
+        inherit_env=job.inherit_env,
     )
     path = cell_file(run_dir, job.info)
     earlier = None
@@ -184,6 +185,7 @@ def run_job(job: Job) -> int:
         return 130
     display.close()
     for cell_id, run in runs.items():
+        run.run_extras()  # a cell without warm-ups: its agreement, in one uncounted sample
         if run.finish().status != "complete":
             failed.add(cell_id)
     return 1 if failed else 0

@@ -15,12 +15,14 @@ tests/test_profile.py checks that the runner maps none of what the probe's stack
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import hashlib
 import json
 import math
 import os
 import secrets
+import select
 import signal
 import subprocess
 import sys
@@ -30,9 +32,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import UserError
-from harness.measure import coldcache, export, importtime, metadata
+from harness.measure import coldcache, contention, export, importtime, metadata
 from harness.measure.models import ResolvedModel
 from harness.measure.probe import EXIT_ENTRY
 from harness.result import (
@@ -54,6 +57,9 @@ from harness.result import (
 )
 from harness.result.settings import AGREEMENT_SENTENCES
 
+if TYPE_CHECKING:
+    from resource import struct_rusage
+
 STDERR_TAIL_CHARS = 2000
 # Set in each probe's environment to a fresh token: every process the load starts inherits
 # it, so that when the sample ends (or times out) all of them are found and killed.
@@ -66,6 +72,12 @@ EXPORT_TIMEOUT_S = 900.0
 COLD_RETRIES = 2
 # The most resident files a cold sample names (Sample.residency_files).
 RESIDENT_FILES_NAMED = 5
+# A counted warm sample whose load files (as the warm-up listed them) are less resident, by
+# more than this (a fraction of their bytes), than right after the warm-up was not warm
+# (Sample.cache_flagged): memory pressure, or another process's eviction, dropped pages the
+# warm-up had read. Relative, not absolute: a load touches only part of a mapped library,
+# so even a warm cache holds well under all of the set's bytes.
+WARM_RESIDENCY_DROP = 0.05
 
 
 class CellError(UserError):
@@ -85,6 +97,9 @@ class CellConfig:
     # float32 model's embeddings (embedding_cosine_min); the model's own load path only.
     agreement: bool = True
     cosine_threshold: float | None = None  # the lowest cosine that agrees (default: by dtype)
+    # Pass the caller's whole environment to the probe (--inherit-env), not minus
+    # DENIED_VARIABLES.
+    inherit_env: bool = False
 
     # The axes the runner acts on, read through to the cell.
     @property
@@ -146,8 +161,70 @@ def _module_command(python: str, module: str, *args: str, importtime: bool = Fal
     return [python, *flags, "-m", module, *args]
 
 
+# What the probe does not get from the caller's environment (unless --inherit-env): the
+# switches that make an interpreter unlike a user's (tracing, debug allocators, import
+# profiling, coverage and test runners' hooks), and those of the caller's own interpreter
+# (the probe runs the cell's). docs/measuring.md lists them.
+DENIED_VARIABLES = frozenset(
+    {
+        "PYTHONASYNCIODEBUG",
+        "PYTHONBREAKPOINT",
+        "PYTHONDEBUG",
+        "PYTHONDEVMODE",
+        "PYTHONEXECUTABLE",
+        "PYTHONHOME",
+        "PYTHONINSPECT",
+        "PYTHONMALLOC",
+        "PYTHONMALLOCSTATS",
+        "PYTHONPROFILEIMPORTTIME",
+        "PYTHONSTARTUP",
+        "PYTHONTRACEMALLOC",
+        "PYTHONVERBOSE",
+        "COVERAGE_PROCESS_START",
+        "VIRTUAL_ENV",
+    }
+)
+DENIED_PREFIXES = ("COV_CORE_", "PYTEST_")
+# The families of variables that can change a load, recorded in the report
+# (Environment.variables) as the probe got them.
+RECORDED_PREFIXES = (
+    "OMP_",
+    "MKL_",
+    "OPENBLAS_",
+    "GOTO_",
+    "BLIS_",
+    "KMP_",
+    "TOKENIZERS_",
+    "HF_",
+    "HUGGINGFACE_",
+    "TRANSFORMERS_",
+    "SENTENCE_TRANSFORMERS_",
+    "TORCH",
+    "PYTORCH_",
+    "PYTHON",
+    "CUDA_",
+    "CUBLAS_",
+    "LD_",
+    "MALLOC_",
+    "ORT_",
+    "OPENVINO_",
+)
+
+
+def recorded_variables(env: dict[str, str]) -> dict[str, str]:
+    """The variables of ``env`` that can change a load (RECORDED_PREFIXES), sorted by name."""
+    return {name: env[name] for name in sorted(env) if name.startswith(RECORDED_PREFIXES)}
+
+
 def _child_env(config: CellConfig) -> dict[str, str]:
-    env = dict(os.environ)
+    """The probe's environment: the caller's minus the deny-list (all of it with
+    ``inherit_env``), plus what the cell needs (its app folders, offline hub). The runner
+    adds the sample's token (SAMPLE_TOKEN_VAR) on top, per sample."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if config.inherit_env or not (name in DENIED_VARIABLES or name.startswith(DENIED_PREFIXES))
+    }
     if config.app_paths:
         # PYTHONPATH, not the working directory: the probe runs with -P in a scratch folder.
         env["PYTHONPATH"] = os.pathsep.join(
@@ -238,8 +315,7 @@ class ColdSamples:
         """Keep what a sample's load read (with the model's files and the interpreter's),
         to evict and check exactly that from the next sample on."""
         model, python = self.config.model.files(), coldcache.interpreter_files(self.config.python)
-        found = {os.path.realpath(p) for p in (*listed, *map(str, model), *map(str, python))}
-        self._load_files = sorted(p for p in found if os.path.isfile(p))
+        self._load_files = _real_files([*listed, *map(str, model), *map(str, python)])
         self.block.load_files = len(self._load_files)
         self.block.load_bytes = sum(os.path.getsize(p) for p in self._load_files)
 
@@ -295,6 +371,43 @@ class ColdSamples:
         )
 
 
+class WarmSamples:
+    """A warm cell's check that its counted samples ran warm: what the warm-up's load opened
+    and mapped (listed by the probe, as for a cold cell), its residency right after that
+    warm-up, and each counted sample's residency against it (coldcache's, as a cold cell's)."""
+
+    def __init__(self) -> None:
+        self._listed_files: list[str] = []  # what the warm-up listed, alone
+        self._warm_residency: float | None = None  # theirs, right after the warm-up
+
+    @property
+    def listed(self) -> bool:
+        return bool(self._listed_files)
+
+    def learn_load_files(self, listed: list[str]) -> None:
+        """Keep what the warm-up's load read, and how resident it is now (its end)."""
+        self._listed_files = _real_files(listed)
+        self._warm_residency, _ = coldcache.load_residency(self._listed_files)
+
+    def check_warm(self, sample: Sample) -> None:
+        """A warm sample's residency over what the warm-up's load opened and mapped: flagged
+        when pages the warm-up left in the cache are gone (it was not warm), and kept in the
+        statistics."""
+        residency, _ = coldcache.load_residency(self._listed_files)
+        sample.cache_residency = residency
+        sample.cache_flagged = (
+            residency is not None
+            and self._warm_residency is not None
+            and residency < self._warm_residency - WARM_RESIDENCY_DROP
+        )
+
+
+def _real_files(paths: list[str]) -> list[str]:
+    """The real paths of those of ``paths`` that are files, sorted, once each."""
+    found = {os.path.realpath(p) for p in paths}
+    return sorted(p for p in found if os.path.isfile(p))
+
+
 class CellRun:
     """One cell's samples and report, written to ``output`` as they come."""
 
@@ -304,7 +417,10 @@ class CellRun:
         """``environment``: what ``config.python``'s environment holds, when that is not this
         process's own (an interleaved run measures every environment from one process)."""
         self.config = config
-        environment = environment or metadata.environment()
+        # A copy: an interleaved run hands every cell of an environment the same record.
+        environment = copy.copy(environment or metadata.environment())
+        environment.variables = recorded_variables(_child_env(config))
+        environment.inherit_env = config.inherit_env
         info = config.info
         self.report = CellReport(
             status="partial",
@@ -329,6 +445,8 @@ class CellRun:
         self._reference: list[list[float]] | None = None
         self._agrees = False  # whether samples encode AGREEMENT_SENTENCES (prepare() decides)
         self.cold: ColdSamples | None = None  # a cold cell's page-cache bookkeeping
+        # A warm cell's residency check (where residency can be read, as eviction needs).
+        self.warm = WarmSamples() if config.mode == "warm" and coldcache.CAN_EVICT else None
         if config.mode == "cold":
             self._start_cold()
 
@@ -352,6 +470,8 @@ class CellRun:
         cold = self.cold if self._evicts else None
         if cold is not None:
             cold.make_cold(sample)
+        elif self.warm is not None and self.warm.listed and not warmup:
+            self.warm.check_warm(sample)
         # The cell's first warm-up runs under -X importtime: it is not counted, so the
         # attribution costs no run of its own (importtime's docstring).
         attribute = warmup and config.import_attribution and self.report.import_attribution is None
@@ -365,8 +485,13 @@ class CellRun:
             "encode_repeats": config.settings.encode_repeats,
             # After its clock, the probe lists the files its load read (while there is no
             # list yet) and which bytecode existed before it started.
-            "list_files": self._evicts and not self.load_files,
+            # A warm cell lists them in a warm-up, to check later samples' residency.
+            "list_files": (self._evicts and not self.load_files)
+            or (warmup and self.warm is not None and not self.warm.listed),
             "spawned_ns": time.time_ns(),
+            # The harness's own encodes (steady state, agreement) run only in samples that
+            # are not counted, after the end mark.
+            "extras": warmup,
         }
         timeout_s = config.settings.timeout_s
         with tempfile.TemporaryDirectory(prefix="harness-sample-") as tmp:
@@ -380,10 +505,10 @@ class CellRun:
             # for that process (start_new_session puts it out of the probe's group).
             stderr_file = Path(tmp) / "stderr"
             token = secrets.token_hex(12)  # inherited by everything the probe starts
-            spawn_wall_ns = time.time_ns()
-            t0 = time.perf_counter_ns()
+            load_start, steal_start = contention.load_average(), contention.steal_seconds()
             with open(stderr_file, "wb") as err:
-                proc = subprocess.Popen(
+                spawned_mono_ns = time.monotonic_ns()  # the clock the probe reads too
+                proc = _ProbeProcess(
                     cmd,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
@@ -393,8 +518,7 @@ class CellRun:
                     start_new_session=True,
                 )
             try:
-                proc.wait(timeout=timeout_s)
-                wall_s = (time.perf_counter_ns() - t0) / 1e9
+                proc.wait(timeout=timeout_s)  # reaped with os.wait4: its rusage and exit time
             except subprocess.TimeoutExpired:
                 kill_sample(proc, token)
                 proc.wait()
@@ -405,6 +529,11 @@ class CellRun:
                 kill_sample(proc, token)
                 proc.wait()
                 raise
+            exited_mono_ns = proc.exited_mono_ns or time.monotonic_ns()
+            steal_end = contention.steal_seconds()
+            sample.load_start, sample.load_end = load_start, contention.load_average()
+            if steal_start is not None and steal_end is not None:
+                sample.steal_s = max(0.0, steal_end - steal_start)
             # The probe is done: whatever it left running (a forked child, a server in its
             # own session) goes too, before the next sample or the temporary folder's end.
             kill_sample(proc, token)
@@ -418,7 +547,12 @@ class CellRun:
                     cache="cold" if sample.cold else "warm",
                 )
                 stderr = importtime.without_lines(stderr or b"")
-            metrics = {"process_wall_s": wall_s}
+            # Spawn to exit, the harness's own work after the end mark included; until the
+            # probe's end mark is read, it is also what process_wall_s says.
+            raw_s = (exited_mono_ns - spawned_mono_ns) / 1e9
+            metrics = {"spawn_to_exit_s": raw_s, "process_wall_s": raw_s}
+            if proc.rusage is not None:
+                metrics.update(contention.rusage_metrics(proc.rusage))
             sample.metrics = metrics
             if proc.returncode != 0 or not result_file.is_file():
                 sample.stderr_tail = _tail(stderr)
@@ -427,15 +561,24 @@ class CellRun:
             result = json.loads(result_file.read_text())
         sample.ok = True
         metrics.update({k: v for k, v in result["metrics"].items() if v is not None})
-        metrics["startup_s"] = max(0.0, (result["start_wall_ns"] - spawn_wall_ns) / 1e9)
+        # Both ends on CLOCK_MONOTONIC, system-wide on Linux: no two processes' wall clocks.
+        metrics["startup_s"] = max(0.0, (result["start_mono_ns"] - spawned_mono_ns) / 1e9)
+        if result.get("end_mono_ns"):
+            # What the user's own process does: spawn to the end mark (first embedding back).
+            metrics["process_wall_s"] = max(0.0, (result["end_mono_ns"] - spawned_mono_ns) / 1e9)
+            sample.end_mark = True
+        sample.contended, sample.contention = contention.contended(metrics, sample.steal_s)
         sample.bytecode_present = result.get("bytecode_present")
         if self._agrees and result.get("embeddings"):
             if self._reference is None:  # a torch float32 cell's first: it is the reference
                 self._reference = result["embeddings"]
                 self._keep_reference()
             metrics["embedding_cosine_min"] = cosine_min(result["embeddings"], self._reference)
-        if result.get("files") and self.cold is not None:
-            self.cold.learn_load_files(result["files"])
+        if result.get("files"):
+            if self.cold is not None:
+                self.cold.learn_load_files(result["files"])
+            elif self.warm is not None:
+                self.warm.learn_load_files(result["files"])
         return sample
 
     def prepare(self) -> None:
@@ -533,6 +676,7 @@ class CellRun:
                     on_sample(sample, position, total)
                 if sample.exit_code == EXIT_ENTRY:
                     return self._entry_failed(sample)
+            self.run_extras()
         except KeyboardInterrupt:
             self.report.failure = Failure(
                 kind=FailureKind.INTERRUPTED,
@@ -542,6 +686,21 @@ class CellRun:
             self.write()
             raise
         return self.finish()
+
+    def run_extras(self) -> None:
+        """After the planned samples of a cell without warm-ups: where no warm-up compared
+        the embeddings with a reference made elsewhere (an export's, another cell's), one
+        more sample does, after its end mark, counted in nothing."""
+        extras_done = any(s.ok and s.warmup for s in self.report.samples)
+        if (
+            not extras_done
+            and self._agrees
+            and self._reference is not None
+            and any(s.ok for s in self.report.samples)
+        ):
+            extra = self.run_sample(self.config.settings.samples, warmup=True)
+            self.report.samples.append(extra)
+            self.write()
 
     def finish(self) -> CellReport:
         report = self.report
@@ -567,8 +726,12 @@ class CellRun:
             )
         else:
             report.status = "complete"
-        cosines = report.values("embedding_cosine_min")
+        # Measured after the end mark, in the samples that are not counted (warm-ups).
+        extras = [s for s in report.samples if s.ok and s.warmup]
+        cosines = [s.metrics["embedding_cosine_min"] for s in extras if "embedding_cosine_min" in s.metrics]
         report.embedding_cosine_min = min(cosines) if cosines else None
+        encodes = sorted(s.metrics["encode_s"] for s in extras if "encode_s" in s.metrics)
+        report.steady_encode_s = encodes[(len(encodes) - 1) // 2] if encodes else None
         report.finished = now_iso()
         self.write()
         return report
@@ -608,6 +771,43 @@ def cosine_min(embeddings: list[list[float]], reference: list[list[float]]) -> f
             return -1.0
         lowest = min(lowest, math.fsum(x * y for x, y in zip(a, b)) / norm)
     return max(-1.0, min(1.0, lowest))
+
+
+class _ProbeProcess(subprocess.Popen):
+    """A Popen that reaps its child with ``os.wait4``, keeping the child's resource usage
+    (``rusage``) and when it was reaped (``exited_mono_ns``, CLOCK_MONOTONIC): Popen's own
+    wait discards the one and the caller can only guess the other."""
+
+    rusage: struct_rusage | None = None
+    exited_mono_ns: int | None = None
+
+    def _try_wait(self, wait_flags: int) -> tuple[int, int]:  # Popen's one call of waitpid
+        try:
+            pid, status, usage = os.wait4(self.pid, wait_flags)
+        except ChildProcessError:  # reaped elsewhere: what Popen itself does then
+            return self.pid, 0
+        if pid == self.pid:
+            self.rusage, self.exited_mono_ns = usage, time.monotonic_ns()
+        return pid, status
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Popen's wait; with a timeout, first asleep on a pidfd until the child exits
+        (Linux): Popen's own timed wait polls, sleeping up to 50 ms between looks, and would
+        stamp the exit (``exited_mono_ns``) up to that late."""
+        if timeout is not None and self.returncode is None and hasattr(os, "pidfd_open"):
+            try:
+                pidfd = os.pidfd_open(self.pid)
+            except OSError:  # already reaped, or a kernel without pidfds: Popen's polling
+                pass
+            else:
+                try:
+                    poller = select.poll()
+                    poller.register(pidfd, select.POLLIN)
+                    if not poller.poll(timeout * 1000):  # milliseconds
+                        raise subprocess.TimeoutExpired(self.args, timeout)
+                finally:
+                    os.close(pidfd)
+        return super().wait(timeout)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

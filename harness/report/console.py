@@ -37,7 +37,6 @@ TIMING_ROWS = [
     ("first_encode_s", "First Encode Time", "└─ "),
 ]
 OTHER_ROWS = [
-    ("encode_s", "Steady-state Encode"),
     ("startup_s", "Interpreter Start-up"),
     ("process_wall_s", "Process Wall Time"),
 ]
@@ -133,6 +132,18 @@ def print_report(report: CellReport, console: Console | None = None) -> None:
         f"   Runs: {len(counted)} ([{style}]{ok} successful[/]), warm-ups: "
         f"{sum(s.warmup for s in report.samples)}",
     )
+    if report.steady_encode_s is not None:
+        _say(
+            console,
+            f"   Steady-state encode (in the warm-ups, after the load): "
+            f"{quantity('encode_s', report.steady_encode_s)}",
+        )
+    if report.contended_samples:
+        _say(
+            console,
+            f"   [yellow]{report.contended_samples} of {ok} samples were taken under contention[/] "
+            "(they waited for a CPU: docs/measuring.md)",
+        )
     _print_cold(report, console)
     _print_failures(report, console)
 

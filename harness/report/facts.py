@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
@@ -267,6 +267,9 @@ class Headline:
     failed: list[FailedCell]
     cold: ColdStatus
     total_target_missed: list[str]  # cell ids
+    # (cell id, contended samples, counted samples) of each cell with a counted sample taken
+    # under contention (Sample.contended; docs/measuring.md).
+    contended: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 def headline(report: MatrixReport) -> Headline:
@@ -291,6 +294,9 @@ def headline(report: MatrixReport) -> Headline:
         failed=failed_cells(report),
         cold=cold_status(report),
         total_target_missed=missed,
+        contended=[
+            (cid, c.contended_samples, len(c.counted)) for cid, c in cells.items() if c.contended_samples
+        ],
     )
 
 

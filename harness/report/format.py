@@ -102,6 +102,8 @@ def quantity(metric: str, value: float | None) -> str:
     unit = METRICS[metric].unit
     if unit == "":
         return cosine(value)
+    if unit == "count":
+        return f"{value:,.0f}"
     return megabytes(value) if unit == "MB" else duration(value)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -270,6 +270,9 @@ class EnvironmentView:
     packages: dict[str, dict[str, str | None]]  # torch version -> package -> version
     names: list[str]  # every package, sorted
     python: dict[str, str]  # torch version -> Python version
+    # The probe's variables that can change a load (Environment.variables), one row per
+    # distinct set: (the cells that ran with it, whether they inherited everything, the set).
+    variables: list[tuple[list[str], bool, dict[str, str]]] = field(default_factory=list)
 
 
 def _environment(report: MatrixReport, cells: list[CellReport]) -> EnvironmentView:
@@ -277,6 +280,12 @@ def _environment(report: MatrixReport, cells: list[CellReport]) -> EnvironmentVi
     # each cell's probe saw it; cells of one torch version share one environment.
     packages: dict[str, dict[str, str | None]] = {}
     python: dict[str, str] = {}
+    variables: dict[tuple, tuple[list[str], bool, dict[str, str]]] = {}
+    for cell in cells:
+        if cell.environment is not None and cell.environment.inherit_env is not None:
+            found = cell.environment.variables
+            key = (bool(cell.environment.inherit_env), tuple(sorted(found.items())))
+            variables.setdefault(key, ([], key[0], dict(found)))[0].append(cell.id)
     for torch, env in report.environments.items():
         if env.packages:
             packages[torch] = dict(env.packages)
@@ -293,6 +302,7 @@ def _environment(report: MatrixReport, cells: list[CellReport]) -> EnvironmentVi
         packages=packages,
         names=sorted({n for p in packages.values() for n in p}, key=str.lower),
         python=python,
+        variables=list(variables.values()),
     )
 
 

@@ -354,7 +354,9 @@ def ratio_intervals(
         if len(order) > 1:
             # Above the panel's legend, which sits on top of the axes.
             ax.set_title(
-                {"time": "Times", "size": "Sizes (memory)", "score": "Scores"}[kind], loc="left", pad=30
+                {"time": "Times", "size": "Sizes (memory)", "score": "Scores", "count": "Counts"}[kind],
+                loc="left",
+                pad=30,
             )
     axes[-1][0].set_xlabel(xlabel)
     return _svg(fig, plot_id, title)

@@ -111,6 +111,9 @@ def render(
         f"Run {code(facts.run_id)}: {facts.complete}/{facts.cells} cells complete, "
         f"{facts.samples} samples, {cold_text}."
     )
+    if facts.contended:
+        said = ", ".join(f"{code(cid)} {n} of {of}" for cid, n, of in facts.contended)
+        lines.append(f"⚠ samples taken under contention (they waited for a CPU): {said}.")
     missed = facts.total_target_missed
     if missed:
         lines.append(f"⚠ {len(missed)} cell{'s' if len(missed) > 1 else ''} miss the total-load target.")

@@ -1,7 +1,8 @@
 """The figures a sample can carry, the targets they are judged against, and the cold threshold.
 
 One catalogue for every stage: the probe fills most metrics, the runner adds
-``process_wall_s`` and ``startup_s``; tables, comparisons and gates pick from it by key.
+``process_wall_s``, ``spawn_to_exit_s``, ``startup_s`` and the whole process's CPU figures
+(os.wait4); tables, comparisons and gates pick from it by key.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 class Metric:
     key: str
     label: str
-    unit: str  # "s", "MB", or "" (a plain number: a cosine similarity)
+    unit: str  # "s", "MB", "count", or "" (a plain number: a cosine similarity)
 
     @property
     def is_time(self) -> bool:
@@ -22,7 +23,7 @@ class Metric:
     @property
     def kind(self) -> str:
         """What the figure is: a ``time``, a ``size`` (MB), or a ``score`` (a plain number)."""
-        return {"s": "time", "MB": "size"}.get(self.unit, "score")
+        return {"s": "time", "MB": "size", "count": "count"}.get(self.unit, "score")
 
 
 # The words a change of each kind of metric is read in. The verdicts themselves (and the
@@ -33,6 +34,7 @@ CHANGE_WORDS: dict[str, dict[str, str]] = {
     "time": {"slower": "slower", "faster": "faster"},
     "size": {"slower": "larger", "faster": "smaller"},
     "score": {"slower": "higher", "faster": "lower"},
+    "count": {"slower": "more", "faster": "fewer"},
 }
 
 
@@ -55,11 +57,30 @@ METRICS: dict[str, Metric] = {
         Metric("import_app_s", "import of the application (entry:)", "s"),
         Metric("init_s", "Model init time", "s"),
         Metric("first_encode_s", "First encode", "s"),
+        # Measured only in samples that are not counted (warm-ups), after the end mark: see
+        # CellReport.steady_encode_s.
         Metric("encode_s", "Steady-state encode", "s"),
         Metric("cuda_init_s", "CUDA init", "s"),
         Metric("to_device_s", "Model to device", "s"),
         Metric("startup_s", "Interpreter start-up", "s"),
+        # Spawn to the probe's end mark (the first embedding back): what the user's own
+        # process does; spawn_to_exit_s adds the harness's work after the mark and exit.
         Metric("process_wall_s", "Process wall time", "s"),
+        Metric("spawn_to_exit_s", "Spawn to exit (harness work included)", "s"),
+        # CPU time (every thread) at the same boundaries as the wall clocks, in the probe.
+        Metric("import_cpu_s", "Import CPU time", "s"),
+        Metric("init_cpu_s", "Model init CPU time", "s"),
+        Metric("first_encode_cpu_s", "First encode CPU time", "s"),
+        Metric("total_cpu_s", "Total load CPU time", "s"),
+        # The time the probe's threads waited for a CPU, start to end mark (schedstat).
+        Metric("runqueue_wait_s", "Waiting for a CPU", "s"),
+        # The whole process, spawn to exit, from os.wait4's rusage.
+        Metric("process_user_s", "Process user CPU", "s"),
+        Metric("process_system_s", "Process system CPU", "s"),
+        Metric("process_cpu_s", "Process CPU (user + system)", "s"),
+        Metric("voluntary_switches", "Voluntary context switches", "count"),
+        Metric("involuntary_switches", "Involuntary context switches", "count"),
+        Metric("major_faults", "Major page faults", "count"),
         Metric("rss_start_mb", "RSS at start", "MB"),
         Metric("rss_end_mb", "RSS at end", "MB"),
         Metric("memory_mb", "Memory delta (RSS)", "MB"),
@@ -74,6 +95,19 @@ METRICS: dict[str, Metric] = {
 
 # The metrics that tables, comparisons and gates are about.
 HEADLINE_METRICS = ["total_s", "import_s", "init_s", "first_encode_s", "memory_mb", "process_wall_s"]
+
+# The CPU figures, added to the tables by ``harness merge --cpu`` (and in every report's
+# statistics, ``compare --metric``, ``targets:`` and ``gate:`` like any other metric).
+CPU_METRICS = [
+    "total_cpu_s",
+    "import_cpu_s",
+    "init_cpu_s",
+    "first_encode_cpu_s",
+    "runqueue_wait_s",
+    "process_cpu_s",
+    "involuntary_switches",
+    "major_faults",
+]
 
 # The older in-house script's targets; overridable per run and per matrix model.
 DEFAULT_TARGETS = {

@@ -8,6 +8,13 @@ Version history:
     1  (harness 0.1)  ``failure`` held only reason and detail text.
     2  ``failure.kind`` names what failed (:class:`FailureKind`); ``samples[].round``
        may give the round a sample was measured in; times and residencies are bounded.
+    3  ``process_wall_s`` ends at the probe's end mark (the first embedding back), not at
+       the process's exit (``spawn_to_exit_s``); ``startup_s`` is read on CLOCK_MONOTONIC;
+       counted samples carry no ``encode_s`` and no ``embedding_cosine_min`` (measured in
+       warm-ups: ``steady_encode_s``); CPU figures, contention, the child environment
+       (``environment.variables``) and the machine's affinity, governor and load.
+       A version-2 report reads as version 3 with ``process_wall_s`` as it was measured
+       (spawn to exit) and ``steady_encode_s`` from its counted samples' ``encode_s``.
 """
 
 from __future__ import annotations
@@ -175,6 +182,19 @@ class Sample(msgspec.Struct, kw_only=True):
     # The fraction of the modules the sample imported whose bytecode (.pyc) existed before
     # it started: 1.0 where the environment had it, as a pip-installed one would.
     bytecode_present: Fraction | None = None
+    # Whether process_wall_s ended at the probe's end mark (the first embedding back); False
+    # or None: it is spawn to exit (a probe that failed before its mark, a version-2 report).
+    end_mark: bool | None = None
+    # The machine around the sample: the 1-minute load average at its start and end, and
+    # the CPU time the hypervisor stole during it (all CPUs; /proc/stat).
+    load_start: NonNegative | None = None
+    load_end: NonNegative | None = None
+    steal_s: NonNegative | None = None
+    # Taken under contention (docs/measuring.md's rule: it waited for a CPU for more than a
+    # quarter of its wall time, or the hypervisor stole); why, in words. Kept in the
+    # statistics, counted per cell and said beside the verdicts.
+    contended: bool | None = None
+    contention: str | None = None
 
     def __post_init__(self) -> None:
         for key, value in self.metrics.items():
@@ -215,6 +235,11 @@ class Environment(msgspec.Struct, kw_only=True):
     packages: dict[str, str | None] = {}
     freeze_sha256: str | None = None
     bytecode: Bytecode | None = None
+    # The probe's environment variables that can change a load (docs/measuring.md lists
+    # the families), as the probe got them; and whether it got the caller's whole
+    # environment (--inherit-env) or the caller's minus the deny-list.
+    variables: dict[str, str] = {}
+    inherit_env: bool | None = None
 
 
 class Machine(msgspec.Struct, kw_only=True):
@@ -228,6 +253,13 @@ class Machine(msgspec.Struct, kw_only=True):
     os_release: str | None = None
     kernel: str | None = None
     hostname: str | None = None
+    # Where the samples may run, and what may slow them (read when the report was begun):
+    # the CPUs this process may use (os.sched_getaffinity), each CPU's frequency governor
+    # where readable ("cpu0-1: powersave"), and the 1-, 5- and 15-minute load averages.
+    # Not part of the fingerprint: they change from run to run on the same machine.
+    affinity: list[int] | None = None
+    governor: str | None = None
+    load_average: tuple[float, float, float] | None = None
 
     def __post_init__(self) -> None:
         # Baselines are stored as <fingerprint>.json.
@@ -290,7 +322,7 @@ class Recommendation(msgspec.Struct, kw_only=True):
 
 class CellReport(Document, kw_only=True, tag_field="kind", tag="cell"):
     KIND: ClassVar[str] = "cell"
-    READS: ClassVar[frozenset[int]] = frozenset({1, 2})
+    READS: ClassVar[frozenset[int]] = frozenset({1, 2, 3})
 
     schema_version: int = Document.SCHEMA_VERSION
     status: Status
@@ -320,6 +352,10 @@ class CellReport(Document, kw_only=True, tag_field="kind", tag="cell"):
     # The lowest embedding_cosine_min that still agrees: below it the backend or dtype
     # changes the model's output (matrix.yaml's agreement:, by dtype; --cosine-threshold).
     cosine_threshold: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
+    # The steady-state encode (the median of settings.encode_repeats encodes after the
+    # first), measured after the end mark in the samples that are not counted (warm-ups),
+    # so that no counted sample's clock holds it; the median over those samples.
+    steady_encode_s: NonNegative | None = None
 
     # -- the one alternative constructor -----------------------------------------------
     @classmethod
@@ -374,6 +410,11 @@ class CellReport(Document, kw_only=True, tag_field="kind", tag="cell"):
         return self.machine.fingerprint if self.machine else None
 
     @property
+    def contended_samples(self) -> int:
+        """How many counted samples were taken under contention (Sample.contended)."""
+        return sum(1 for s in self.counted if s.contended)
+
+    @property
     def failed_samples(self) -> int:
         return sum(1 for s in self.samples if not s.ok)
 
@@ -386,6 +427,26 @@ class CellReport(Document, kw_only=True, tag_field="kind", tag="cell"):
             failure = data.get("failure")
             if isinstance(failure, dict) and "kind" not in failure:
                 data["failure"] = {**failure, "kind": _v1_failure_kind(data.get("status"), failure).value}
+            version = 2
+        if version == 2:
+            data = {**data, "schema_version": cls.SCHEMA_VERSION}
+            # Version 2 measured the steady-state encode in every sample: its median is the
+            # closest figure to version 3's, measured in warm-ups.
+            encodes = sorted(
+                s["metrics"]["encode_s"]
+                for s in data.get("samples") or []
+                if isinstance(s, dict)
+                and s.get("ok")
+                and not s.get("warmup")
+                and s.get("cold") is not False
+                and isinstance(s.get("metrics"), dict)
+                and isinstance(s["metrics"].get("encode_s"), (int, float))
+            )
+            if encodes and data.get("steady_encode_s") is None:
+                mid = len(encodes) // 2
+                data["steady_encode_s"] = (
+                    encodes[mid] if len(encodes) % 2 else (encodes[mid - 1] + encodes[mid]) / 2
+                )
         return data
 
 

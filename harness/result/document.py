@@ -51,10 +51,10 @@ def decode_header(path: str | os.PathLike, data: bytes) -> _Header:
 class Document(msgspec.Struct, kw_only=True):
     """Base of every JSON document the harness writes and reads."""
 
-    SCHEMA_VERSION: ClassVar[int] = 2
+    SCHEMA_VERSION: ClassVar[int] = 3
     KIND: ClassVar[str] = ""
     # Older versions this class can still read, through upgrade().
-    READS: ClassVar[frozenset[int]] = frozenset({2})
+    READS: ClassVar[frozenset[int]] = frozenset({3})
     # Files from before this class had a version (no kind, no schema_version) are version 1.
     UNVERSIONED_IS_V1: ClassVar[bool] = False
 

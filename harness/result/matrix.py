@@ -18,7 +18,7 @@ from harness.result.run import EnvRecord
 
 class MatrixReport(Document, kw_only=True, tag_field="kind", tag="matrix"):
     KIND: ClassVar[str] = "matrix"
-    READS: ClassVar[frozenset[int]] = frozenset({1, 2})
+    READS: ClassVar[frozenset[int]] = frozenset({1, 2, 3})
 
     schema_version: int = Document.SCHEMA_VERSION
     run_id: str
@@ -32,12 +32,20 @@ class MatrixReport(Document, kw_only=True, tag_field="kind", tag="matrix"):
 
     @classmethod
     def upgrade(cls, data: dict, version: int) -> dict:
-        if version == 1:
+        if version in (1, 2):
+            # Each cell by its own version (a version-1 matrix's cells may have none).
             data = {**data, "schema_version": cls.SCHEMA_VERSION}
             data["cells"] = {
-                cid: CellReport.upgrade(cell, cell.get("schema_version", 1))
+                cid: CellReport.upgrade(cell, cell.get("schema_version", version))
+                if isinstance(cell, dict)
+                else cell
                 for cid, cell in (data.get("cells") or {}).items()
             }
+            data["environments"] = {
+                name: EnvRecord.upgrade(env, version) if isinstance(env, dict) else env
+                for name, env in (data.get("environments") or {}).items()
+            }
+        if version == 1:
             data["environments"] = {
                 name: EnvRecord.upgrade({"torch": name, **env}, 1)
                 for name, env in (data.get("environments") or {}).items()

@@ -34,7 +34,7 @@ class EnvRecord(Document, kw_only=True, tag_field="kind", tag="environment"):
     """One environment a run built: what it pinned, what resolved, how long it took."""
 
     KIND: ClassVar[str] = "environment"
-    READS: ClassVar[frozenset[int]] = frozenset({1, 2})
+    READS: ClassVar[frozenset[int]] = frozenset({1, 2, 3})
     UNVERSIONED_IS_V1: ClassVar[bool] = True
 
     schema_version: int = Document.SCHEMA_VERSION
@@ -166,7 +166,7 @@ class PlannedCell(CellInfo, kw_only=True):
 
 class RunPlan(Document, kw_only=True, tag_field="kind", tag="run"):
     KIND: ClassVar[str] = "run"
-    READS: ClassVar[frozenset[int]] = frozenset({1, 2})
+    READS: ClassVar[frozenset[int]] = frozenset({1, 2, 3})
     UNVERSIONED_IS_V1: ClassVar[bool] = True
 
     schema_version: int = Document.SCHEMA_VERSION

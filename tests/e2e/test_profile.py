@@ -39,7 +39,6 @@ PROBE_METRICS = {
     "import_s",
     "init_s",
     "first_encode_s",
-    "encode_s",
     "total_s",
     "rss_start_mb",
     "rss_end_mb",
@@ -88,8 +87,8 @@ def test_report_carries_environment_machine_and_judgement(warm_report_path):
     assert machine.cores >= 1 and machine.memory_gb > 0 and machine.kernel
     assert len(machine.fingerprint) == 16
     assert report.cell.torch == env.packages["torch"].split("+")[0]
-    assert report.schema_version == 2 and report.harness.version
-    assert json.loads(warm_report_path.read_text())["schema_version"] == 2
+    assert report.schema_version == 3 and report.harness.version
+    assert json.loads(warm_report_path.read_text())["schema_version"] == 3
     assert set(report.targets) == {"total_s", "import_s", "init_s", "first_encode_s", "memory_mb"}
     for metric, result in report.target_results.items():
         assert result.met == (result.value <= result.target)

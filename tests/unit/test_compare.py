@@ -181,7 +181,7 @@ def test_files_corrupt_or_of_an_unknown_version_are_one_line_errors(real, tmp_pa
 def test_a_version_1_report_compares_with_its_version_2_copy(real, tmp_path):
     # The version 1 file is read through its upgrade; written again, it is version 2.
     copy = real.write(tmp_path / "v2.json")
-    assert json.loads(copy.read_text())["schema_version"] == 2
+    assert json.loads(copy.read_text())["schema_version"] == 3
     comparison = compare_files(DATA, copy)
     assert comparison.verdicts and all(v.ratio == 1 for v in comparison.verdicts)
 

@@ -39,12 +39,12 @@ def test_committed_schemas_are_the_ones_the_types_generate():
 
 def test_a_version_1_report_reads_as_version_2(tmp_path):
     report = read_report(V1_REPORT)
-    assert report.schema_version == 2 and report.status == "complete"
+    assert report.schema_version == 3 and report.status == "complete"
     assert len(report.counted) == 8 and report.values("total_s") == [
         s.metrics["total_s"] for s in report.counted
     ]
     written = report.write(tmp_path / "v2.json")
-    assert json.loads(written.read_text())["schema_version"] == 2
+    assert json.loads(written.read_text())["schema_version"] == 3
     assert read_report(written) == report
 
 
