@@ -28,7 +28,8 @@ def test_an_entry_cell_measures_the_applications_load_path(entry_app_dir, tmp_pa
     assert report.cell.model == "myapp" and report.model_info.kind == "entry"
     # A cold sample that another process kept warm is not counted; its figures are still there.
     metrics = next(s for s in report.samples if s.ok).metrics
-    assert {"import_app_s", "import_s", "init_s", "first_encode_s", "encode_s", "total_s"} <= set(metrics)
+    # (The steady-state encodes run in warm-ups only, outside a counted sample's clock.)
+    assert {"import_app_s", "import_s", "init_s", "first_encode_s", "total_s"} <= set(metrics)
     # torch is the application's to import: the probe did not import it up front.
     assert "import_torch_s" not in metrics
     assert report.cold_cache is not None

@@ -93,15 +93,21 @@ def test_the_recorded_environment_holds_the_shells_variables(protocol_report):
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity (Linux)")
 def test_a_cpu_hog_makes_samples_contended(tmp_path):
     # The profile and twice as many busy-looping processes as CPUs, all pinned to the same
-    # (at most two) CPUs. The scheduler shares a CPU fairly between runnable threads, so the
-    # probe's main thread runs at most len(cpus) / (2 * len(cpus) + 1) of the time it could
-    # (2/5 on two CPUs, 1/3 on one) and waits for a CPU the rest: a run-queue wait of about
-    # 60% of its wall time, against the rule's 25%. Only I/O sleep could lower the share,
-    # and a warm load reads its files from the page cache; so every counted sample is
-    # contended, whatever else the machine runs (more load only makes the wait longer).
+    # (at most two) CPUs, each hog in a session of its own. The probe runs in a session of
+    # its own too (start_new_session), and with autogroup scheduling (Linux's default,
+    # sched_autogroup_enabled) the CPU is shared fairly between sessions, not threads: hogs
+    # in this test's one session would together get no more than the probe's session, and a
+    # quiet machine once saw the probe wait too little to count. One session per hog gives
+    # the probe's session at most len(cpus) / (2 * len(cpus) + 1) of the CPUs it could use
+    # (2/5 on two, 1/3 on one), so its threads wait for a CPU most of the time: a run-queue
+    # wait well over the rule's 25% of the wall time. Only I/O sleep could lower it, and a
+    # warm load reads its files from the page cache; so every counted sample is contended,
+    # whatever else the machine runs (more load only makes the wait longer).
     cpus = sorted(os.sched_getaffinity(0))[:2]
     spin = f"import os\nos.sched_setaffinity(0, {set(cpus)!r})\nwhile True:\n    pass\n"
-    hogs = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(2 * len(cpus))]
+    hogs = [
+        subprocess.Popen([sys.executable, "-c", spin], start_new_session=True) for _ in range(2 * len(cpus))
+    ]
     try:
         out = tmp_path / "r.json"
         proc = subprocess.run(
