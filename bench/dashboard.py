@@ -32,19 +32,12 @@ sys.path.insert(0, str(ROOT))
 
 from harness.analysis import history  # noqa: E402
 from harness.dashboard import synthetic  # noqa: E402
+from harness.report.chromium import OFFLINE_FLAGS  # noqa: E402
 from harness.result import write_atomic  # noqa: E402
 
 LIMITS = {"build_s": 30.0, "front_mb": 2.0, "render_s": 2.0}
 CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-default-browser-check",
-    "--host-resolver-rules=MAP * ~NOTFOUND",
+    *OFFLINE_FLAGS,
     "--window-size=1280,900",
 ]
 

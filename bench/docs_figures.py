@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from harness.report.banner import verdict_lines  # noqa: E402
+from harness.report.chromium import OFFLINE_FLAGS  # noqa: E402
 from harness.report.facts import headline, load_input, machine_text, ordered_cells, within_run  # noqa: E402
 from harness.report.format import quantity, when  # noqa: E402
 
@@ -43,14 +44,7 @@ RUN_ID = "docs-figures"
 FIGURE_METRICS = ("total_s", "import_s", "init_s", "process_wall_s", "memory_mb")
 WIDTH, FIRST_SCREEN = 1280, 900
 CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND",
+    *OFFLINE_FLAGS,
     "--hide-scrollbars",
 ]
 

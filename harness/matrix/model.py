@@ -24,6 +24,7 @@ from harness.result import (
     MODES,
     CellInfo,
     PlannedCell,
+    ReadsCellAxes,
     Settings,
     env_id,
     reference_id,
@@ -144,7 +145,7 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
-class Cell:
+class Cell(ReadsCellAxes):
     """A cell of the matrix: what it is (the result format's :class:`CellInfo`, the
     report's ``cell`` block), how it is sampled (its :class:`Settings`), and the matrix
     entries it came from. The axes read through to ``info``; nothing is copied."""
@@ -158,22 +159,6 @@ class Cell:
     @property
     def id(self) -> str:
         return self.info.id
-
-    @property
-    def mode(self) -> str:
-        return self.info.mode
-
-    @property
-    def device(self) -> str:
-        return self.info.device
-
-    @property
-    def backend(self) -> str:
-        return self.info.backend
-
-    @property
-    def dtype(self) -> str:
-        return self.info.dtype
 
     @property
     def stack(self) -> str | None:

@@ -48,6 +48,7 @@ from harness.result import (
     Environment,
     Failure,
     FailureKind,
+    ReadsCellAxes,
     Sample,
     Settings,
     WriteError,
@@ -85,7 +86,7 @@ class CellError(UserError):
 
 
 @dataclass
-class CellConfig:
+class CellConfig(ReadsCellAxes):
     info: CellInfo  # what the cell is: the report's ``cell`` block (standalone_cell for a profile)
     model: ResolvedModel
     settings: Settings = field(default_factory=Settings.checked)
@@ -105,22 +106,6 @@ class CellConfig:
     @property
     def name(self) -> str:
         return self.info.model
-
-    @property
-    def mode(self) -> str:
-        return self.info.mode
-
-    @property
-    def device(self) -> str:
-        return self.info.device
-
-    @property
-    def backend(self) -> str:
-        return self.info.backend
-
-    @property
-    def dtype(self) -> str:
-        return self.info.dtype
 
 
 def standalone_cell(

@@ -156,6 +156,29 @@ class CellInfo(msgspec.Struct, kw_only=True):
             raise ValueError(f"cell id {self.id!r} is not usable in a file name ({SAFE_NAME_WORDS})")
 
 
+class ReadsCellAxes:
+    """For a type that holds a :class:`CellInfo` as ``info`` (the matrix's cell, the
+    runner's cell configuration): the axes both act on, read through, never copied."""
+
+    info: CellInfo
+
+    @property
+    def mode(self) -> str:
+        return self.info.mode
+
+    @property
+    def device(self) -> str:
+        return self.info.device
+
+    @property
+    def backend(self) -> str:
+        return self.info.backend
+
+    @property
+    def dtype(self) -> str:
+        return self.info.dtype
+
+
 class Sample(msgspec.Struct, kw_only=True):
     """One fresh probe process: its figures, or why it has none."""
 

@@ -25,6 +25,7 @@ from conftest import harness
 from harness.analysis import history
 from harness.dashboard import model, synthetic
 from harness.dashboard.synthetic import InjectedStep, run_id_of
+from harness.report.chromium import OFFLINE_FLAGS
 
 RUNS, CELLS, KEPT = 24, 10, 5
 STEPS = [
@@ -164,22 +165,7 @@ def test_a_missing_history_is_one_line_and_exit_2(tmp_path):
 # --------------------------------------------------------------------------- Chromium
 
 CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-default-apps",
-    "--no-default-browser-check",
-    "--disable-domain-reliability",
-    "--disable-client-side-phishing-detection",
-    "--metrics-recording-only",
-    "--no-pings",
-    "--disable-features=NetworkTimeServiceQuerying,OptimizationHints,MediaRouter,AutofillServerCommunication",
-    "--host-resolver-rules=MAP * ~NOTFOUND",
+    *OFFLINE_FLAGS,
     # Console messages (and uncaught errors) of the page go to stderr as "INFO:CONSOLE:<line>]"
     # ("CONSOLE(<line>)]" in older Chromium).
     "--enable-logging=stderr",

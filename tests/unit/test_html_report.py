@@ -23,29 +23,13 @@ from pathlib import Path
 import pytest
 from conftest import COLD_2RUNS, WARM_2RUNS, harness
 
+from harness.report.chromium import OFFLINE_FLAGS
+
 PLOT_IDS = {"plot-stages", "plot-spread", "plot-imports", "plot-memory", "plot-ratio", "plot-trend"}
 
-# Headless, and nothing of the browser's own reaches out: no background services, and
-# every host name resolves to nothing, so even a request Chromium makes for itself cannot
-# leave the machine. What the test asserts is stricter: the page itself asks for nothing.
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-default-apps",
-    "--no-default-browser-check",
-    "--disable-domain-reliability",
-    "--disable-client-side-phishing-detection",
-    "--metrics-recording-only",
-    "--no-pings",
-    "--disable-features=NetworkTimeServiceQuerying,OptimizationHints,MediaRouter,AutofillServerCommunication",
-    "--host-resolver-rules=MAP * ~NOTFOUND",
-]
+# Headless and offline (harness.report.chromium); what the test asserts is stricter: the
+# page itself asks for nothing.
+CHROMIUM_FLAGS = OFFLINE_FLAGS
 
 
 @pytest.fixture(scope="session")

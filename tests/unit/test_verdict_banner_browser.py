@@ -18,6 +18,7 @@ import subprocess
 import pytest
 from synthetic_pair import pair_report
 
+from harness.report.chromium import OFFLINE_FLAGS
 from harness.report.html import render_page
 
 # Measured in the page: where the banner is, whether the first verdict table's verdict
@@ -55,14 +56,7 @@ addEventListener("load", () => {
 """
 
 FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND",
+    *OFFLINE_FLAGS,
     "--hide-scrollbars",
 ]
 
