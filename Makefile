@@ -158,7 +158,7 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Debian's Chromium, for tests/test_html_report.py. Needs root and apt-get; elsewhere it
+# Debian's Chromium, for the browser checks (tests/unit/test_html_report.py and others). Needs root and apt-get; elsewhere it
 # says how to get it, and those tests skip with the same words.
 browser:
 	@command -v chromium >/dev/null 2>&1 && exit 0; \
@@ -169,7 +169,7 @@ browser:
 	  || { echo "make browser: apt-get could not install chromium (the HTML report tests skip without it)" >&2; exit 0; }
 
 # The documentation site (mkdocs.yml, docs/): --strict fails on a broken link or a page
-# missing from the nav. Built outside the checkout; tests/test_docs.py builds it too.
+# missing from the nav. Built outside the checkout; tests/unit/test_docs.py builds it too.
 DOCS_SITE ?= $(or $(call given,TMPDIR),/tmp)/embedding-load-harness-site
 docs: export MK_DOCS_SITE = $(call given,DOCS_SITE)
 

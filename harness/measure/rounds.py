@@ -16,7 +16,7 @@ planner, once this process has exited.
 
 Import discipline, as the runner's: the standard library, msgspec, harness.result and
 harness.measure; rich for the progress display (it maps no library of the model stack).
-tests/test_interleaving.py checks that this process maps nothing the probe's stack loads.
+tests/e2e/test_interleaving_run.py checks that this process maps nothing the probe's stack loads.
 
 Exit status: 0 when every cell completed, 1 when any failed, 130 on Ctrl-C.
 """

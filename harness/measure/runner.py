@@ -9,7 +9,7 @@ report that holds every sample that finished.
 Import discipline: this module imports only the standard library and harness.result, and
 computes no statistics (harness.analysis does, after the last sample). A shared library
 mapped by the runner stays in the page cache, so a cold sample would find it warm;
-tests/test_profile.py checks that the runner maps none of what the probe's stack loads.
+tests/e2e/test_profile.py checks that the runner maps none of what the probe's stack loads.
 """
 
 from __future__ import annotations
