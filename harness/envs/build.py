@@ -14,6 +14,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from harness.envs.plan import Built
@@ -213,6 +214,23 @@ def _why(env: EnvSpec, extras: tuple[str, ...], step: str, output: str) -> str:
     )
 
 
+def _new_record(
+    session, env: EnvSpec, run_dir: Path, venv: Path, build: dict[str, str], extras: Sequence[str] = ()
+) -> EnvRecord:
+    """The record an environment's build starts from, for the stack's own environment and
+    for its extras' beside it alike (record.finish_record completes both)."""
+    return EnvRecord(
+        torch=env.torch.version,
+        pins=env.pins,
+        session=session.name,
+        run_id=run_dir.name,
+        extras=list(extras),
+        python=_python_version(session),
+        venv=str(venv),
+        **how_built(build),
+    )
+
+
 def install(
     session, env: EnvSpec, cells: list[Cell], run_dir: Path, root: Path, extra: tuple[str, ...] = ()
 ) -> EnvRecord:
@@ -233,15 +251,7 @@ def install(
     started = created if created >= LOADED else time.time()
     previous = previous_build(venv) if created < LOADED else None
     build = build_settings(cells)
-    record = EnvRecord(
-        torch=env.torch.version,
-        pins=env.pins,
-        session=session.name,
-        run_id=run_dir.name,
-        python=_python_version(session),
-        venv=str(venv),
-        **how_built(build),
-    )
+    record = _new_record(session, env, run_dir, venv, build)
     steps = install_steps(env, cells, (), root, extra, {**uv_environment(), **build})
     if created < LOADED and not built_as_needed(previous, record):
         # A reused environment built otherwise than these cells need (hardlinks where cold
@@ -293,16 +303,7 @@ def install_extras(
         shutil.rmtree(venv)  # fresh, as nox builds every environment of a run
     python = str(venv / "bin" / "python")
     build = build_settings(cells)
-    record = EnvRecord(
-        torch=env.torch.version,
-        pins=env.pins,
-        session=session.name,
-        run_id=run_dir.name,
-        extras=list(extras),
-        python=_python_version(session),
-        venv=str(venv),
-        **how_built(build),
-    )
+    record = _new_record(session, env, run_dir, venv, build, extras)
     steps = [
         ("venv", ["venv", "--quiet", "--python", str(base_python), str(venv)], dict(os.environ)),
         *(
