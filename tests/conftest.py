@@ -20,7 +20,9 @@ runs are a plugin module instead.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -31,6 +33,7 @@ import pytest
 # The environments stage: the only place the tests' helpers name it.
 from harness.envs.build import cold_cells_settings
 from harness.envs.options import REPORTS_DIR_VAR
+from harness.report.chromium import OFFLINE_FLAGS
 
 pytest_plugins = ["e2e.shared_runs"]
 
@@ -332,3 +335,45 @@ def fincore_pages(path) -> tuple[int, int]:
     ).stdout.split()
     pages, size = int(out[0]), int(out[1])
     return pages, -(-size // os.sysconf("SC_PAGE_SIZE"))
+
+
+# --------------------------------------------------------------------------- Chromium
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Chromium on PATH, as ``make browser`` installs it (Debian's ``chromium``)."""
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.skip("chromium is not on PATH: run `make browser` (it apt-get installs Debian's chromium)")
+    return path
+
+
+def run_chromium(
+    chromium: str, page: Path | str, tmp: Path, *extra: str, flags: list[str] = OFFLINE_FLAGS
+) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """Open a page (a file, or a URL) headless and offline; returns the process and the URL
+    requests of its network log."""
+    net_log = tmp / f"net-{len(list(tmp.glob('net-*')))}.json"
+    url = page if isinstance(page, str) else page.resolve().as_uri()
+    proc = subprocess.run(
+        [chromium, *flags, f"--user-data-dir={tmp / 'profile'}", f"--log-net-log={net_log}", *extra, url],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    log = json.loads(net_log.read_text())
+    names = {v: k for k, v in log["constants"]["logEventTypes"].items()}
+    # The job's start carries its URL and initiator; its end only the error.
+    requests = [
+        e["params"]
+        for e in log["events"]
+        if names.get(e["type"]) == "URL_REQUEST_START_JOB" and "url" in e.get("params", {})
+    ]
+    return proc, requests
+
+
+def page_requests(requests: list[dict]) -> list[str]:
+    """Requests made on a page's behalf. Chromium's own (a browser service such as its clock
+    or account check, blocked from resolving anyway) carry no origin: "not an origin"."""
+    return [r.get("url", "?") for r in requests if r.get("initiator") != "not an origin"]

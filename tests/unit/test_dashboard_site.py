@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import harness
+from conftest import harness, page_requests, run_chromium
 
 from harness.analysis import history
 from harness.dashboard import model, synthetic
@@ -173,41 +171,11 @@ CHROMIUM_FLAGS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        pytest.skip("chromium is not on PATH: run `make browser` (it apt-get installs Debian's chromium)")
-    return path
-
-
 def _open(chromium: str, url: str, tmp: Path) -> tuple[str, list[str], list[str]]:
     """The DOM after load, the page's console messages, and the URLs it requested."""
-    net_log = tmp / f"net-{len(list(tmp.glob('net-*')))}.json"
-    proc = subprocess.run(
-        [
-            chromium,
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={tmp / 'profile'}",
-            f"--log-net-log={net_log}",
-            "--dump-dom",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    log = json.loads(net_log.read_text())
-    names = {v: k for k, v in log["constants"]["logEventTypes"].items()}
-    requests = [
-        e["params"]["url"]
-        for e in log["events"]
-        if names.get(e["type"]) == "URL_REQUEST_START_JOB"
-        and "url" in e.get("params", {})
-        and e["params"].get("initiator") != "not an origin"  # Chromium's own, not the page's
-    ]
+    proc, requests = run_chromium(chromium, url, tmp, "--dump-dom", flags=CHROMIUM_FLAGS)
     console = [line for line in proc.stderr.splitlines() if re.search(r":CONSOLE(?:\(\d+\)|:\d+)\]", line)]
-    return proc.stdout, console, requests
+    return proc.stdout, console, page_requests(requests)
 
 
 def test_the_console_check_sees_an_error(chromium, tmp_path):

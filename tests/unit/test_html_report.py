@@ -14,66 +14,14 @@ without it on PATH the browser tests skip and say so.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import COLD_2RUNS, WARM_2RUNS, harness
-
-from harness.report.chromium import OFFLINE_FLAGS
+from conftest import COLD_2RUNS, WARM_2RUNS, harness, page_requests, run_chromium
 
 PLOT_IDS = {"plot-stages", "plot-spread", "plot-imports", "plot-memory", "plot-ratio", "plot-trend"}
-
-# Headless and offline (harness.report.chromium); what the test asserts is stricter: the
-# page itself asks for nothing.
-CHROMIUM_FLAGS = OFFLINE_FLAGS
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """Chromium on PATH, as ``make browser`` installs it (Debian's ``chromium``)."""
-    path = shutil.which("chromium")
-    if path is None:
-        pytest.skip("chromium is not on PATH: run `make browser` (it apt-get installs Debian's chromium)")
-    return path
-
-
-def run_chromium(
-    chromium: str, page: Path, tmp: Path, *extra: str
-) -> tuple[subprocess.CompletedProcess, list[dict]]:
-    """Open a page; returns the process and the URL requests of its network log."""
-    net_log = tmp / f"net-{len(list(tmp.glob('net-*')))}.json"
-    proc = subprocess.run(
-        [
-            chromium,
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={tmp / 'profile'}",
-            f"--log-net-log={net_log}",
-            *extra,
-            page.resolve().as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    log = json.loads(net_log.read_text())
-    names = {v: k for k, v in log["constants"]["logEventTypes"].items()}
-    # The job's start carries its URL and initiator; its end only the error.
-    requests = [
-        e["params"]
-        for e in log["events"]
-        if names.get(e["type"]) == "URL_REQUEST_START_JOB" and "url" in e.get("params", {})
-    ]
-    return proc, requests
-
-
-def page_requests(requests: list[dict]) -> list[str]:
-    """Requests made on a page's behalf. Chromium's own (a browser service such as its clock
-    or account check, blocked from resolving anyway) carry no origin: "not an origin"."""
-    return [r.get("url", "?") for r in requests if r.get("initiator") != "not an origin"]
 
 
 @pytest.fixture(scope="module")

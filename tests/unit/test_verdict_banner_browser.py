@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -62,10 +61,7 @@ FLAGS = [
 
 
 @pytest.fixture(scope="module")
-def layout(tmp_path_factory) -> dict:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("chromium is not on PATH: run `make browser` (it apt-get installs Debian's chromium)")
+def layout(tmp_path_factory, chromium) -> dict:
     root = tmp_path_factory.mktemp("banner")
     page = root / "page.html"
     html = render_page(pair_report(modes=("cold", "warm")), "synthetic pair")
